@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The service model: what the config dialect parser produces and what the unit writer and
+ * --dump consume. Values are kept twice: as configured (what doveconf -a prints) and as
+ * effective (what Dovecot's master would use: defaults applied, limits capped, paths made
+ * absolute). Names of users and groups stay names; nothing here resolves them.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DOVESD_SIZE_DEFAULT UINT64_MAX        /* per-service vsz_limit: use default_vsz_limit */
+#define DOVESD_TIME_NEVER   4294967295U       /* idle_kill: never */
+
+/* One diagnostic, always with the file and line it is about (line 0: the whole file). */
+typedef struct conf_diag {
+        char *file;
+        unsigned line;
+        char *text;
+        bool warning;
+} conf_diag;
+
+typedef struct conf_diags {
+        conf_diag *items;
+        size_t n_items;
+        size_t n_errors;
+} conf_diags;
+
+typedef enum listener_kind {
+        LISTENER_UNIX,
+        LISTENER_FIFO,
+        LISTENER_INET,
+} listener_kind;
+
+typedef struct listener {
+        listener_kind kind;
+        char *name;             /* unix/fifo: the path as written; inet: the section name */
+
+        /* unix_listener / fifo_listener */
+        unsigned mode;          /* 0 = disabled */
+        char *user;             /* as configured, e.g. "$default_internal_user" */
+        char *group;
+        char *path;             /* effective: absolute, under base_dir when relative */
+        char *eff_user;         /* effective: $default_* expanded, "" = root */
+        char *eff_group;
+
+        /* inet_listener */
+        char *address;          /* as configured; "" = global listen */
+        unsigned port;          /* 0 = disabled */
+        bool ssl;
+        bool reuse_port;
+        bool haproxy;
+        char **addresses;       /* effective: split address (or listen), NULL-terminated */
+
+        bool enabled;           /* mode != 0, port != 0, not ssl=yes under ssl=no */
+        char *file;             /* where the section was first opened */
+        unsigned line;
+} listener;
+
+typedef struct service {
+        char *name;
+        char *protocol;
+        char *type;             /* "", log, config, anvil, login, startup, worker */
+        char *executable;       /* as configured */
+        char *user;
+        char *group;
+        char *privileged_group;
+        char *extra_groups;
+        char *chroot;
+        bool drop_priv_before_exec;
+        unsigned process_min_avail;
+        unsigned process_limit;
+        unsigned client_limit;
+        unsigned service_count;
+        unsigned idle_kill;             /* seconds, as configured */
+        uint64_t vsz_limit;             /* bytes, as configured; DOVESD_SIZE_DEFAULT = default */
+
+        /* effective values, as Dovecot's master computes them */
+        bool enabled;                   /* protocol enabled and executable non-empty */
+        unsigned eff_client_limit;      /* default applied, capped at service_count */
+        unsigned eff_process_limit;
+        unsigned eff_idle_kill;         /* seconds; 0 = never */
+        uint64_t eff_vsz_limit;         /* bytes; 0 = no limit */
+        char **eff_argv;                /* executable split on spaces, argv[0] absolute */
+        char *eff_user;                 /* $default_* expanded */
+        char *eff_extra_groups;
+        char *eff_chroot;               /* absolute, no trailing '/', "" = none */
+        bool per_connection;            /* service_count == 1 && process_min_avail == 0 */
+
+        listener *listeners;            /* in doveconf -a order */
+        size_t n_listeners;
+
+        char *file;                     /* where the section was first opened */
+        unsigned line;
+} service;
+
+typedef struct config {
+        char *path;                     /* the main config file */
+
+        char *base_dir;
+        char *libexec_dir;
+        char *instance_name;
+        char *protocols;
+        char *listen;
+        char *ssl;                      /* yes, no, required */
+        char *default_internal_user;
+        char *default_internal_group;
+        char *default_login_user;
+        unsigned default_client_limit;
+        unsigned default_process_limit;
+        unsigned default_idle_kill;
+        uint64_t default_vsz_limit;
+        char *haproxy_trusted_networks;
+        unsigned haproxy_timeout;
+
+        service *services;              /* in doveconf -a order (sorted by name) */
+        size_t n_services;
+} config;
+
+/* Parse and validate PATH. Returns 0 and a config in *ret on success; on failure -EINVAL
+ * (or another -errno) with every error recorded in diags. Warnings are recorded either way. */
+int config_load(const char *path, config **ret, conf_diags *diags);
+config *config_free(config *c);
+
+void conf_diags_done(conf_diags *d);
