@@ -95,11 +95,13 @@ static int parse_port(const char *s, uint16_t *ret) {
         size_t n = 0;
 
         for (; s[n] != '\0'; n++) {
-                if (s[n] < '0' || s[n] > '9' || n >= 5)
+                if (s[n] < '0' || s[n] > '9')
                         return -EINVAL;
                 v = v * 10 + (unsigned long) (s[n] - '0');
+                if (v > 65535)
+                        return -EINVAL;
         }
-        if (n == 0 || v > 65535)
+        if (n == 0)
                 return -EINVAL;
 
         *ret = (uint16_t) v;
@@ -467,12 +469,15 @@ static int parse_network(const char *s, size_t len, proxy_network *ret) {
                 unsigned v = 0;
                 size_t i;
 
+                /* Decimal, leading zeros accepted (Dovecot's str_to_uint()). */
                 for (i = 0; b[i] != '\0'; i++) {
-                        if (b[i] < '0' || b[i] > '9' || i >= 3)
+                        if (b[i] < '0' || b[i] > '9')
                                 return -EINVAL;
                         v = v * 10 + (unsigned) (b[i] - '0');
+                        if (v > max_bits)
+                                return -EINVAL;
                 }
-                if (i == 0 || v > max_bits)
+                if (i == 0)
                         return -EINVAL;
                 net.bits = v;
         } else
