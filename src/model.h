@@ -54,6 +54,9 @@ typedef struct listener {
         bool reuse_port;
         bool haproxy;
         char **addresses;       /* effective: split address (or listen), NULL-terminated */
+        char *var_user;         /* after $variable expansion, NULL when no variable was used */
+        char *var_group;
+        char *var_address;
 
         bool enabled;           /* mode != 0, port != 0, not ssl=yes under ssl=no */
         char *file;             /* where the section was first opened */
@@ -89,6 +92,14 @@ typedef struct service {
         char *eff_extra_groups;
         char *eff_chroot;               /* absolute, no trailing '/', "" = none */
         bool per_connection;            /* service_count == 1 && process_min_avail == 0 */
+
+        /* after $variable expansion, NULL when the setting used no variable */
+        char *var_executable;
+        char *var_user;
+        char *var_group;
+        char *var_privileged_group;
+        char *var_extra_groups;
+        char *var_chroot;
 
         listener *listeners;            /* in doveconf -a order */
         size_t n_listeners;

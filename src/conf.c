@@ -1,0 +1,995 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The Dovecot 2.3 config file grammar: lines, comments, quoting, continuation, sections,
+ * filters, !include / !include_try, key = <file, $variables. Settings are applied to the
+ * service model as they are read (conf-internal.h); everything else Dovecot knows is
+ * checked against the known-settings table and dropped.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "conf-internal.h"
+#include "values.h"
+
+#define IS_WHITE(c) ((c) == ' ' || (c) == '\t')
+
+typedef enum section_kind {
+        SEC_ROOT,
+        SEC_SERVICE,
+        SEC_LISTENER,
+        SEC_FILTER,
+        SEC_KNOWN,      /* passdb, userdb, namespace, mailbox, metric, event_exporter */
+        SEC_ANY,        /* plugin, dict: any key, no subsections */
+        SEC_IGNORE,     /* contents of a section that already failed */
+} section_kind;
+
+typedef struct section {
+        section_kind kind;
+        char *key;              /* the section type as written: "service", "unix_listener" */
+        const char *table;      /* SEC_KNOWN: known-settings section name */
+        size_t service;         /* SEC_SERVICE/SEC_LISTENER: index into cfg->services */
+        size_t listener;        /* SEC_LISTENER: index into the service's listeners */
+        service *dummy;         /* a service inside a filter: checked, not kept */
+        bool path_reset;        /* a filter: "Unknown setting" paths start again after it */
+        /* filter state, inherited from enclosing filters */
+        bool f_protocol, f_local, f_remote, f_local_name;
+        char *file;
+        unsigned line;
+} section;
+
+typedef struct input {
+        const char *path;
+        dev_t dev;
+        ino_t ino;
+        struct input *parent;
+} input;
+
+typedef struct parser {
+        config_state *st;
+        conf_diags *diags;
+        section stack[CONF_MAX_DEPTH + 1];
+        size_t depth;           /* stack[0] is the root */
+        unsigned n_includes;
+        unsigned include_depth;
+        bool failed;
+} parser;
+
+static int perr(parser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
+static int perr(parser *p, const char *file, unsigned line, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = diag_addv(p->diags, false, file, line, fmt, ap);
+        va_end(ap);
+        p->failed = true;
+        return r < 0 ? r : 0;
+}
+
+static section *top(parser *p) {
+        return &p->stack[p->depth];
+}
+
+/* The nearest section that is not a filter decides what keys mean. */
+static section *context(parser *p) {
+        for (size_t i = p->depth; i > 0; i--)
+                if (p->stack[i].kind != SEC_FILTER)
+                        return &p->stack[i];
+                else
+                        return &p->stack[0];
+        return &p->stack[0];
+}
+
+static bool in_ignored(parser *p) {
+        return top(p)->kind == SEC_IGNORE;
+}
+
+static service *cur_service(parser *p, section *s) {
+        if (s->dummy)
+                return s->dummy;
+        return &p->st->cfg->services[s->service];
+}
+
+static listener *cur_listener(parser *p, section *s) {
+        return &cur_service(p, s)->listeners[s->listener];
+}
+
+/* "service { unix_listener { KEY" */
+static char *setting_path(parser *p, const char *key) {
+        size_t start = 1, len = 1;
+        char *buf, *q;
+
+        for (size_t i = 1; i <= p->depth; i++)
+                if (p->stack[i].path_reset)
+                        start = i + 1;
+        for (size_t i = start; i <= p->depth; i++)
+                len += strlen(p->stack[i].key) + 3;
+        len += strlen(key);
+        buf = malloc(len);
+        if (!buf)
+                return NULL;
+        q = buf;
+        for (size_t i = start; i <= p->depth; i++)
+                q = stpcpy(stpcpy(q, p->stack[i].key), " { ");
+        strcpy(q, key);
+        return buf;
+}
+
+static int unknown_setting(parser *p, const char *file, unsigned line, const char *key) {
+        _cleanup_free_ char *path = setting_path(p, key);
+
+        if (!path)
+                return -ENOMEM;
+        return perr(p, file, line, "Unknown setting: %s", path);
+}
+
+/* Dovecot's str_unescape(): "\x" becomes "x". In place. */
+static char *str_unescape(char *s) {
+        char *w = s;
+
+        for (char *r = s; *r; r++) {
+                if (*r == '\\' && r[1] != '\0')
+                        r++;
+                *w++ = *r;
+        }
+        *w = '\0';
+        return s;
+}
+
+static bool is_service_key(const char *key) {
+        static const char *const keys[] = {
+                "name", "protocol", "type", "executable", "user", "group", "privileged_group",
+                "extra_groups", "chroot", "drop_priv_before_exec", "process_min_avail",
+                "process_limit", "client_limit", "service_count", "idle_kill", "vsz_limit",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (streq(keys[i], key))
+                        return true;
+        return false;
+}
+
+/*
+ * $variables (Dovecot's config_write_keyvariable()): the value is split on single spaces;
+ * a token starting with '$' names a variable. doveconf -a expands only a token naming the
+ * key being set (`key = $key more`); the master's view expands every token.
+ * ret_dump: what doveconf -a prints; ret_full: what the master sees (may be NULL).
+ */
+static int expand_variables(parser *p, section *ctx, const char *key, const char *value,
+                            const char *file, unsigned line, char **ret_dump, char **ret_full) {
+        _cleanup_free_ char *dump = NULL, *full = NULL;
+        size_t dump_len = 0, full_len = 0;
+        FILE *fd = NULL, *ff = NULL;
+        const char *t = value;
+        int r = 0;
+
+        fd = open_memstream(&dump, &dump_len);
+        ff = open_memstream(&full, &full_len);
+        if (!fd || !ff) {
+                if (fd)
+                        fclose(fd);
+                if (ff)
+                        fclose(ff);
+                return -ENOMEM;
+        }
+        for (;;) {
+                const char *end = strchr(t, ' ');
+                size_t n = end ? (size_t) (end - t) : strlen(t);
+                _cleanup_free_ char *tok = strndup(t, n);
+                _cleanup_free_ char *val = NULL;
+                bool self;
+
+                if (!tok) {
+                        r = -ENOMEM;
+                        break;
+                }
+                self = tok[0] == '$' && streq(tok + 1, key);
+                if (tok[0] != '$') {
+                        fputs(tok, fd);
+                        fputs(tok, ff);
+                } else if (strncmp(tok, "$ENV:", 5) == 0) {
+                        const char *e = getenv(tok + 5);
+                        fputs(self ? (e ?: "") : tok, fd);
+                        fputs(e ?: "", ff);
+                } else {
+                        if (ctx->kind == SEC_ROOT)
+                                val = config_global_value(p->st, tok + 1);
+                        else if (!self || (ctx->kind != SEC_SERVICE && ctx->kind != SEC_LISTENER))
+                                val = config_global_value(p->st, tok + 1);
+                        if (!val) {
+                                r = perr(p, file, line, "Unknown variable: %s", tok);
+                                if (r == 0)
+                                        r = -EINVAL;
+                                break;
+                        }
+                        fputs(self ? val : tok, fd);
+                        fputs(val, ff);
+                }
+                if (!end)
+                        break;
+                fputc(' ', fd);
+                fputc(' ', ff);
+                t = end + 1;
+        }
+        if (fclose(fd) != 0 || fclose(ff) != 0)
+                return -ENOMEM;
+        if (r < 0)
+                return r;
+        *ret_dump = TAKE_PTR(dump);
+        if (ret_full)
+                *ret_full = TAKE_PTR(full);
+        return 0;
+}
+
+static int set_var_field(char **field, char *full) {
+        free(*field);
+        *field = full;
+        return 0;
+}
+
+static int apply_setting(parser *p, const char *key, const char *value, bool variable,
+                         const char *file, unsigned line) {
+        section *ctx = context(p);
+        _cleanup_free_ char *dump = NULL, *full = NULL, *error = NULL;
+        int r;
+
+        if (ctx->kind == SEC_ANY)
+                return 0;
+
+        if (key[0] == '\0') {
+                if (p->depth == 0 || ctx->kind == SEC_ROOT)
+                        return perr(p, file, line,
+                                    "Missing key name ('=' at the beginning of line)");
+                return unknown_setting(p, file, line, key);
+        }
+
+        /* The master expands these whole-value references itself, with the final values
+         * (master_settings_verify()), so they are left for the model. */
+        if (variable && (streq(value, "$default_internal_user") ||
+                         streq(value, "$default_login_user") ||
+                         streq(value, "$default_internal_group")))
+                variable = false;
+
+        if (variable) {
+                r = expand_variables(p, ctx, key, value, file, line, &dump, &full);
+                if (r == -EINVAL)
+                        return 0;
+                if (r < 0)
+                        return r;
+                value = dump;
+        }
+
+        switch (ctx->kind) {
+        case SEC_SERVICE: {
+                service *s = cur_service(p, ctx);
+                if (streq(key, "unix_listener") || streq(key, "fifo_listener") ||
+                    streq(key, "inet_listener"))
+                        return 0; /* list keys: doveconf accepts and ignores a plain value */
+                r = service_set(s, key, value, &error);
+                if (r == -ENOENT)
+                        return unknown_setting(p, file, line, key);
+                if (r == -EINVAL)
+                        return perr(p, file, line, "%s", error);
+                if (r < 0)
+                        return r;
+                if (variable) {
+                        if (streq(key, "executable"))
+                                return set_var_field(&s->var_executable, TAKE_PTR(full));
+                        if (streq(key, "user"))
+                                return set_var_field(&s->var_user, TAKE_PTR(full));
+                        if (streq(key, "group"))
+                                return set_var_field(&s->var_group, TAKE_PTR(full));
+                        if (streq(key, "privileged_group"))
+                                return set_var_field(&s->var_privileged_group, TAKE_PTR(full));
+                        if (streq(key, "extra_groups"))
+                                return set_var_field(&s->var_extra_groups, TAKE_PTR(full));
+                        if (streq(key, "chroot"))
+                                return set_var_field(&s->var_chroot, TAKE_PTR(full));
+                } else if (is_service_key(key)) {
+                        /* a plain value replaces an earlier expanded one */
+                        if (streq(key, "executable"))
+                                s->var_executable = mfree(s->var_executable);
+                        else if (streq(key, "user"))
+                                s->var_user = mfree(s->var_user);
+                        else if (streq(key, "group"))
+                                s->var_group = mfree(s->var_group);
+                        else if (streq(key, "privileged_group"))
+                                s->var_privileged_group = mfree(s->var_privileged_group);
+                        else if (streq(key, "extra_groups"))
+                                s->var_extra_groups = mfree(s->var_extra_groups);
+                        else if (streq(key, "chroot"))
+                                s->var_chroot = mfree(s->var_chroot);
+                }
+                return 0;
+        }
+        case SEC_LISTENER: {
+                listener *l = cur_listener(p, ctx);
+                r = listener_set(l, key, value, &error);
+                if (r == -ENOENT)
+                        return unknown_setting(p, file, line, key);
+                if (r == -EINVAL)
+                        return perr(p, file, line, "%s", error);
+                if (r < 0)
+                        return r;
+                if (streq(key, "user"))
+                        return set_var_field(&l->var_user, variable ? TAKE_PTR(full) : NULL);
+                if (streq(key, "group"))
+                        return set_var_field(&l->var_group, variable ? TAKE_PTR(full) : NULL);
+                if (streq(key, "address"))
+                        return set_var_field(&l->var_address, variable ? TAKE_PTR(full) : NULL);
+                return 0;
+        }
+        case SEC_KNOWN: {
+                const known_setting *k = known_setting_find(ctx->table, key);
+                if (!k)
+                        return unknown_setting(p, file, line, key);
+                r = known_setting_check(k, value, &error);
+                if (r == -EINVAL)
+                        return perr(p, file, line, "%s", error);
+                return r;
+        }
+        case SEC_ROOT: {
+                bool root = p->depth == 0 || context(p) == &p->stack[0];
+                bool filtered = p->depth > 0;
+                const char *v = variable ? full : value;
+
+                r = config_set_global(p->st->cfg, key, v, !filtered, &error);
+                if (r == -EINVAL)
+                        return perr(p, file, line, "%s", error);
+                if (r == -ENOENT) {
+                        const known_setting *k = known_setting_find("global", key);
+                        if (!k)
+                                return unknown_setting(p, file, line, key);
+                        r = known_setting_check(k, v, &error);
+                        if (r == -EINVAL)
+                                return perr(p, file, line, "%s", error);
+                        if (r < 0)
+                                return r;
+                } else if (r < 0)
+                        return r;
+                if (root && !filtered) {
+                        config_state *st = p->st;
+                        global_value *g = NULL;
+
+                        for (size_t i = 0; i < st->n_globals; i++)
+                                if (streq(st->globals[i].key, key)) {
+                                        g = &st->globals[i];
+                                        break;
+                                }
+                        if (!g) {
+                                global_value *n = realloc(st->globals,
+                                                          (st->n_globals + 1) * sizeof(*n));
+                                if (!n)
+                                        return -ENOMEM;
+                                st->globals = n;
+                                g = &n[st->n_globals++];
+                                *g = (global_value) { .key = strdup(key) };
+                                if (!g->key)
+                                        return -ENOMEM;
+                        }
+                        free(g->value);
+                        free(g->file);
+                        g->value = strdup(v);
+                        g->file = strdup(file);
+                        g->line = line;
+                        if (!g->value || !g->file)
+                                return -ENOMEM;
+                }
+                return 0;
+        }
+        default:
+                return 0;
+        }
+}
+
+static int parse_net(const char *value, char **ret_error) {
+        _cleanup_free_ char *ip = strdup(value);
+        unsigned char buf[16];
+        unsigned max = 32;
+        char *slash;
+
+        if (!ip)
+                return -ENOMEM;
+        slash = strchr(ip, '/');
+        if (slash)
+                *slash++ = '\0';
+        if (inet_pton(AF_INET, ip, buf) == 1)
+                max = 32;
+        else if (inet_pton(AF_INET6, ip, buf) == 1)
+                max = 128;
+        else
+                /* a host name: Dovecot resolves it; a generator does no DNS */
+                max = 128;
+        if (slash) {
+                char *e;
+                unsigned long bits = strtoul(slash, &e, 10);
+                if (*slash == '\0' || *e != '\0' || bits > max) {
+                        if (asprintf(ret_error, "Invalid network mask: %s", slash) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+static int push(parser *p, section_kind kind, const char *key, const char *file, unsigned line,
+                section **ret) {
+        section *s;
+
+        if (p->depth >= CONF_MAX_DEPTH) {
+                perr(p, file, line, "Too deeply nested sections (more than %u levels)",
+                     CONF_MAX_DEPTH);
+                return -E2BIG;
+        }
+        s = &p->stack[++p->depth];
+        *s = (section) {
+                .kind = kind,
+                .key = strdup(key),
+                .file = strdup(file),
+                .line = line,
+        };
+        /* inherit filter state */
+        if (p->depth > 1) {
+                section *parent = &p->stack[p->depth - 1];
+                s->f_protocol = parent->f_protocol;
+                s->f_local = parent->f_local;
+                s->f_remote = parent->f_remote;
+                s->f_local_name = parent->f_local_name;
+        }
+        if (!s->key || !s->file)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static void section_done(section *s);
+
+static void pop(parser *p) {
+        section_done(&p->stack[p->depth]);
+        p->depth--;
+}
+
+static int section_begin(parser *p, const char *key, const char *name, const char *file,
+                         unsigned line) {
+        section *ctx = context(p), *s, *t = top(p);
+        const char *filter_error = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (t->kind == SEC_IGNORE)
+                return push(p, SEC_IGNORE, key, file, line, &s);
+
+        if (ctx->kind == SEC_ANY)
+                return perr(p, file, line, "Section not allowed here") ?:
+                        push(p, SEC_IGNORE, key, file, line, &s);
+
+        /* filters, allowed at any level */
+        if (streq(key, "protocol") || streq(key, "local") || streq(key, "remote") ||
+            streq(key, "local_name")) {
+                bool fp = t->f_protocol, fl = t->f_local, fr = t->f_remote, fn = t->f_local_name;
+
+                if (streq(key, "protocol")) {
+                        if (fp)
+                                filter_error = "Nested protocol { protocol { .. } } block not allowed";
+                } else if (streq(key, "local")) {
+                        if (fr)
+                                filter_error = "remote { local { .. } } not allowed (use local { remote { .. } } instead)";
+                        else if (fp)
+                                filter_error = "protocol { local { .. } } not allowed (use local { protocol { .. } } instead)";
+                        else if (fn)
+                                filter_error = "local_name { local { .. } } not allowed (use local { local_name { .. } } instead)";
+                } else if (streq(key, "local_name")) {
+                        if (fr)
+                                filter_error = "remote { local_name { .. } } not allowed (use local_name { remote { .. } } instead)";
+                        else if (fp)
+                                filter_error = "protocol { local_name { .. } } not allowed (use local_name { protocol { .. } } instead)";
+                } else {
+                        if (fp)
+                                filter_error = "protocol { remote { .. } } not allowed (use remote { protocol { .. } } instead)";
+                }
+                if (!filter_error && (streq(key, "local") || streq(key, "remote"))) {
+                        r = parse_net(name, &error);
+                        if (r == -EINVAL)
+                                filter_error = error;
+                        else if (r < 0)
+                                return r;
+                }
+                if (filter_error)
+                        return perr(p, file, line, "%s", filter_error) ?:
+                                push(p, SEC_IGNORE, key, file, line, &s);
+                r = push(p, SEC_FILTER, key, file, line, &s);
+                if (r < 0)
+                        return r;
+                s->path_reset = true;
+                s->f_protocol = fp || streq(key, "protocol");
+                s->f_local = fl || streq(key, "local");
+                s->f_remote = fr || streq(key, "remote");
+                s->f_local_name = fn || streq(key, "local_name");
+                return 0;
+        }
+
+        switch (ctx->kind) {
+        case SEC_ROOT:
+                if (streq(key, "service")) {
+                        bool filtered = p->depth > 0 && top(p)->kind == SEC_FILTER;
+                        r = push(p, SEC_SERVICE, key, file, line, &s);
+                        if (r < 0)
+                                return r;
+                        if (filtered) {
+                                /* Dovecot's master reads services without filters */
+                                s->dummy = calloc(1, sizeof(service));
+                                if (!s->dummy)
+                                        return -ENOMEM;
+                                s->dummy->vsz_limit = DOVESD_SIZE_DEFAULT;
+                                return 0;
+                        }
+                        bool is_new;
+                        service *sv = config_get_service(p->st, name, file, line, &is_new);
+                        if (!sv)
+                                return -ENOMEM;
+                        s->service = (size_t) (sv - p->st->cfg->services);
+                        return 0;
+                }
+                if (streq(key, "plugin") || streq(key, "dict"))
+                        return push(p, SEC_ANY, key, file, line, &s);
+                if (known_section(key) && !streq(key, "mailbox")) {
+                        r = push(p, SEC_KNOWN, key, file, line, &s);
+                        if (r < 0)
+                                return r;
+                        s->table = s->key;
+                        return 0;
+                }
+                break;
+        case SEC_SERVICE: {
+                listener_kind kind;
+                if (streq(key, "unix_listener"))
+                        kind = LISTENER_UNIX;
+                else if (streq(key, "fifo_listener"))
+                        kind = LISTENER_FIFO;
+                else if (streq(key, "inet_listener"))
+                        kind = LISTENER_INET;
+                else
+                        break;
+                size_t svc = ctx->service;
+                service *parent_dummy = ctx->dummy;
+                r = push(p, SEC_LISTENER, key, file, line, &s);
+                if (r < 0)
+                        return r;
+                s->service = svc;
+                s->dummy = parent_dummy; /* a throwaway service inside a filter */
+                listener *l = service_get_listener(s->dummy ?: &p->st->cfg->services[svc], kind,
+                                                   name, file, line);
+                if (!l)
+                        return -ENOMEM;
+                s->listener = (size_t) (l - (s->dummy ?: &p->st->cfg->services[svc])->listeners);
+                return 0;
+        }
+        case SEC_KNOWN:
+                if (streq(ctx->table, "namespace") && streq(key, "mailbox")) {
+                        r = push(p, SEC_KNOWN, key, file, line, &s);
+                        if (r < 0)
+                                return r;
+                        s->table = "mailbox";
+                        return 0;
+                }
+                break;
+        default:
+                break;
+        }
+
+        /* unknown section: doveconf reports the section key as a setting inside itself */
+        r = push(p, SEC_IGNORE, key, file, line, &s);
+        if (r < 0)
+                return r;
+        return unknown_setting(p, file, line, key);
+}
+
+static void section_done(section *s) {
+        if (s->dummy && s->kind == SEC_SERVICE) {
+                service *d = s->dummy;
+                /* free the throwaway service with the model's own destructor */
+                config tmp = { .services = d, .n_services = 1 };
+                config *c = calloc(1, sizeof(config));
+                if (c) {
+                        *c = tmp;
+                        c->services = d;
+                        config_free(c);
+                } else
+                        free(d);
+        }
+        free(s->key);
+        free(s->file);
+        *s = (section) {};
+}
+
+static int parse_file(parser *p, const char *path, input *parent, const char *inc_file,
+                      unsigned inc_line);
+
+static char *dir_of(const char *path) {
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                return strdup(".");
+        if (slash == path)
+                return strdup("/");
+        return strndup(path, (size_t) (slash - path));
+}
+
+/* A path relative to the directory of the current file. */
+static char *relative_to(const char *cur, const char *path) {
+        _cleanup_free_ char *dir = NULL;
+        char *r;
+
+        if (path[0] == '/' || !strchr(cur, '/'))
+                return strdup(path);
+        dir = dir_of(cur);
+        if (!dir || asprintf(&r, "%s/%s", dir, path) < 0)
+                return NULL;
+        return r;
+}
+
+static int do_include(parser *p, input *in, const char *pattern, bool try, unsigned line) {
+        _cleanup_free_ char *full = relative_to(in->path, pattern);
+        glob_t g = {};
+        int r = 0, gr;
+
+        if (!full)
+                return -ENOMEM;
+        gr = glob(full, GLOB_BRACE, NULL, &g);
+        if (gr == GLOB_NOMATCH) {
+                globfree(&g);
+                return try ? 0 : perr(p, in->path, line, "No matches");
+        }
+        if (gr != 0) {
+                globfree(&g);
+                if (try)
+                        return 0;
+                return perr(p, in->path, line, "glob(%s) failed: %s", full,
+                            gr == GLOB_NOSPACE ? "Out of memory" : "Read error");
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                const char *f = g.gl_pathv[i];
+                struct stat st;
+
+                if (stat(f, &st) < 0) {
+                        if (!try)
+                                r = perr(p, in->path, line, "Couldn't open include file %s: %m",
+                                         f);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                for (input *i2 = in; i2; i2 = i2->parent)
+                        if (i2->dev == st.st_dev && i2->ino == st.st_ino) {
+                                r = perr(p, in->path, line, "Recursive include file: %s", f);
+                                goto done;
+                        }
+                if (p->include_depth >= CONF_MAX_INCLUDE_DEPTH) {
+                        r = perr(p, in->path, line, "Includes nested too deeply (more than %u)",
+                                 CONF_MAX_INCLUDE_DEPTH);
+                        goto done;
+                }
+                if (++p->n_includes > CONF_MAX_INCLUDES) {
+                        r = perr(p, in->path, line, "Too many included files (more than %u)",
+                                 CONF_MAX_INCLUDES);
+                        goto done;
+                }
+                p->include_depth++;
+                r = parse_file(p, f, in, try ? NULL : in->path, line);
+                p->include_depth--;
+                if (r == -ENOENT && try)
+                        r = 0;
+                if (r < 0 && r != -EINVAL)
+                        break;
+                r = 0;
+        }
+done:
+        globfree(&g);
+        return r;
+}
+
+static int read_whole(const char *path, char **ret, size_t *ret_size, struct stat *ret_st,
+                      const char *err_file, unsigned err_line, parser *p) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, ret_st) < 0)
+                return -errno;
+        if (S_ISDIR(ret_st->st_mode))
+                return -EISDIR;
+        for (;;) {
+                ssize_t n;
+                if (alloc - size < 65536) {
+                        alloc = alloc ? alloc * 2 : 65536 + 1;
+                        char *nb = realloc(buf, alloc);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                n = read(fd, buf + size, alloc - size - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > CONF_MAX_FILE_SIZE) {
+                        perr(p, err_file ?: path, err_line,
+                             "%s: file is larger than %u bytes", path, CONF_MAX_FILE_SIZE);
+                        return -EFBIG;
+                }
+        }
+        if (!buf) {
+                buf = malloc(1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+/* One logical line. Returns <0 only for fatal errors (ENOMEM). */
+static int handle_line(parser *p, input *in, char *line, unsigned lineno) {
+        char *key, *value, *q;
+        size_t len;
+
+        key = line;
+        for (q = line; !IS_WHITE(*q) && *q != '\0' && *q != '='; q++)
+                ;
+        if (IS_WHITE(*q)) {
+                *q++ = '\0';
+                while (IS_WHITE(*q))
+                        q++;
+        }
+        value = q;
+
+        if (streq(key, "!include") || streq(key, "!include_try")) {
+                if (in_ignored(p))
+                        return 0;
+                return do_include(p, in, value, streq(key, "!include_try"), lineno);
+        }
+
+        if (*q == '=') {
+                bool variable = false;
+
+                *q++ = '\0';
+                while (IS_WHITE(*q))
+                        q++;
+                if (in_ignored(p))
+                        return 0;
+                if (*q == '<') {
+                        q++;
+                        while (IS_WHITE(*q))
+                                q++;
+                        /* doveconf -a prints "<path"; the master would read the file, which
+                         * never matters for a service setting */
+                        q[-1] = '<';
+                        return apply_setting(p, key, q - 1, false, in->path, lineno);
+                }
+                len = strlen(q);
+                if (*q != '\'' && *q != '"' && strchr(q, '$'))
+                        variable = true;
+                else if (len > 0 && ((*q == '"' && q[len - 1] == '"') ||
+                                     (*q == '\'' && q[len - 1] == '\''))) {
+                        q[len - 1] = '\0';
+                        q = str_unescape(q + 1);
+                }
+                return apply_setting(p, key, q, variable, in->path, lineno);
+        }
+
+        if (streq(key, "}") && *q == '\0') {
+                if (p->depth == 0)
+                        return perr(p, in->path, lineno, "Unexpected '}'");
+                pop(p);
+                return 0;
+        }
+
+        /* section begin */
+        const char *name = "";
+        if (*q != '{') {
+                if (*q != '"') {
+                        name = q;
+                        while (!IS_WHITE(*q) && *q != '\0')
+                                q++;
+                        if (*q != '\0') {
+                                *q++ = '\0';
+                                while (IS_WHITE(*q))
+                                        q++;
+                        }
+                } else {
+                        char *v = ++q;
+                        while (*q != '"' && *q != '\0')
+                                q++;
+                        if (*q == '"') {
+                                *q++ = '\0';
+                                while (IS_WHITE(*q))
+                                        q++;
+                                name = str_unescape(v);
+                        }
+                }
+                if (*q != '{')
+                        return in_ignored(p) ? 0 : perr(p, in->path, lineno, "Expecting '{'");
+        }
+        if (q[1] != '\0')
+                return in_ignored(p) ? 0 : perr(p, in->path, lineno, "Garbage after '{'");
+        if (p->depth >= CONF_MAX_DEPTH)
+                return perr(p, in->path, lineno,
+                            "Too deeply nested sections (more than %u levels)", CONF_MAX_DEPTH),
+                       -E2BIG;
+        return section_begin(p, key, name, in->path, lineno);
+}
+
+static int parse_file(parser *p, const char *path, input *parent, const char *inc_file,
+                      unsigned inc_line) {
+        _cleanup_free_ char *buf = NULL, *full = NULL;
+        size_t size, full_len = 0, full_alloc = 0;
+        struct stat st;
+        input in = { .path = path, .parent = parent };
+        unsigned lineno = 0;
+        char *next;
+        int r;
+
+        r = read_whole(path, &buf, &size, &st, inc_file, inc_line, p);
+        if (r == -EFBIG)
+                return -EINVAL;
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                if (parent && !inc_file)
+                        return -ENOENT; /* !include_try */
+                errno = -r;
+                if (parent)
+                        perr(p, inc_file, inc_line, "Couldn't open include file %s: %m", path);
+                else
+                        perr(p, path, 0, "open(%s) failed: %m", path);
+                return -EINVAL;
+        }
+        in.dev = st.st_dev;
+        in.ino = st.st_ino;
+
+        for (char *line = buf; line && (size_t) (line - buf) < size; line = next) {
+                char *nl = memchr(line, '\n', size - (size_t) (line - buf));
+                char *s, *c;
+
+                lineno++;
+                if (nl) {
+                        *nl = '\0';
+                        next = nl + 1;
+                } else
+                        next = NULL;
+                if (nl && nl > line && nl[-1] == '\r')
+                        nl[-1] = '\0';
+                if ((size_t) ((nl ?: line + strlen(line)) - line) > CONF_MAX_LINE) {
+                        perr(p, path, lineno, "Line is longer than %u bytes", CONF_MAX_LINE);
+                        continue;
+                }
+
+                s = line;
+                while (IS_WHITE(*s))
+                        s++;
+                if (*s == '#' || (*s == '\0' && full_len == 0))
+                        continue;
+
+                /* strip comments, honouring quotes */
+                for (c = s; *c; c++) {
+                        if (*c == '\'' || *c == '"') {
+                                char quote = *c;
+                                for (c++; *c != quote && *c != '\0'; c++)
+                                        if (*c == '\\' && c[1] != '\0')
+                                                c++;
+                                if (*c == '\0')
+                                        break;
+                        } else if (*c == '#') {
+                                if (!IS_WHITE(c[-1])) {
+                                        r = diag_add(p->diags, true, path, lineno,
+                                                     "Ambiguous '#' character in line, treating it as comment. Add a space before it to remove this warning.");
+                                        if (r < 0)
+                                                return r;
+                                }
+                                *c = '\0';
+                                break;
+                        }
+                }
+                {
+                        size_t len = strlen(s);
+                        while (len > 0 && IS_WHITE(s[len - 1]))
+                                len--;
+                        s[len] = '\0';
+                        if (len > 0 && s[len - 1] == '\\') {
+                                len--;
+                                while (len > 0 && IS_WHITE(s[len - 1]))
+                                        len--;
+                                if (full_len + len + 2 > CONF_MAX_LINE) {
+                                        perr(p, path, lineno, "Line is longer than %u bytes",
+                                             CONF_MAX_LINE);
+                                        full_len = 0;
+                                        continue;
+                                }
+                                if (full_len + len + 2 > full_alloc) {
+                                        full_alloc = (full_len + len + 2) * 2;
+                                        char *nf = realloc(full, full_alloc);
+                                        if (!nf)
+                                                return -ENOMEM;
+                                        full = nf;
+                                }
+                                memcpy(full + full_len, s, len);
+                                full_len += len;
+                                full[full_len++] = ' ';
+                                full[full_len] = '\0';
+                                continue;
+                        }
+                        if (full_len > 0) {
+                                if (full_len + len + 1 > CONF_MAX_LINE) {
+                                        perr(p, path, lineno, "Line is longer than %u bytes",
+                                             CONF_MAX_LINE);
+                                        full_len = 0;
+                                        continue;
+                                }
+                                if (full_len + len + 1 > full_alloc) {
+                                        full_alloc = full_len + len + 1;
+                                        char *nf = realloc(full, full_alloc);
+                                        if (!nf)
+                                                return -ENOMEM;
+                                        full = nf;
+                                }
+                                memcpy(full + full_len, s, len + 1);
+                                full_len = 0;
+                                s = full;
+                                /* skip leading whitespace kept from the first line */
+                                while (IS_WHITE(*s))
+                                        s++;
+                        }
+                }
+                if (*s == '\0')
+                        continue;
+                r = handle_line(p, &in, s, lineno);
+                if (r < 0 && r != -EINVAL && r != -E2BIG)
+                        return r;
+        }
+        return 0;
+}
+
+int conf_parse(config_state *st, const char *path, conf_diags *diags) {
+        parser *p;
+        int r;
+
+        p = calloc(1, sizeof(parser));
+        if (!p)
+                return -ENOMEM;
+        p->st = st;
+        p->diags = diags;
+        p->stack[0] = (section) { .kind = SEC_ROOT, .key = NULL };
+
+        r = parse_file(p, path, NULL, NULL, 0);
+        if (r >= 0 || r == -EINVAL) {
+                /* unclosed sections: report the outermost one, as doveconf does */
+                if (p->depth > 0) {
+                        section *s = &p->stack[p->depth];
+                        perr(p, s->file, s->line, "Missing '}' (section started at %s:%u)",
+                             s->file, s->line);
+                }
+        }
+        while (p->depth > 0)
+                pop(p);
+        if (r >= 0 && p->failed)
+                r = -EINVAL;
+        free(p);
+        return r;
+}

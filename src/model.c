@@ -1,0 +1,988 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The service model: services and listeners as configured, effective values as Dovecot's
+ * master computes them (service_create(), master_settings_verify()), and the validation
+ * doveconf does after parsing.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf-internal.h"
+#include "values.h"
+
+static const struct {
+        const char *section;
+        const char *key;
+        known_type type;
+} known[] = {
+#include "known-settings.inc"
+};
+
+static int known_cmp(const char *sa, const char *ka, const char *sb, const char *kb) {
+        int r = strcmp(sa, sb);
+        return r != 0 ? r : strcmp(ka, kb);
+}
+
+const known_setting *known_setting_find(const char *section, const char *key) {
+        size_t lo = 0, hi = ELEMENTSOF(known);
+
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int r = known_cmp(section, key ?: "", known[mid].section, known[mid].key);
+                if (r == 0)
+                        return (const known_setting *) &known[mid];
+                if (r < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
+
+bool known_section(const char *section) {
+        static const char *const sections[] = {
+                "passdb", "userdb", "namespace", "mailbox", "metric", "event_exporter",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(sections); i++)
+                if (streq(section, sections[i]))
+                        return true;
+        return false;
+}
+
+int known_setting_check(const known_setting *k, const char *value, char **ret_error) {
+        unsigned u;
+        uint64_t sz;
+        bool b;
+
+        switch (k->type) {
+        case KT_BOOL:
+                return value_parse_bool(value, &b, ret_error);
+        case KT_UINT:
+                return value_parse_uint(value, &u, ret_error);
+        case KT_OCT:
+                return value_parse_octal(value, &u, ret_error);
+        case KT_TIME:
+                return value_parse_time(value, &u, ret_error);
+        case KT_MSECS:
+                /* milliseconds are fine here; reuse the parser on a scaled copy */
+                if (strlen(value) > 0 && value_parse_time(value, &u, ret_error) < 0) {
+                        _cleanup_free_ char *e = *ret_error;
+                        if (strncmp(e, "Milliseconds not supported", 26) == 0)
+                                return 0;
+                        *ret_error = TAKE_PTR(e);
+                        return -EINVAL;
+                }
+                return value_parse_time(value, &u, ret_error);
+        case KT_SIZE:
+                return value_parse_size(value, &sz, ret_error);
+        case KT_PORT:
+                return value_parse_port(value, &u, ret_error);
+        default:
+                return 0;
+        }
+}
+
+_printf_(5, 0)
+int diag_addv(conf_diags *d, bool warning, const char *file, unsigned line, const char *fmt,
+              va_list ap) {
+        conf_diag *n;
+        char *text, *f;
+
+        if (vasprintf(&text, fmt, ap) < 0)
+                return -ENOMEM;
+        f = strdup(file ?: "");
+        n = realloc(d->items, (d->n_items + 1) * sizeof(*n));
+        if (!f || !n) {
+                free(text);
+                free(f);
+                if (n)
+                        d->items = n;
+                return -ENOMEM;
+        }
+        d->items = n;
+        n[d->n_items++] = (conf_diag) { .file = f, .line = line, .text = text, .warning = warning };
+        if (!warning)
+                d->n_errors++;
+        return 0;
+}
+
+int diag_add(conf_diags *d, bool warning, const char *file, unsigned line, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = diag_addv(d, warning, file, line, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+void conf_diags_done(conf_diags *d) {
+        if (!d)
+                return;
+        for (size_t i = 0; i < d->n_items; i++) {
+                free(d->items[i].file);
+                free(d->items[i].text);
+        }
+        free(d->items);
+        *d = (conf_diags) {};
+}
+
+static int set_str(char **field, const char *value) {
+        char *c = strdup(value);
+
+        if (!c)
+                return -ENOMEM;
+        free(*field);
+        *field = c;
+        return 0;
+}
+
+int config_new(config **ret) {
+        config *c = calloc(1, sizeof(config));
+        int r = 0;
+
+        if (!c)
+                return -ENOMEM;
+        r |= set_str(&c->base_dir, "/run/dovesd");
+        r |= set_str(&c->libexec_dir, "/usr/lib/dovecot");
+        r |= set_str(&c->instance_name, "dovesd");
+        r |= set_str(&c->protocols, "");
+        r |= set_str(&c->listen, "*, ::");
+        r |= set_str(&c->ssl, "yes");
+        r |= set_str(&c->default_internal_user, "dovecot");
+        r |= set_str(&c->default_internal_group, "dovecot");
+        r |= set_str(&c->default_login_user, "dovenull");
+        r |= set_str(&c->haproxy_trusted_networks, "");
+        c->default_client_limit = 1000;
+        c->default_process_limit = 100;
+        c->default_idle_kill = 60;
+        c->default_vsz_limit = UINT64_C(256) * 1024 * 1024;
+        c->haproxy_timeout = 3;
+        if (r < 0) {
+                config_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+static int service_init(service *s, const char *name, const char *file, unsigned line) {
+        int r = 0;
+
+        *s = (service) { .vsz_limit = DOVESD_SIZE_DEFAULT, .line = line };
+        r |= set_str(&s->name, name);
+        r |= set_str(&s->protocol, "");
+        r |= set_str(&s->type, "");
+        r |= set_str(&s->executable, "");
+        r |= set_str(&s->user, "");
+        r |= set_str(&s->group, "");
+        r |= set_str(&s->privileged_group, "");
+        r |= set_str(&s->extra_groups, "");
+        r |= set_str(&s->chroot, "");
+        r |= set_str(&s->file, file);
+        return r < 0 ? -ENOMEM : 0;
+}
+
+static size_t name_hash(const char *s) {
+        size_t h = 14695981039346656037ULL;
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char) tolower((unsigned char) *s)) * 1099511628211ULL;
+        return h;
+}
+
+static int hash_rebuild(config_state *st, size_t size) {
+        size_t *n = calloc(size, sizeof(size_t));
+
+        if (!n)
+                return -ENOMEM;
+        for (size_t i = 0; i < st->cfg->n_services; i++) {
+                size_t h = name_hash(st->cfg->services[i].name) & (size - 1);
+                while (n[h] != 0)
+                        h = (h + 1) & (size - 1);
+                n[h] = i + 1;
+        }
+        free(st->hash);
+        st->hash = n;
+        st->hash_size = size;
+        return 0;
+}
+
+/* Same-name sections merge; names compare case-insensitively and the last spelling is the
+ * one doveconf prints. */
+service *config_get_service(config_state *st, const char *name, const char *file,
+                            unsigned line, bool *ret_new) {
+        config *c = st->cfg;
+        service *n;
+        size_t h;
+
+        if (name[0] != '\0' && st->hash_size > 0) {
+                h = name_hash(name) & (st->hash_size - 1);
+                while (st->hash[h] != 0) {
+                        service *s = &c->services[st->hash[h] - 1];
+                        if (strcasecmp(s->name, name) == 0) {
+                                if (!streq(s->name, name) && set_str(&s->name, name) < 0)
+                                        return NULL;
+                                *ret_new = false;
+                                return s;
+                        }
+                        h = (h + 1) & (st->hash_size - 1);
+                }
+        }
+
+        n = realloc(c->services, (c->n_services + 1) * sizeof(service));
+        if (!n)
+                return NULL;
+        c->services = n;
+        if (service_init(&n[c->n_services], name, file, line) < 0)
+                return NULL;
+        c->n_services++;
+        if (c->n_services * 2 > st->hash_size) {
+                if (hash_rebuild(st, st->hash_size ? st->hash_size * 4 : 64) < 0)
+                        return NULL;
+        } else if (name[0] != '\0') {
+                h = name_hash(name) & (st->hash_size - 1);
+                while (st->hash[h] != 0)
+                        h = (h + 1) & (st->hash_size - 1);
+                st->hash[h] = c->n_services;
+        }
+        *ret_new = true;
+        return &n[c->n_services - 1];
+}
+
+listener *service_get_listener(service *s, listener_kind kind, const char *name,
+                               const char *file, unsigned line) {
+        listener *n, *l;
+        int r = 0;
+
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                l = &s->listeners[i];
+                if (l->kind == kind && strcasecmp(l->name, name) == 0) {
+                        if (!streq(l->name, name) && set_str(&l->name, name) < 0)
+                                return NULL;
+                        return l;
+                }
+        }
+        n = realloc(s->listeners, (s->n_listeners + 1) * sizeof(listener));
+        if (!n)
+                return NULL;
+        s->listeners = n;
+        l = &n[s->n_listeners];
+        *l = (listener) { .kind = kind, .mode = 0600, .line = line };
+        r |= set_str(&l->name, name);
+        r |= set_str(&l->user, "");
+        r |= set_str(&l->group, "");
+        r |= set_str(&l->address, "");
+        r |= set_str(&l->file, file);
+        s->n_listeners++;
+        if (r < 0)
+                return NULL;
+        return l;
+}
+
+int service_set(service *s, const char *key, const char *value, char **ret_error) {
+        struct {
+                const char *key;
+                char **field;
+        } strs[] = {
+                { "protocol", &s->protocol },
+                { "type", &s->type },
+                { "executable", &s->executable },
+                { "user", &s->user },
+                { "group", &s->group },
+                { "privileged_group", &s->privileged_group },
+                { "extra_groups", &s->extra_groups },
+                { "chroot", &s->chroot },
+        };
+        struct {
+                const char *key;
+                unsigned *field;
+        } uints[] = {
+                { "process_min_avail", &s->process_min_avail },
+                { "process_limit", &s->process_limit },
+                { "client_limit", &s->client_limit },
+                { "service_count", &s->service_count },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(strs); i++)
+                if (streq(key, strs[i].key))
+                        return set_str(strs[i].field, value);
+        for (size_t i = 0; i < ELEMENTSOF(uints); i++)
+                if (streq(key, uints[i].key))
+                        return value_parse_uint(value, uints[i].field, ret_error);
+        if (streq(key, "drop_priv_before_exec"))
+                return value_parse_bool(value, &s->drop_priv_before_exec, ret_error);
+        if (streq(key, "idle_kill"))
+                return value_parse_time(value, &s->idle_kill, ret_error);
+        if (streq(key, "vsz_limit"))
+                return value_parse_size(value, &s->vsz_limit, ret_error);
+        if (streq(key, "name"))
+                return 0; /* the section name is the name */
+        return -ENOENT;
+}
+
+int listener_set(listener *l, const char *key, const char *value, char **ret_error) {
+        if (l->kind == LISTENER_INET) {
+                if (streq(key, "address"))
+                        return set_str(&l->address, value);
+                if (streq(key, "port"))
+                        return value_parse_port(value, &l->port, ret_error);
+                if (streq(key, "ssl"))
+                        return value_parse_bool(value, &l->ssl, ret_error);
+                if (streq(key, "reuse_port"))
+                        return value_parse_bool(value, &l->reuse_port, ret_error);
+                if (streq(key, "haproxy"))
+                        return value_parse_bool(value, &l->haproxy, ret_error);
+                if (streq(key, "name"))
+                        return 0;
+                return -ENOENT;
+        }
+        if (streq(key, "user"))
+                return set_str(&l->user, value);
+        if (streq(key, "group"))
+                return set_str(&l->group, value);
+        if (streq(key, "mode"))
+                return value_parse_octal(value, &l->mode, ret_error);
+        if (streq(key, "path"))
+                return 0;
+        return -ENOENT;
+}
+
+int config_set_global(config *c, const char *key, const char *value, bool apply,
+                      char **ret_error) {
+        struct {
+                const char *key;
+                char **field;
+        } strs[] = {
+                { "base_dir", &c->base_dir },
+                { "libexec_dir", &c->libexec_dir },
+                { "instance_name", &c->instance_name },
+                { "protocols", &c->protocols },
+                { "listen", &c->listen },
+                { "default_internal_user", &c->default_internal_user },
+                { "default_internal_group", &c->default_internal_group },
+                { "default_login_user", &c->default_login_user },
+                { "haproxy_trusted_networks", &c->haproxy_trusted_networks },
+        };
+        unsigned u;
+        uint64_t sz;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(strs); i++)
+                if (streq(key, strs[i].key))
+                        return apply ? set_str(strs[i].field, value) : 0;
+        if (streq(key, "ssl")) {
+                char *v;
+                r = value_parse_ssl(value, &v, ret_error);
+                if (r < 0)
+                        return r;
+                if (apply) {
+                        free(c->ssl);
+                        c->ssl = v;
+                } else
+                        free(v);
+                return 0;
+        }
+        if (streq(key, "default_client_limit") || streq(key, "default_process_limit")) {
+                r = value_parse_uint(value, &u, ret_error);
+                if (r < 0 || !apply)
+                        return r;
+                if (streq(key, "default_client_limit"))
+                        c->default_client_limit = u;
+                else
+                        c->default_process_limit = u;
+                return 0;
+        }
+        if (streq(key, "default_idle_kill") || streq(key, "haproxy_timeout")) {
+                r = value_parse_time(value, &u, ret_error);
+                if (r < 0 || !apply)
+                        return r;
+                if (streq(key, "default_idle_kill"))
+                        c->default_idle_kill = u;
+                else
+                        c->haproxy_timeout = u;
+                return 0;
+        }
+        if (streq(key, "default_vsz_limit")) {
+                r = value_parse_size(value, &sz, ret_error);
+                if (r < 0 || !apply)
+                        return r;
+                c->default_vsz_limit = sz;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+char *config_global_value(config_state *st, const char *key) {
+        config *c = st->cfg;
+        char buf[32];
+        const char *v = NULL;
+
+        if (streq(key, "base_dir"))
+                v = c->base_dir;
+        else if (streq(key, "libexec_dir"))
+                v = c->libexec_dir;
+        else if (streq(key, "instance_name"))
+                v = c->instance_name;
+        else if (streq(key, "protocols"))
+                v = c->protocols;
+        else if (streq(key, "listen"))
+                v = c->listen;
+        else if (streq(key, "ssl"))
+                v = c->ssl;
+        else if (streq(key, "default_internal_user"))
+                v = c->default_internal_user;
+        else if (streq(key, "default_internal_group"))
+                v = c->default_internal_group;
+        else if (streq(key, "default_login_user"))
+                v = c->default_login_user;
+        else if (streq(key, "haproxy_trusted_networks"))
+                v = c->haproxy_trusted_networks;
+        else if (streq(key, "default_client_limit"))
+                snprintf(buf, sizeof(buf), "%u", c->default_client_limit), v = buf;
+        else if (streq(key, "default_process_limit"))
+                snprintf(buf, sizeof(buf), "%u", c->default_process_limit), v = buf;
+        else if (streq(key, "default_idle_kill"))
+                v = value_format_time(c->default_idle_kill, buf);
+        else if (streq(key, "haproxy_timeout"))
+                v = value_format_time(c->haproxy_timeout, buf);
+        else if (streq(key, "default_vsz_limit"))
+                v = value_format_size(c->default_vsz_limit, buf);
+        if (!v) {
+                for (size_t i = 0; i < st->n_globals; i++)
+                        if (streq(st->globals[i].key, key)) {
+                                v = st->globals[i].value;
+                                break;
+                        }
+        }
+        if (!v && known_setting_find("global", key))
+                v = "";
+        return v ? strdup(v) : NULL;
+}
+
+static void listener_done(listener *l) {
+        free(l->name);
+        free(l->user);
+        free(l->group);
+        free(l->path);
+        free(l->eff_user);
+        free(l->eff_group);
+        free(l->address);
+        strv_free(l->addresses);
+        free(l->var_user);
+        free(l->var_group);
+        free(l->var_address);
+        free(l->file);
+}
+
+static void service_done(service *s) {
+        free(s->name);
+        free(s->protocol);
+        free(s->type);
+        free(s->executable);
+        free(s->user);
+        free(s->group);
+        free(s->privileged_group);
+        free(s->extra_groups);
+        free(s->chroot);
+        strv_free(s->eff_argv);
+        free(s->eff_user);
+        free(s->eff_extra_groups);
+        free(s->eff_chroot);
+        free(s->var_executable);
+        free(s->var_user);
+        free(s->var_group);
+        free(s->var_privileged_group);
+        free(s->var_extra_groups);
+        free(s->var_chroot);
+        for (size_t i = 0; i < s->n_listeners; i++)
+                listener_done(&s->listeners[i]);
+        free(s->listeners);
+        free(s->file);
+}
+
+config *config_free(config *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_services; i++)
+                service_done(&c->services[i]);
+        free(c->services);
+        free(c->path);
+        free(c->base_dir);
+        free(c->libexec_dir);
+        free(c->instance_name);
+        free(c->protocols);
+        free(c->listen);
+        free(c->ssl);
+        free(c->default_internal_user);
+        free(c->default_internal_group);
+        free(c->default_login_user);
+        free(c->haproxy_trusted_networks);
+        free(c);
+        return NULL;
+}
+
+/* Split on any of the characters in seps, dropping empty parts (t_strsplit_spaces()). */
+static char **split_spaces(const char *s, const char *seps) {
+        size_t n = 0, cap = 4;
+        char **v = calloc(cap, sizeof(char *));
+
+        if (!v)
+                return NULL;
+        while (*s) {
+                size_t len;
+                s += strspn(s, seps);
+                len = strcspn(s, seps);
+                if (len == 0)
+                        break;
+                if (n + 2 > cap) {
+                        char **nv = realloc(v, (cap *= 2) * sizeof(char *));
+                        if (!nv)
+                                return strv_free(v);
+                        v = nv;
+                }
+                v[n] = strndup(s, len);
+                if (!v[n])
+                        return strv_free(v);
+                v[++n] = NULL;
+                s += len;
+        }
+        return v;
+}
+
+static bool protocol_enabled(char **protocols, const char *protocol) {
+        if (protocol[0] == '\0')
+                return true;
+        for (char **p = protocols; p && *p; p++)
+                if (streq(*p, protocol))
+                        return true;
+        return false;
+}
+
+static const char *expand_user(const config *c, const char *v) {
+        if (streq(v, "$default_internal_user"))
+                return c->default_internal_user;
+        if (streq(v, "$default_login_user"))
+                return c->default_login_user;
+        return v;
+}
+
+static const char *expand_group(const config *c, const char *v) {
+        if (streq(v, "$default_internal_group"))
+                return c->default_internal_group;
+        return v;
+}
+
+static char *under_dir(const char *dir, const char *path) {
+        char *r;
+
+        if (path[0] == '/')
+                return strdup(path);
+        if (asprintf(&r, "%s/%s", dir, path) < 0)
+                return NULL;
+        return r;
+}
+
+static char *chroot_path(const config *c, const char *chroot) {
+        char *r;
+        size_t len;
+
+        if (chroot[0] == '\0')
+                return strdup("");
+        if (streq(chroot, "."))
+                r = strdup(c->base_dir);
+        else
+                r = under_dir(c->base_dir, chroot);
+        if (!r)
+                return NULL;
+        len = strlen(r);
+        while (len > 1 && r[len - 1] == '/')
+                r[--len] = '\0';
+        return r;
+}
+
+static bool process_limit_1(const char *name) {
+        static const char *const names[] = {
+                "auth", "anvil", "log", "indexer", "old-stats", "replicator", "ipc", "director",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcasecmp(names[i], name) == 0)
+                        return true;
+        return false;
+}
+
+static int effective(config *c, service *s, char **protocols) {
+        const char *exe = s->var_executable ?: s->executable;
+
+        s->eff_client_limit = s->client_limit ?: c->default_client_limit;
+        if (s->service_count > 0 && s->eff_client_limit > s->service_count)
+                s->eff_client_limit = s->service_count;
+        s->eff_process_limit = s->process_limit ?: c->default_process_limit;
+        s->eff_idle_kill = s->idle_kill ?: c->default_idle_kill;
+        if (s->eff_idle_kill == DOVESD_TIME_NEVER)
+                s->eff_idle_kill = 0;
+        s->eff_vsz_limit = s->vsz_limit != DOVESD_SIZE_DEFAULT ? s->vsz_limit
+                                                               : c->default_vsz_limit;
+        s->per_connection = s->service_count == 1 && s->process_min_avail == 0;
+        s->enabled = protocol_enabled(protocols, s->protocol) && exe[0] != '\0';
+
+        s->eff_argv = split_spaces(exe, " ");
+        if (!s->eff_argv)
+                return -ENOMEM;
+        if (s->eff_argv[0] && s->eff_argv[0][0] != '/') {
+                char *a = under_dir(c->libexec_dir, s->eff_argv[0]);
+                if (!a)
+                        return -ENOMEM;
+                free(s->eff_argv[0]);
+                s->eff_argv[0] = a;
+        }
+        s->eff_user = strdup(expand_user(c, s->var_user ?: s->user));
+        s->eff_extra_groups = strdup(expand_group(c, s->var_extra_groups ?: s->extra_groups));
+        s->eff_chroot = chroot_path(c, s->var_chroot ?: s->chroot);
+        if (!s->eff_user || !s->eff_extra_groups || !s->eff_chroot)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                listener *l = &s->listeners[i];
+
+                if (l->kind == LISTENER_INET) {
+                        const char *a = l->var_address ?: l->address;
+                        l->addresses = split_spaces(a[0] ? a : c->listen, ", ");
+                        if (!l->addresses)
+                                return -ENOMEM;
+                        l->enabled = l->port != 0 && !(l->ssl && streq(c->ssl, "no"));
+                        l->path = strdup("");
+                        l->eff_user = strdup("");
+                        l->eff_group = strdup("");
+                } else {
+                        l->path = under_dir(c->base_dir, l->name);
+                        l->eff_user = strdup(expand_user(c, l->var_user ?: l->user));
+                        l->eff_group = strdup(expand_group(c, l->var_group ?: l->group));
+                        l->addresses = calloc(1, sizeof(char *));
+                        l->enabled = l->mode != 0;
+                }
+                if (!l->path || !l->eff_user || !l->eff_group || !l->addresses)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static const global_value *global_find(config_state *st, const char *key) {
+        for (size_t i = 0; i < st->n_globals; i++)
+                if (streq(st->globals[i].key, key))
+                        return &st->globals[i];
+        return NULL;
+}
+
+static unsigned global_uint(config_state *st, const char *key, unsigned def) {
+        const global_value *g = global_find(st, key);
+        _cleanup_free_ char *e = NULL;
+        unsigned v;
+
+        if (g && value_parse_uint(g->value, &v, &e) == 0)
+                return v;
+        return def;
+}
+
+/* Where a global-level error points: the line that set the key, else line 1 of the file. */
+static int global_error(config_state *st, conf_diags *d, const char *key, const char *text,
+                        const char *arg) {
+        const global_value *g = global_find(st, key);
+
+        return diag_add(d, false, g ? g->file : st->cfg->path, g ? g->line : 1, "%s%s", text,
+                        arg);
+}
+
+typedef struct listen_key {
+        char *key;
+        const char *file;
+        unsigned line;
+        size_t order;
+} listen_key;
+
+static int listen_key_cmp(const void *a, const void *b) {
+        const listen_key *x = a, *y = b;
+        int r = strcmp(x->key, y->key);
+        if (r != 0)
+                return r;
+        return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int validate(config_state *st, conf_diags *d, char **protocols) {
+        config *c = st->cfg;
+        listen_key *keys = NULL;
+        size_t n_keys = 0, cap = 0;
+        int r = 0;
+
+        if (c->listen[0] == '\0')
+                return global_error(st, d, "listen", "listen can't be set empty", "") ?: -EINVAL;
+        {
+                unsigned fu = global_uint(st, "first_valid_uid", 500);
+                unsigned lu = global_uint(st, "last_valid_uid", 0);
+                unsigned fg = global_uint(st, "first_valid_gid", 1);
+                unsigned lg = global_uint(st, "last_valid_gid", 0);
+                if (lu != 0 && fu > lu)
+                        return global_error(st, d, global_find(st, "last_valid_uid") ?
+                                            "last_valid_uid" : "first_valid_uid",
+                                            "first_valid_uid can't be larger than last_valid_uid", "")
+                                ?: -EINVAL;
+                if (lg != 0 && fg > lg)
+                        return global_error(st, d, global_find(st, "last_valid_gid") ?
+                                            "last_valid_gid" : "first_valid_gid",
+                                            "first_valid_gid can't be larger than last_valid_gid", "")
+                                ?: -EINVAL;
+        }
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                service *s = &c->services[i];
+                static const char *const types[] = {
+                        "", "log", "config", "anvil", "login", "startup", "worker",
+                };
+                bool ok = false;
+
+                if (s->name[0] == '\0')
+                        return diag_add(d, false, s->file, s->line, "Service #%zu is missing name",
+                                        i) ?: -EINVAL;
+                for (size_t t = 0; t < ELEMENTSOF(types); t++)
+                        ok = ok || streq(s->type, types[t]);
+                if (!ok)
+                        return diag_add(d, false, s->file, s->line, "Unknown service type: %s",
+                                        s->type) ?: -EINVAL;
+        }
+
+        for (char **p = protocols; *p; p++) {
+                bool found = false;
+                for (size_t i = 0; i < c->n_services && !found; i++)
+                        found = streq(c->services[i].protocol, *p);
+                if (!found)
+                        return global_error(st, d, "protocols", "protocols: Unknown protocol: ",
+                                            *p) ?: -EINVAL;
+        }
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                service *s = &c->services[i];
+                unsigned plimit = s->process_limit ?: c->default_process_limit;
+
+                if (!protocol_enabled(protocols, s->protocol))
+                        continue;
+                if (s->drop_priv_before_exec && (s->var_chroot ?: s->chroot)[0] != '\0') {
+                        r = diag_add(d, false, s->file, s->line,
+                                     "service(%s): drop_priv_before_exec=yes can't be used with chroot",
+                                     s->name);
+                        goto fail;
+                }
+                if (s->process_min_avail > plimit) {
+                        r = diag_add(d, false, s->file, s->line,
+                                     "service(%s): process_min_avail is higher than process_limit",
+                                     s->name);
+                        goto fail;
+                }
+                if (process_limit_1(s->name) && plimit > 1) {
+                        r = diag_add(d, false, s->file, s->line,
+                                     "service(%s): process_limit must be 1", s->name);
+                        goto fail;
+                }
+                if (s->vsz_limit < 1024 * 1024 && s->vsz_limit != 0) {
+                        r = diag_add(d, false, s->file, s->line,
+                                     "service(%s): vsz_limit is too low", s->name);
+                        goto fail;
+                }
+                for (int kind = LISTENER_UNIX; kind <= LISTENER_INET; kind++)
+                        for (size_t j = 0; j < s->n_listeners; j++) {
+                                listener *l = &s->listeners[j];
+                                char *k;
+
+                                if ((int) l->kind != kind)
+                                        continue;
+                                if (kind != LISTENER_INET && l->name[0] == '\0') {
+                                        r = diag_add(d, false, l->file, l->line,
+                                                     "service(%s): %s: path must not be empty",
+                                                     s->name, kind == LISTENER_UNIX ?
+                                                     "unix_listener" : "fifo_listener");
+                                        goto fail;
+                                }
+                                if (kind != LISTENER_INET) {
+                                        size_t bl = strlen(c->base_dir);
+                                        if (strncmp(l->name, c->base_dir, bl) == 0 &&
+                                            l->name[bl] == '/') {
+                                                r = diag_add(d, true, l->file, l->line,
+                                                             "You should remove base_dir prefix from %s: %s",
+                                                             kind == LISTENER_UNIX ?
+                                                             "unix_listener" : "fifo_listener",
+                                                             l->name);
+                                                if (r < 0)
+                                                        goto fail;
+                                        }
+                                        if (l->mode == 0)
+                                                continue;
+                                        k = under_dir(c->base_dir, l->name);
+                                } else {
+                                        if (l->port == 0)
+                                                continue;
+                                        if (asprintf(&k, "%u:%s", l->port,
+                                                     l->var_address ?: l->address) < 0)
+                                                k = NULL;
+                                }
+                                if (!k) {
+                                        r = -ENOMEM;
+                                        goto fail;
+                                }
+                                if (n_keys == cap) {
+                                        listen_key *nk = realloc(keys, (cap = cap ? cap * 2 : 64) *
+                                                                 sizeof(*nk));
+                                        if (!nk) {
+                                                free(k);
+                                                r = -ENOMEM;
+                                                goto fail;
+                                        }
+                                        keys = nk;
+                                }
+                                keys[n_keys] = (listen_key) { k, l->file, l->line, n_keys };
+                                n_keys++;
+                        }
+        }
+        if (n_keys > 0)
+                qsort(keys, n_keys, sizeof(*keys), listen_key_cmp);
+        for (size_t i = 1; i < n_keys; i++)
+                if (streq(keys[i].key, keys[i - 1].key)) {
+                        r = diag_add(d, false, keys[i].file, keys[i].line,
+                                     "duplicate listener: %s", keys[i].key);
+                        goto fail;
+                }
+        r = 0;
+        goto done;
+fail:
+        if (r == 0)
+                r = -EINVAL;
+done:
+        for (size_t i = 0; i < n_keys; i++)
+                free(keys[i].key);
+        free(keys);
+        return r;
+}
+
+/* doveconf sorts the escaped key paths; settings_section_escape() escapes these. */
+static void escape_name(const char *name, char *buf, size_t size) {
+        size_t o = 0;
+
+        for (const char *p = name; *p && o + 3 < size; p++) {
+                const char *e = NULL;
+                switch (*p) {
+                case '=': e = "\\e"; break;
+                case '/': e = "\\s"; break;
+                case '\\': e = "\\\\"; break;
+                case ' ': e = "\\_"; break;
+                case ',': e = "\\+"; break;
+                }
+                if (e) {
+                        buf[o++] = e[0];
+                        buf[o++] = e[1];
+                } else
+                        buf[o++] = *p;
+        }
+        if (o + 1 < size)
+                buf[o++] = '/';
+        buf[o] = '\0';
+}
+
+/* doveconf's comparison: plain signed chars. */
+static int signed_strcmp(const char *a, const char *b) {
+        while (*a && *a == *b)
+                a++, b++;
+        return (signed char) *a - (signed char) *b;
+}
+
+int config_name_cmp(const char *a, const char *b) {
+        char ea[1024], eb[1024];
+
+        escape_name(a, ea, sizeof(ea));
+        escape_name(b, eb, sizeof(eb));
+        return signed_strcmp(ea, eb);
+}
+
+static int service_cmp(const void *a, const void *b) {
+        return config_name_cmp(((const service *) a)->name, ((const service *) b)->name);
+}
+
+static int listener_cmp(const void *a, const void *b) {
+        const listener *x = a, *y = b;
+        /* fifo_listener < inet_listener < unix_listener */
+        static const int rank[] = { [LISTENER_UNIX] = 2, [LISTENER_FIFO] = 0,
+                                    [LISTENER_INET] = 1 };
+        if (x->kind != y->kind)
+                return rank[x->kind] - rank[y->kind];
+        return config_name_cmp(x->name, y->name);
+}
+
+int config_finish(config_state *st, conf_diags *diags) {
+        config *c = st->cfg;
+        _cleanup_strv_free_ char **protocols = NULL;
+        int r;
+
+        protocols = split_spaces(c->protocols, " ");
+        if (!protocols)
+                return -ENOMEM;
+        if (protocols[0] && streq(protocols[0], "none") && !protocols[1])
+                protocols[0] = mfree(protocols[0]);
+
+        r = validate(st, diags, protocols);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                r = effective(c, &c->services[i], protocols);
+                if (r < 0)
+                        return r;
+        }
+
+        qsort(c->services, c->n_services, sizeof(service), service_cmp);
+        for (size_t i = 0; i < c->n_services; i++)
+                if (c->services[i].n_listeners > 1)
+                        qsort(c->services[i].listeners, c->services[i].n_listeners,
+                              sizeof(listener), listener_cmp);
+        return 0;
+}
+
+static void state_done(config_state *st) {
+        for (size_t i = 0; i < st->n_globals; i++) {
+                free(st->globals[i].key);
+                free(st->globals[i].value);
+                free(st->globals[i].file);
+        }
+        free(st->globals);
+        free(st->hash);
+        config_free(st->cfg);
+}
+
+int config_load(const char *path, config **ret, conf_diags *diags) {
+        config_state st = {};
+        int r;
+
+        r = config_new(&st.cfg);
+        if (r < 0)
+                return r;
+        st.cfg->path = strdup(path);
+        if (!st.cfg->path) {
+                r = -ENOMEM;
+                goto finish;
+        }
+
+        r = conf_parse(&st, path, diags);
+        if (r < 0)
+                goto finish;
+
+        r = config_finish(&st, diags);
+        if (r < 0)
+                goto finish;
+
+        *ret = TAKE_PTR(st.cfg);
+        r = 0;
+finish:
+        state_done(&st);
+        return r;
+}
