@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/un.h>
+
+#include "internal.h"
+
+int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
+        char buf[INET6_ADDRSTRLEN + 16], ip[INET6_ADDRSTRLEN];
+        char *s;
+
+        if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+                if (!inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
+                        return -errno;
+                snprintf(buf, sizeof(buf), "%s:%u", ip, ntohs(in->sin_port));
+                s = strdup(buf);
+        } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+                if (!inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
+                        return -errno;
+                snprintf(buf, sizeof(buf), "[%s]:%u", ip, ntohs(in6->sin6_port));
+                s = strdup(buf);
+        } else if (sa->sa_family == AF_UNIX) {
+                const struct sockaddr_un *un = (const struct sockaddr_un *) sa;
+                size_t off = offsetof(struct sockaddr_un, sun_path);
+
+                if (len > off && un->sun_path[0] != '\0')
+                        s = strndup(un->sun_path, len - off);
+                else
+                        s = strdup("unix");
+        } else
+                return -EAFNOSUPPORT;
+
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int conn_new(dovesd_service *s, dovesd_listener *l, int fd, const struct sockaddr *remote,
+             socklen_t remote_len, dovesd_conn **ret) {
+        dovesd_conn *c;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->service = s;
+        c->listener = l;
+        c->fd = fd;
+        c->state = CONN_PROXY;
+
+        if (remote && remote_len > 0 && remote_len <= sizeof(c->remote)) {
+                memcpy(&c->remote, remote, remote_len);
+                c->remote_len = remote_len;
+        } else {
+                c->remote_len = sizeof(c->remote);
+                if (getpeername(fd, (struct sockaddr *) &c->remote, &c->remote_len) < 0)
+                        c->remote_len = 0;
+        }
+        c->local_len = sizeof(c->local);
+        if (getsockname(fd, (struct sockaddr *) &c->local, &c->local_len) < 0)
+                c->local_len = 0;
+
+        r = conn_set_addresses(c);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+
+        /* Append: the list is oldest first. */
+        c->prev = s->conns_tail;
+        if (s->conns_tail)
+                s->conns_tail->next = c;
+        else
+                s->conns = c;
+        s->conns_tail = c;
+        s->n_pending++;
+
+        *ret = c;
+        return 0;
+}
+
+int conn_set_addresses(dovesd_conn *c) {
+        char *l = NULL, *r = NULL;
+
+        if (c->local_len > 0)
+                (void) sockaddr_format((struct sockaddr *) &c->local, c->local_len, &l);
+        if (c->remote_len > 0)
+                (void) sockaddr_format((struct sockaddr *) &c->remote, c->remote_len, &r);
+        if (!l)
+                l = strdup("unknown");
+        if (!r)
+                r = strdup("unknown");
+        if (!l || !r) {
+                free(l);
+                free(r);
+                return -ENOMEM;
+        }
+        free(c->local_str);
+        free(c->remote_str);
+        c->local_str = l;
+        c->remote_str = r;
+        return 0;
+}
+
+void conn_free(dovesd_conn *c, bool call_disconnect) {
+        dovesd_service *s;
+
+        if (!c)
+                return;
+        s = c->service;
+
+        if (call_disconnect && c->state == CONN_ACTIVE && s->cb.disconnect)
+                s->cb.disconnect(c, s->userdata);
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                s->conns_tail = c->prev;
+
+        if (c->state == CONN_ACTIVE)
+                s->n_active--;
+        else
+                s->n_pending--;
+
+        sd_event_source_disable_unref(c->proxy_io);
+        sd_event_source_disable_unref(c->proxy_timer);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->local_str);
+        free(c->remote_str);
+        free(c->proxy_alpn);
+        free(c->proxy_authority);
+        free(c->proxy_ssl_cn);
+        free(c);
+
+        service_update_accepting(s);
+}
+
+int conn_activate(dovesd_conn *c) {
+        dovesd_service *s = c->service;
+        int r;
+
+        c->proxy_io = sd_event_source_disable_unref(c->proxy_io);
+        c->proxy_timer = sd_event_source_disable_unref(c->proxy_timer);
+        c->state = CONN_ACTIVE;
+        s->n_pending--;
+        s->n_active++;
+        s->n_served++;
+        service_update_accepting(s);
+
+        /* c may be closed by the callback; do not touch it after a success. */
+        r = s->cb.connection(c, s->userdata);
+        if (r < 0) {
+                service_log_full(s, LOG_WARNING, NULL, c->listener->name, c->remote_str,
+                                 "Connection callback failed, closing the connection: %s",
+                                 strerror(-r));
+                conn_free(c, false);
+        }
+        return 0;
+}
+
+_public_ int dovesd_conn_get_fd(const dovesd_conn *c) {
+        return c ? c->fd : -EBADF;
+}
+
+_public_ int dovesd_conn_take_fd(dovesd_conn *c) {
+        if (!c || c->fd < 0)
+                return -EBADF;
+        return TAKE_FD(c->fd);
+}
+
+_public_ dovesd_service *dovesd_conn_get_service(const dovesd_conn *c) {
+        return c ? c->service : NULL;
+}
+
+_public_ const char *dovesd_conn_get_listener(const dovesd_conn *c) {
+        return c ? c->listener->name : NULL;
+}
+
+_public_ bool dovesd_conn_is_ssl(const dovesd_conn *c) {
+        return c && c->listener->ssl;
+}
+
+_public_ bool dovesd_conn_is_proxied(const dovesd_conn *c) {
+        return c && c->proxied;
+}
+
+_public_ const struct sockaddr *dovesd_conn_get_local(const dovesd_conn *c, socklen_t *ret_len) {
+        if (!c)
+                return NULL;
+        if (ret_len)
+                *ret_len = c->local_len;
+        return (const struct sockaddr *) &c->local;
+}
+
+_public_ const struct sockaddr *dovesd_conn_get_remote(const dovesd_conn *c, socklen_t *ret_len) {
+        if (!c)
+                return NULL;
+        if (ret_len)
+                *ret_len = c->remote_len;
+        return (const struct sockaddr *) &c->remote;
+}
+
+_public_ const char *dovesd_conn_get_local_str(const dovesd_conn *c) {
+        return c ? c->local_str : NULL;
+}
+
+_public_ const char *dovesd_conn_get_remote_str(const dovesd_conn *c) {
+        return c ? c->remote_str : NULL;
+}
+
+_public_ const char *dovesd_conn_get_proxy_alpn(const dovesd_conn *c) {
+        return c ? c->proxy_alpn : NULL;
+}
+
+_public_ const char *dovesd_conn_get_proxy_authority(const dovesd_conn *c) {
+        return c ? c->proxy_authority : NULL;
+}
+
+_public_ bool dovesd_conn_get_proxy_ssl(const dovesd_conn *c) {
+        return c && c->proxy_ssl;
+}
+
+_public_ const char *dovesd_conn_get_proxy_ssl_cn(const dovesd_conn *c) {
+        return c ? c->proxy_ssl_cn : NULL;
+}
+
+_public_ void dovesd_conn_set_userdata(dovesd_conn *c, void *userdata) {
+        if (c)
+                c->userdata = userdata;
+}
+
+_public_ void *dovesd_conn_get_userdata(const dovesd_conn *c) {
+        return c ? c->userdata : NULL;
+}
+
+_public_ void dovesd_conn_set_logged_in(dovesd_conn *c) {
+        if (c && !c->logged_in) {
+                c->logged_in = true;
+                service_publish(c->service);
+        }
+}
+
+_public_ bool dovesd_conn_is_logged_in(const dovesd_conn *c) {
+        return c && c->logged_in;
+}
+
+_public_ dovesd_conn *dovesd_conn_close(dovesd_conn *c) {
+        conn_free(c, false);
+        return NULL;
+}
+
+static void proxy_reject(dovesd_conn *c, const char *reason) {
+        service_log_full(c->service, LOG_WARNING, DOVESD_MESSAGE_PROXY_REJECTED, c->listener->name,
+                         c->remote_str, "haproxy: %s (rip=%s)", reason, c->remote_str);
+        conn_free(c, false);
+}
+
+static int on_proxy_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        proxy_reject(userdata, "Client timed out");
+        return 0;
+}
+
+static char *strndup_or_null(const void *p, size_t n, bool *oom) {
+        char *s;
+
+        if (!p)
+                return NULL;
+        s = strndup(p, n);
+        if (!s)
+                *oom = true;
+        return s;
+}
+
+static int on_proxy_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        dovesd_conn *c = userdata;
+        uint8_t buf[PROXY_HEADER_MAX];
+        proxy_header h;
+        const char *reason = NULL;
+        bool oom = false;
+        ssize_t n;
+        int r;
+
+        n = recv(fd, buf, sizeof(buf), MSG_PEEK);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                proxy_reject(c, "recv() failed before the header was complete");
+                return 0;
+        }
+        if (n == 0) {
+                proxy_reject(c, "Client disconnected before the header was complete");
+                return 0;
+        }
+
+        r = proxy_header_parse(buf, (size_t) n, &h, &reason);
+        if (r == 0)
+                return 0;       /* a valid prefix: wait for more (edge-triggered) */
+        if (r < 0) {
+                proxy_reject(c, reason ?: "Invalid header");
+                return 0;
+        }
+
+        /* Consume exactly the header; what follows belongs to the program. */
+        n = recv(fd, buf, (size_t) r, 0);
+        if (n != r) {
+                proxy_header_done(&h);
+                proxy_reject(c, "Failed to consume the header");
+                return 0;
+        }
+
+        if (!h.local) {
+                memcpy(&c->remote, &h.src, h.src_len);
+                c->remote_len = h.src_len;
+                memcpy(&c->local, &h.dst, h.dst_len);
+                c->local_len = h.dst_len;
+                c->proxied = true;
+                if (conn_set_addresses(c) < 0)
+                        oom = true;
+        }
+        c->proxy_alpn = strndup_or_null(h.alpn, h.alpn_len, &oom);
+        c->proxy_authority = strndup_or_null(h.authority, h.authority ? strlen(h.authority) : 0,
+                                             &oom);
+        c->proxy_ssl_cn = strndup_or_null(h.ssl_cn, h.ssl_cn ? strlen(h.ssl_cn) : 0, &oom);
+        c->proxy_ssl = h.ssl;
+        proxy_header_done(&h);
+        if (oom) {
+                proxy_reject(c, "Out of memory");
+                return 0;
+        }
+
+        return conn_activate(c);
+}
+
+int conn_proxy_start(dovesd_conn *c) {
+        dovesd_service *s = c->service;
+        int r;
+
+        if (c->remote_len == 0 ||
+            !proxy_networks_contain(s->networks, (const struct sockaddr *) &c->remote)) {
+                proxy_reject(c, "Client not trusted");
+                return 0;
+        }
+
+        /* Peeking does not drain the socket: watch edge-triggered so a partial header waits
+         * for more bytes instead of waking the loop again at once. */
+        r = sd_event_add_io(s->event, &c->proxy_io, c->fd, EPOLLIN | EPOLLET, on_proxy_io, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(s->event, &c->proxy_timer, CLOCK_MONOTONIC,
+                                               s->haproxy_timeout_usec, 0, on_proxy_timeout, c);
+        if (r < 0) {
+                service_log_full(s, LOG_ERR, NULL, c->listener->name, c->remote_str,
+                                 "Failed to watch the PROXY header: %s", strerror(-r));
+                conn_free(c, false);
+                return r;
+        }
+        return 0;
+}

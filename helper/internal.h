@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * libdovesd internals: the service object, connections, the worker loop and the seams the
+ * prefork pool (pool.c) builds on. Nothing here is exported from the shared library; only
+ * functions marked _public_ (the ones in include/dovesd.h) are.
+ *
+ * Process roles:
+ *   SINGLE      process_limit = 1 or per-connection mode: the main process accepts and
+ *               serves; idle_kill and service_count end dovesd_service_run() with 0.
+ *   SUPERVISOR  pool mode, the unit's main process: never accepts. pool.c forks workers.
+ *   WORKER      a forked child running the accept loop (service_worker_run()). It publishes
+ *               its state into its dovesd_worker_slot in the shared anonymous mapping; it
+ *               does not send sd_notify and does not exit on idle_kill by itself: the
+ *               supervisor sends SIGINT, and the worker exits only if it has no client.
+ *
+ * The accept loop in any process:
+ *   - every listening socket has an io source on s->event, enabled while the process
+ *     accepts and has a free slot (service_free_slots() > 0);
+ *   - a readable listener is drained with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) while slots
+ *     are free; each client becomes a dovesd_conn, first in state CONN_PROXY while the PROXY
+ *     header is read on haproxy=yes listeners (bounded by haproxy_timeout), then
+ *     CONN_ACTIVE when handed to the program's connection callback;
+ *   - both states hold a client slot; the listeners leave the loop at the limit and come
+ *     back when a connection closes (service_update_accepting());
+ *   - FIFO listeners only deliver fifo_readable events and never count as clients.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "dovesd.h"
+#include "proxy.h"
+
+#define _public_ __attribute__((visibility("default")))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline bool strv_contains_(const char *const *l, const char *x) {
+        for (; *l; l++)
+                if (strcmp(*l, x) == 0)
+                        return true;
+        return false;
+}
+#define STR_IN_SET(x, ...) strv_contains_((const char *const[]) { __VA_ARGS__, NULL }, (x))
+
+/* accept4() errors that concern one client only: carry on with the next. */
+#define IN_SET_ERRNO_TRANSIENT(e)                                                       \
+        ((e) == ECONNABORTED || (e) == EPROTO || (e) == ENETDOWN || (e) == ENOPROTOOPT || \
+         (e) == EHOSTDOWN || (e) == ENONET || (e) == EHOSTUNREACH || (e) == EOPNOTSUPP || \
+         (e) == ENETUNREACH || (e) == EPERM)
+
+#define TAKE_PTR(p) ({ __typeof__(p) _p_ = (p); (p) = NULL; _p_; })
+#define TAKE_FD(fd) ({ int _fd_ = (fd); (fd) = -EBADF; _fd_; })
+
+/* MESSAGE_IDs, one per event kind; helper/dovesd.catalog explains each. */
+#define DOVESD_MESSAGE_LIMIT_REACHED            "b2b9ef6570754110b77ce7ff5dbb404e"
+#define DOVESD_MESSAGE_PROXY_REJECTED           "7795facd39b1412d93724e15f49f0df5"
+#define DOVESD_MESSAGE_PRIVILEGES_DROPPED       "62edf844ca154be5b160184338292b11"
+#define DOVESD_MESSAGE_IDLE_EXIT                "bb396e3a2ec54ca3b2071cf19646ec8c"
+#define DOVESD_MESSAGE_SERVICE_COUNT_EXIT       "a167ae4c9c07469b916a783746831426"
+#define DOVESD_MESSAGE_WORKER_CRASHED           "cc39a3364c1b4a8385b4458936b056b4"
+#define DOVESD_MESSAGE_PROCESS_LIMIT_REACHED    "9f3375dd514e42e2b2102b1acdeb9f31"
+#define DOVESD_MESSAGE_STOP_TIMEOUT             "afc1e61d1a1645d0b9a9381d0bc2217e"
+#define DOVESD_MESSAGE_LOGIN_OVERFLOW           "be6e7742e19540c7aacedeac6e2892ba"
+
+#define DOVESD_STOP_TIMEOUT_USEC_DEFAULT (10 * USEC_PER_SEC)
+#define DOVESD_HAPROXY_TIMEOUT_DEFAULT 3        /* seconds */
+#define DOVESD_ACCEPT_BURST 32                  /* accepts per wakeup and listener */
+
+typedef enum socket_kind {
+        SOCKET_INET,
+        SOCKET_UNIX,
+        SOCKET_FIFO,
+} socket_kind;
+
+typedef enum service_role {
+        ROLE_SINGLE,
+        ROLE_SUPERVISOR,
+        ROLE_WORKER,
+} service_role;
+
+typedef enum conn_state {
+        CONN_PROXY,             /* accepted, PROXY header not read yet; invisible to the program */
+        CONN_ACTIVE,            /* handed to the program */
+} conn_state;
+
+/* One entry of DOVESD_LISTENERS. */
+typedef struct dovesd_listener {
+        char *name;
+        bool ssl;
+        bool haproxy;
+        size_t n_fds;           /* fds matched to it (an inet listener may have several) */
+} dovesd_listener;
+
+/* One fd passed by systemd, matched to a listener. */
+typedef struct dovesd_socket {
+        dovesd_service *service;
+        dovesd_listener *listener;
+        int fd;
+        socket_kind kind;
+        sd_event_source *source;
+} dovesd_socket;
+
+struct dovesd_conn {
+        dovesd_service *service;
+        dovesd_listener *listener;
+        int fd;
+        conn_state state;
+        bool proxied;
+        bool logged_in;
+
+        struct sockaddr_storage local, remote;
+        socklen_t local_len, remote_len;
+        char *local_str, *remote_str;
+
+        char *proxy_alpn;
+        char *proxy_authority;
+        char *proxy_ssl_cn;
+        bool proxy_ssl;
+        sd_event_source *proxy_io, *proxy_timer;
+
+        void *userdata;
+        dovesd_conn *prev, *next;       /* in service->conns, oldest first */
+};
+
+/*
+ * A worker's slot in the pool's shared anonymous mapping (MAP_SHARED|MAP_ANONYMOUS, created
+ * by pool.c before forking). The worker writes every field but overflow; the supervisor
+ * reads them and sets overflow (then signals SIGUSR1) on login overflow.
+ */
+typedef struct dovesd_worker_slot {
+        _Atomic(pid_t) pid;                     /* 0: slot unused */
+        _Atomic(unsigned) clients;              /* connections held, both states */
+        _Atomic(unsigned) free_slots;           /* service_free_slots() */
+        _Atomic(uint64_t) served;               /* clients handed to the program */
+        _Atomic(unsigned) not_logged_in;        /* active clients eligible for overflow */
+        _Atomic(bool) accepting;                /* false: service_count reached or stopping */
+        _Atomic(bool) overflow;                 /* set by the supervisor, cleared by the worker */
+} dovesd_worker_slot;
+
+struct dovesd_service {
+        unsigned n_ref;
+
+        /* DOVESD_* */
+        char *name;
+        char *type;
+        unsigned client_limit;          /* >= 1 */
+        unsigned service_count;         /* 0 = unlimited */
+        unsigned process_limit;         /* >= 1 */
+        unsigned process_min_avail;
+        unsigned idle_kill;             /* seconds, 0 = never */
+        char *user, *group, *extra_groups, *privileged_group, *chroot;   /* NULL = unset */
+        proxy_networks *networks;       /* DOVESD_HAPROXY_TRUSTED_NETWORKS, never NULL after new */
+        uint64_t haproxy_timeout_usec;
+
+        dovesd_listener *listeners;
+        size_t n_listeners;
+        dovesd_socket *sockets;
+        size_t n_sockets;
+        bool per_connection;
+        int conn_fd;                    /* per-connection mode: the connected socket */
+        dovesd_listener *conn_listener;
+
+        /* the loop */
+        sd_event *event;
+        sd_event_source *sigterm, *sighup, *sigint, *sigusr1;
+        sd_event_source *idle_timer, *stop_timer, *status_timer, *watchdog_timer;
+        dovesd_callbacks cb;
+        void *userdata;
+        service_role role;
+        bool running;
+        bool stopping;                  /* SIGTERM seen: no more accepting */
+        bool exhausted;                 /* service_count reached: no more accepting */
+        bool listening;                 /* listener sources currently enabled */
+        bool status_dirty;
+        bool status_sent;
+        unsigned status_free;           /* free slots in the last STATUS= */
+        uint64_t stop_timeout_usec;
+
+        unsigned n_active;              /* CONN_ACTIVE connections */
+        unsigned n_pending;             /* CONN_PROXY connections */
+        uint64_t n_served;              /* connections handed to the program */
+        uint64_t n_accepted;            /* accept4() successes */
+        dovesd_conn *conns, *conns_tail;
+        uint64_t last_limit_log_usec;
+
+        dovesd_log_func log_fn;
+        void *log_userdata;
+
+        /* privileges */
+        bool restricted;
+        bool caps_dropped;
+        uid_t uid;
+        gid_t gid;
+        gid_t priv_gid;
+        bool has_priv_gid;
+
+        /* pool seam: set by pool.c in a worker */
+        dovesd_worker_slot *slot;
+};
+
+/* log.c */
+void service_log_full(dovesd_service *s, int priority, const char *message_id,
+                      const char *listener, const char *client, const char *format, ...)
+        _printf_(6, 7);
+#define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
+int service_notify(dovesd_service *s, const char *state);       /* sd_notify(), ignored in workers */
+
+/* env.c: parse DOVESD_* and take the LISTEN_* fds. Errors fill *ret_error. */
+int service_parse_env(dovesd_service *s, char **ret_error);
+int service_take_fds(dovesd_service *s, char **ret_error);
+
+/* loop.c: the accept loop, used by SINGLE and WORKER processes. */
+unsigned service_free_slots(const dovesd_service *s);
+int service_loop_setup(dovesd_service *s);      /* listener sources, signals, timers on s->event */
+int service_loop_run(dovesd_service *s);        /* sd_event_loop(); 0 on clean exit */
+void service_update_accepting(dovesd_service *s);       /* after any change of counts/state */
+void service_publish(dovesd_service *s);        /* slot and STATUS= (rate-limited) */
+int service_begin_stop(dovesd_service *s);
+/* type=login overflow: drop the oldest active connection that has not logged in (overflow
+ * callback, disconnect callback, close). Returns 1 if one was dropped, 0 if none. */
+int service_drop_oldest_unlogged(dovesd_service *s);
+
+/* In a freshly forked worker: forget the parent's loop without touching it (its epoll
+ * instance is shared with the supervisor; freeing sources would remove them there), make a
+ * new sd_event, become ROLE_WORKER publishing into slot. Then service_loop_setup() and
+ * service_loop_run(); exit with its result. */
+int service_after_fork(dovesd_service *s, dovesd_worker_slot *slot);
+
+/* conn.c */
+int conn_new(dovesd_service *s, dovesd_listener *l, int fd, const struct sockaddr *remote,
+             socklen_t remote_len, dovesd_conn **ret);
+void conn_free(dovesd_conn *c, bool call_disconnect);
+int conn_activate(dovesd_conn *c);              /* hand to the program */
+int conn_set_addresses(dovesd_conn *c);         /* (re)format local_str/remote_str */
+int conn_proxy_start(dovesd_conn *c);           /* haproxy=yes: trust check, read the header */
+int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret);
+
+/* restrict.c */
+int service_restrict(dovesd_service *s);

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <systemd/sd-daemon.h>
+
+#include "internal.h"
+
+#define STATUS_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define LIMIT_LOG_INTERVAL_USEC (1 * USEC_PER_SEC)
+
+static uint64_t now_usec(dovesd_service *s) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+unsigned service_free_slots(const dovesd_service *s) {
+        unsigned used = s->n_active + s->n_pending;
+        unsigned avail = used >= s->client_limit ? 0 : s->client_limit - used;
+
+        if (s->service_count > 0) {
+                uint64_t committed = s->n_served + s->n_pending;
+                unsigned left = committed >= s->service_count ? 0 :
+                                (unsigned) (s->service_count - committed);
+                avail = MIN(avail, left);
+        }
+        return avail;
+}
+
+static bool service_is_login(const dovesd_service *s) {
+        return strcmp(s->type, "login") == 0;
+}
+
+static dovesd_conn *oldest_unlogged(const dovesd_service *s) {
+        for (dovesd_conn *c = s->conns; c; c = c->next)
+                if (c->state == CONN_ACTIVE && !c->logged_in)
+                        return c;
+        return NULL;
+}
+
+/* A single login process at its client_limit is "every process full" (process_limit = 1):
+ * it keeps listening, and a waiting client pushes out the oldest one not logged in. */
+static bool can_overflow(const dovesd_service *s) {
+        return s->role == ROLE_SINGLE && !s->per_connection && service_is_login(s) &&
+                !s->exhausted && !s->stopping && oldest_unlogged(s);
+}
+
+int service_drop_oldest_unlogged(dovesd_service *s) {
+        dovesd_conn *c = oldest_unlogged(s);
+
+        if (!c)
+                return 0;
+        service_log_full(s, LOG_INFO, DOVESD_MESSAGE_LOGIN_OVERFLOW, c->listener->name,
+                         c->remote_str,
+                         "All processes are full, dropping the oldest client not logged in");
+        if (s->cb.overflow)
+                s->cb.overflow(c, s->userdata);
+        conn_free(c, true);
+        return 1;
+}
+
+static void status_send(dovesd_service *s) {
+        char buf[256];
+
+        s->status_dirty = false;
+        s->status_sent = true;
+        s->status_free = service_free_slots(s);
+        snprintf(buf, sizeof(buf), "STATUS=%u clients, %u free slots, %" PRIu64 " served",
+                 s->n_active + s->n_pending, service_free_slots(s), s->n_served);
+        (void) service_notify(s, buf);
+}
+
+static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        dovesd_service *s = userdata;
+
+        if (s->status_dirty)
+                status_send(s);
+        return 0;
+}
+
+void service_publish(dovesd_service *s) {
+        unsigned free_slots = service_free_slots(s);
+
+        if (s->slot) {
+                unsigned unlogged = 0;
+
+                for (dovesd_conn *c = s->conns; c; c = c->next)
+                        if (c->state == CONN_ACTIVE && !c->logged_in)
+                                unlogged++;
+                atomic_store(&s->slot->clients, s->n_active + s->n_pending);
+                atomic_store(&s->slot->free_slots, free_slots);
+                atomic_store(&s->slot->served, s->n_served);
+                atomic_store(&s->slot->not_logged_in, unlogged);
+                atomic_store(&s->slot->accepting, !s->stopping && !s->exhausted);
+        }
+
+        if (s->role == ROLE_WORKER || !s->event)
+                return;
+
+        /* STATUS= at most once a second, except when the process fills up or frees up. */
+        if (!s->status_sent || (free_slots == 0) != (s->status_free == 0)) {
+                status_send(s);
+                return;
+        }
+        s->status_dirty = true;
+        if (!s->status_timer) {
+                if (sd_event_add_time_relative(s->event, &s->status_timer, CLOCK_MONOTONIC,
+                                               STATUS_INTERVAL_USEC, 0, on_status_timer, s) < 0)
+                        return;
+                (void) sd_event_source_set_enabled(s->status_timer, SD_EVENT_ONESHOT);
+        } else {
+                int enabled = SD_EVENT_OFF;
+
+                (void) sd_event_source_get_enabled(s->status_timer, &enabled);
+                if (enabled == SD_EVENT_OFF) {
+                        (void) sd_event_source_set_time_relative(s->status_timer,
+                                                                 STATUS_INTERVAL_USEC);
+                        (void) sd_event_source_set_enabled(s->status_timer, SD_EVENT_ONESHOT);
+                }
+        }
+}
+
+static bool idle_kill_applies(const dovesd_service *s) {
+        return s->role == ROLE_SINGLE && !s->per_connection && s->idle_kill > 0 &&
+                s->process_min_avail == 0;
+}
+
+static void limit_reached(dovesd_service *s) {
+        uint64_t t = now_usec(s);
+
+        if (s->last_limit_log_usec != 0 && t < s->last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
+                return;
+        s->last_limit_log_usec = t;
+        service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_LIMIT_REACHED, NULL, NULL,
+                         "client_limit (%u) reached, new clients wait in the listen backlog",
+                         s->client_limit);
+}
+
+void service_update_accepting(dovesd_service *s) {
+        unsigned free_slots;
+        bool want;
+
+        if (!s->running)
+                return;
+
+        if (s->service_count > 0 && s->n_served >= s->service_count)
+                s->exhausted = true;
+
+        free_slots = service_free_slots(s);
+        want = !s->stopping && !s->exhausted && (free_slots > 0 || can_overflow(s));
+        if (want != s->listening) {
+                for (size_t i = 0; i < s->n_sockets; i++)
+                        if (s->sockets[i].kind != SOCKET_FIFO && s->sockets[i].source)
+                                (void) sd_event_source_set_enabled(s->sockets[i].source,
+                                                                   want ? SD_EVENT_ON : SD_EVENT_OFF);
+                s->listening = want;
+                if (!want && !s->stopping && !s->exhausted && s->service_count != 1)
+                        limit_reached(s);
+        }
+
+        if (s->idle_timer) {
+                if (s->n_active + s->n_pending == 0 && !s->stopping && !s->exhausted) {
+                        int enabled = SD_EVENT_OFF;
+
+                        (void) sd_event_source_get_enabled(s->idle_timer, &enabled);
+                        if (enabled == SD_EVENT_OFF) {
+                                (void) sd_event_source_set_time_relative(s->idle_timer,
+                                                                         s->idle_kill * USEC_PER_SEC);
+                                (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
+                        }
+                } else
+                        (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+        }
+
+        if ((s->exhausted || s->stopping || s->per_connection) &&
+            s->n_active + s->n_pending == 0) {
+                if (s->exhausted && !s->stopping && !s->per_connection)
+                        service_log_full(s, LOG_INFO, DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
+                                         "service_count (%u) reached and every client finished, exiting",
+                                         s->service_count);
+                s->stopping = true;
+                (void) sd_event_exit(s->event, 0);
+        }
+
+        service_publish(s);
+}
+
+static int on_fifo(dovesd_service *s, dovesd_socket *sock) {
+        int r;
+
+        if (s->cb.fifo_readable) {
+                r = s->cb.fifo_readable(s, sock->listener->name, sock->fd, s->userdata);
+                if (r < 0) {
+                        service_log_full(s, LOG_ERR, NULL, sock->listener->name, NULL,
+                                         "FIFO callback failed: %s", strerror(-r));
+                        return sd_event_exit(s->event, r);
+                }
+                return 0;
+        }
+
+        /* Nobody wants the data: read and discard it, or the loop spins. */
+        char buf[4096];
+        while (read(sock->fd, buf, sizeof(buf)) > 0)
+                ;
+        return 0;
+}
+
+static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        dovesd_socket *sock = userdata;
+        dovesd_service *s = sock->service;
+
+        if (sock->kind == SOCKET_FIFO)
+                return on_fifo(s, sock);
+
+        for (unsigned i = 0; i < DOVESD_ACCEPT_BURST && s->listening; i++) {
+                struct sockaddr_storage ss;
+                socklen_t len = sizeof(ss);
+                dovesd_conn *c;
+                int cfd, r;
+
+                if (service_free_slots(s) == 0 &&
+                    !(can_overflow(s) && service_drop_oldest_unlogged(s) > 0))
+                        break;
+                /* dropping a client may have ended the loop */
+                if (!s->listening)
+                        break;
+
+                cfd = accept4(fd, (struct sockaddr *) &ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        if (IN_SET_ERRNO_TRANSIENT(errno))
+                                continue;
+                        service_log_full(s, LOG_WARNING, NULL, sock->listener->name, NULL,
+                                         "accept4() failed: %m");
+                        break;
+                }
+                s->n_accepted++;
+
+                r = conn_new(s, sock->listener, cfd, (struct sockaddr *) &ss, len, &c);
+                if (r < 0) {
+                        close(cfd);
+                        service_log_full(s, LOG_ERR, NULL, sock->listener->name, NULL,
+                                         "Failed to set up a connection: %s", strerror(-r));
+                        continue;
+                }
+                if (sock->listener->haproxy)
+                        (void) conn_proxy_start(c);
+                else
+                        (void) conn_activate(c);
+        }
+
+        service_update_accepting(s);
+        return 0;
+}
+
+static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
+        dovesd_service *s = userdata;
+
+        if (s->n_active + s->n_pending > 0)
+                return 0;
+        service_log_full(s, LOG_INFO, DOVESD_MESSAGE_IDLE_EXIT, NULL, NULL,
+                         "No clients for %u s (idle_kill), exiting", s->idle_kill);
+        s->stopping = true;
+        service_update_accepting(s);
+        return sd_event_exit(s->event, 0);
+}
+
+static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        dovesd_service *s = userdata;
+
+        service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
+                         "%u clients still connected after the stop timeout, closing them",
+                         s->n_active + s->n_pending);
+        while (s->conns)
+                conn_free(s->conns, true);
+        service_update_accepting(s);
+        return 0;
+}
+
+int service_begin_stop(dovesd_service *s) {
+        int r;
+
+        if (!s->running)
+                return -ESTALE;
+        if (s->stopping)
+                return 0;
+        s->stopping = true;
+        (void) service_notify(s, "STOPPING=1");
+
+        /* Clients whose PROXY header is still outstanding never reached the program. */
+        for (dovesd_conn *c = s->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->state == CONN_PROXY)
+                        conn_free(c, false);
+        }
+
+        if (s->n_active > 0) {
+                if (s->cb.stop)
+                        s->cb.stop(s, s->userdata);
+                if (s->n_active > 0 && !s->stop_timer) {
+                        r = sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC,
+                                                       s->stop_timeout_usec, 0, on_stop_timeout, s);
+                        if (r < 0)
+                                return r;
+                }
+        } else if (s->cb.stop)
+                s->cb.stop(s, s->userdata);
+
+        service_update_accepting(s);
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        return service_begin_stop(userdata);
+}
+
+static int on_sigint(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        dovesd_service *s = userdata;
+
+        /* As Dovecot's children: an idle-kill SIGINT is ignored while any client is connected. */
+        if (s->n_active + s->n_pending > 0) {
+                service_publish(s);
+                return 0;
+        }
+        s->stopping = true;
+        service_update_accepting(s);
+        return sd_event_exit(s->event, 0);
+}
+
+static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        dovesd_service *s = userdata;
+        int r;
+
+        if (!s->cb.reload)
+                return 0;
+        (void) service_notify(s, "RELOADING=1");
+        r = s->cb.reload(s, s->userdata);
+        if (r < 0)
+                service_log(s, LOG_ERR, "Reload failed: %s", strerror(-r));
+        else
+                service_log(s, LOG_INFO, "Reloaded");
+        (void) service_notify(s, "READY=1");
+        status_send(s);
+        return 0;
+}
+
+static int on_sigusr1(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        dovesd_service *s = userdata;
+
+        if (s->slot && atomic_exchange(&s->slot->overflow, false))
+                (void) service_drop_oldest_unlogged(s);
+        return 0;
+}
+
+int service_loop_setup(dovesd_service *s) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+
+        r = sd_event_add_signal(s->event, &s->sigterm, SIGTERM, on_sigterm, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(s->event, &s->sigint, SIGINT, on_sigint, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(s->event, &s->sigusr1, SIGUSR1, on_sigusr1, s);
+        if (r < 0)
+                return r;
+        if (s->role != ROLE_WORKER) {
+                r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_sighup, s);
+                if (r < 0)
+                        return r;
+                r = sd_event_set_watchdog(s->event, true);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < s->n_sockets; i++) {
+                dovesd_socket *sock = &s->sockets[i];
+
+                r = sd_event_add_io(s->event, &sock->source, sock->fd, EPOLLIN, on_listener, sock);
+                if (r < 0)
+                        return r;
+                if (sock->kind != SOCKET_FIFO) {
+                        r = sd_event_source_set_enabled(sock->source, SD_EVENT_OFF);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        s->listening = false;
+
+        if (idle_kill_applies(s)) {
+                r = sd_event_add_time_relative(s->event, &s->idle_timer, CLOCK_MONOTONIC,
+                                               s->idle_kill * USEC_PER_SEC, 0, on_idle, s);
+                if (r < 0)
+                        return r;
+                r = sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int service_loop_run(dovesd_service *s) {
+        int r;
+
+        s->running = true;
+        if (s->per_connection) {
+                dovesd_conn *c;
+
+                r = conn_new(s, s->conn_listener, s->conn_fd, NULL, 0, &c);
+                if (r < 0)
+                        return r;
+                s->conn_fd = -EBADF;
+                if (s->conn_listener->haproxy)
+                        (void) conn_proxy_start(c);
+                else
+                        (void) conn_activate(c);
+        }
+        service_update_accepting(s);
+        if (s->role != ROLE_WORKER) {
+                (void) service_notify(s, "READY=1");
+                status_send(s);
+        }
+
+        r = sd_event_loop(s->event);
+
+        /* Whatever is left (only after an error) is closed now. */
+        while (s->conns)
+                conn_free(s->conns, true);
+        s->running = false;
+        if (s->role != ROLE_WORKER)
+                (void) service_notify(s, "STOPPING=1");
+        return r;
+}

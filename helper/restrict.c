@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+#include "internal.h"
+
+#define GROUPS_MAX 256
+
+static int lookup_group(dovesd_service *s, const char *var, const char *name, gid_t *ret) {
+        struct group *gr;
+
+        errno = 0;
+        gr = getgrnam(name);
+        if (!gr) {
+                if (errno != 0 && errno != ENOENT && errno != ESRCH)
+                        service_log(s, LOG_ERR, "%s: cannot look up group '%s': %m", var, name);
+                else
+                        service_log(s, LOG_ERR, "%s: unknown group '%s'", var, name);
+                return -ESRCH;
+        }
+        *ret = gr->gr_gid;
+        return 0;
+}
+
+static bool caps_empty_now(void) {
+        cap_t cur, empty;
+        bool r;
+
+        cur = cap_get_proc();
+        empty = cap_init();
+        r = cur && empty && cap_compare(cur, empty) == 0;
+        cap_free(cur);
+        cap_free(empty);
+        return r;
+}
+
+static int drop_caps(dovesd_service *s, bool bounding) {
+        cap_t empty;
+        int r = 0;
+
+        if (bounding) {
+                /* Needs CAP_SETPCAP, so this runs before setresuid(). */
+                for (cap_value_t c = 0; c <= CAP_LAST_CAP || cap_valid(c); c++)
+                        if (cap_drop_bound(c) < 0 && errno != EINVAL) {
+                                r = -errno;
+                                service_log(s, LOG_ERR, "Failed to drop capability %d from the bounding set: %m",
+                                            (int) c);
+                                return r;
+                        }
+                (void) cap_reset_ambient();
+                return 0;
+        }
+
+        empty = cap_init();
+        if (!empty)
+                return -ENOMEM;
+        if (cap_set_proc(empty) < 0) {
+                r = -errno;
+                service_log(s, LOG_ERR, "Failed to drop capabilities: %m");
+        }
+        cap_free(empty);
+        if (r < 0)
+                return r;
+        if (!caps_empty_now()) {
+                service_log(s, LOG_ERR, "Capabilities are still present after dropping them");
+                return -EPERM;
+        }
+        return 0;
+}
+
+int service_restrict(dovesd_service *s) {
+        gid_t groups[GROUPS_MAX];
+        size_t n_groups = 0;
+        bool as_root = geteuid() == 0, set_uid = false, set_gid = false, gid0_allowed;
+        uid_t uid = getuid();
+        gid_t gid = getgid(), priv_gid = 0;
+        int r;
+
+        if (s->restricted)
+                return 0;
+
+        /* Resolve every name while NSS is reachable, before chroot. */
+        if (s->user) {
+                struct passwd *pw;
+
+                errno = 0;
+                pw = getpwnam(s->user);
+                if (!pw) {
+                        service_log(s, LOG_ERR, "DOVESD_USER: unknown user '%s'", s->user);
+                        return -ESRCH;
+                }
+                uid = pw->pw_uid;
+                gid = pw->pw_gid;
+                set_uid = set_gid = true;
+        }
+        if (s->group) {
+                r = lookup_group(s, "DOVESD_GROUP", s->group, &gid);
+                if (r < 0)
+                        return r;
+                set_gid = true;
+        }
+        if (s->privileged_group) {
+                r = lookup_group(s, "DOVESD_PRIVILEGED_GROUP", s->privileged_group, &priv_gid);
+                if (r < 0)
+                        return r;
+                s->has_priv_gid = true;
+                set_gid = true;
+        }
+        gid0_allowed = !set_gid || gid == 0 || (s->has_priv_gid && priv_gid == 0);
+        if (s->extra_groups) {
+                _cleanup_free_ char *copy = strdup(s->extra_groups);
+                char *saveptr = NULL;
+
+                if (!copy)
+                        return -ENOMEM;
+                for (char *w = strtok_r(copy, ", ", &saveptr); w; w = strtok_r(NULL, ", ", &saveptr)) {
+                        if (n_groups >= GROUPS_MAX - 1) {
+                                service_log(s, LOG_ERR, "DOVESD_EXTRA_GROUPS: more than %d groups",
+                                            GROUPS_MAX - 1);
+                                return -E2BIG;
+                        }
+                        r = lookup_group(s, "DOVESD_EXTRA_GROUPS", w, &groups[n_groups]);
+                        if (r < 0)
+                                return r;
+                        if (groups[n_groups] == 0)
+                                gid0_allowed = true;
+                        n_groups++;
+                }
+                set_gid = true;
+        }
+        /* As Dovecot: with a privileged group, the primary group joins the supplementary ones
+         * so that it stays usable while the egid is the privileged one. */
+        if (s->has_priv_gid)
+                groups[n_groups++] = gid;
+
+        if (set_uid && uid == 0 && strcmp(s->type, "login") == 0) {
+                service_log(s, LOG_ERR, "This process must not be run as root");
+                return -EPERM;
+        }
+        if (!set_uid && uid == 0 && strcmp(s->type, "login") == 0) {
+                service_log(s, LOG_ERR, "DOVESD_USER is not set: a login process must not run as root");
+                return -EPERM;
+        }
+
+        if (!as_root) {
+                /* Already unprivileged (systemd's User=): only an identity we have works. */
+                if (set_uid && uid != getuid()) {
+                        service_log(s, LOG_ERR, "Cannot switch to user '%s' (uid %u): not running as root",
+                                    s->user, (unsigned) uid);
+                        return -EPERM;
+                }
+                set_uid = set_gid = false;
+        }
+
+        if (as_root) {
+                r = drop_caps(s, true);
+                if (r < 0)
+                        return r;
+        }
+
+        if (set_gid) {
+                if (setgroups(n_groups, groups) < 0) {
+                        r = -errno;
+                        service_log(s, LOG_ERR, "setgroups() failed: %m");
+                        return r;
+                }
+                if (setresgid(gid, gid, s->has_priv_gid ? priv_gid : gid) < 0) {
+                        r = -errno;
+                        service_log(s, LOG_ERR, "setresgid(%u, %u, %u) failed: %m", (unsigned) gid,
+                                    (unsigned) gid, (unsigned) (s->has_priv_gid ? priv_gid : gid));
+                        return r;
+                }
+        } else if (as_root && set_uid) {
+                /* Leaving root: never keep root's supplementary groups. */
+                if (setgroups(0, NULL) < 0) {
+                        r = -errno;
+                        service_log(s, LOG_ERR, "setgroups() failed: %m");
+                        return r;
+                }
+        }
+
+        if (s->chroot) {
+                if (chroot(s->chroot) < 0) {
+                        r = -errno;
+                        service_log(s, LOG_ERR, "chroot(%s) failed: %m", s->chroot);
+                        return r;
+                }
+                if (chdir("/") < 0) {
+                        r = -errno;
+                        service_log(s, LOG_ERR, "chdir(/) in the chroot %s failed: %m", s->chroot);
+                        return r;
+                }
+        }
+
+        if (set_uid && setresuid(uid, uid, uid) < 0) {
+                r = -errno;
+                service_log(s, LOG_ERR, "setresuid(%u) failed: %m", (unsigned) uid);
+                return r;
+        }
+
+        /* Verify, as OpenBSD's daemons and Dovecot do. */
+        if (getuid() != 0 && geteuid() != 0) {
+                if (setuid(0) == 0 || errno != EPERM) {
+                        service_log(s, LOG_ERR, "We couldn't drop root privileges");
+                        return -EPERM;
+                }
+        }
+        if (!gid0_allowed) {
+                gid_t rg, eg, sg, list[GROUPS_MAX];
+                int n;
+
+                if (getresgid(&rg, &eg, &sg) < 0)
+                        return -errno;
+                n = getgroups(GROUPS_MAX, list);
+                if (n < 0)
+                        return -errno;
+                bool has0 = rg == 0 || eg == 0 || sg == 0;
+                for (int i = 0; i < n; i++)
+                        if (list[i] == 0)
+                                has0 = true;
+                if (has0) {
+                        service_log(s, LOG_ERR, "We couldn't drop root group privileges (GID 0 isn't permitted)");
+                        return -EPERM;
+                }
+        }
+
+        r = drop_caps(s, false);
+        if (r < 0)
+                return r;
+
+        s->uid = getuid();
+        s->gid = gid;
+        s->priv_gid = priv_gid;
+        s->restricted = true;
+        s->caps_dropped = true;
+
+        _cleanup_free_ char *desc = NULL;
+        if (dovesd_service_describe_privileges(s, &desc) >= 0)
+                service_log_full(s, LOG_INFO, DOVESD_MESSAGE_PRIVILEGES_DROPPED, NULL, NULL,
+                                 "Privileges dropped: %s", desc);
+        return 0;
+}
+
+_public_ int dovesd_service_restrict(dovesd_service *s) {
+        if (!s)
+                return -EINVAL;
+        return service_restrict(s);
+}
+
+_public_ int dovesd_privileged_group_enable(dovesd_service *s, bool enable) {
+        gid_t g;
+
+        if (!s)
+                return -EINVAL;
+        if (!s->restricted)
+                return -ENOTCONN;
+        if (!s->has_priv_gid)
+                return -ENOENT;
+        g = enable ? s->priv_gid : s->gid;
+        if (setegid(g) < 0) {
+                int r = -errno;
+
+                service_log(s, LOG_ERR, "setegid(%s) failed: %m", enable ? "privileged" : "primary");
+                return r;
+        }
+        return 0;
+}
+
+_public_ bool dovesd_service_is_restricted(const dovesd_service *s) {
+        return s && s->restricted;
+}
+
+_public_ const char *dovesd_service_get_chroot(const dovesd_service *s) {
+        return s && s->restricted ? s->chroot : NULL;
+}
+
+_public_ bool dovesd_service_caps_dropped(const dovesd_service *s) {
+        return s && caps_empty_now();
+}
+
+_public_ int dovesd_service_describe_privileges(const dovesd_service *s, char **ret) {
+        uid_t ru, eu, su;
+        gid_t rg, eg, sg, list[GROUPS_MAX];
+        char groups[GROUPS_MAX * 12] = "", *caps = NULL, *out = NULL;
+        size_t off = 0;
+        int n;
+
+        if (!s || !ret)
+                return -EINVAL;
+        if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0)
+                return -errno;
+        n = getgroups(GROUPS_MAX, list);
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++)
+                off += snprintf(groups + off, sizeof(groups) - off, "%s%u", i ? "," : "",
+                                (unsigned) list[i]);
+
+        if (!caps_empty_now()) {
+                cap_t cur = cap_get_proc();
+                char *t = cur ? cap_to_text(cur, NULL) : NULL;
+
+                caps = t ? strdup(t) : NULL;
+                cap_free(t);
+                cap_free(cur);
+                if (!caps)
+                        return -ENOMEM;
+        }
+
+        n = asprintf(&out, "uid=%u euid=%u gid=%u egid=%u sgid=%u groups=%s chroot=%s caps=%s",
+                     (unsigned) ru, (unsigned) eu, (unsigned) rg, (unsigned) eg, (unsigned) sg,
+                     groups, s->restricted && s->chroot ? s->chroot : "none", caps ?: "none");
+        free(caps);
+        if (n < 0)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}

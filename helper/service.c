@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+
+#include "internal.h"
+
+static dovesd_service *service_free(dovesd_service *s) {
+        while (s->conns)
+                conn_free(s->conns, true);
+
+        for (size_t i = 0; i < s->n_sockets; i++) {
+                sd_event_source_disable_unref(s->sockets[i].source);
+                if (s->sockets[i].fd >= 0)
+                        close(s->sockets[i].fd);
+        }
+        free(s->sockets);
+        if (s->conn_fd >= 0)
+                close(s->conn_fd);
+        for (size_t i = 0; i < s->n_listeners; i++)
+                free(s->listeners[i].name);
+        free(s->listeners);
+
+        sd_event_source_disable_unref(s->sigterm);
+        sd_event_source_disable_unref(s->sighup);
+        sd_event_source_disable_unref(s->sigint);
+        sd_event_source_disable_unref(s->sigusr1);
+        sd_event_source_disable_unref(s->idle_timer);
+        sd_event_source_disable_unref(s->stop_timer);
+        sd_event_source_disable_unref(s->status_timer);
+        sd_event_unref(s->event);
+
+        proxy_networks_free(s->networks);
+        free(s->name);
+        free(s->type);
+        free(s->user);
+        free(s->group);
+        free(s->extra_groups);
+        free(s->privileged_group);
+        free(s->chroot);
+        free(s);
+        return NULL;
+}
+
+_public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        dovesd_service *s;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->n_ref = 1;
+        s->conn_fd = -EBADF;
+        s->role = ROLE_SINGLE;
+        s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
+
+        r = service_parse_env(s, &error);
+        if (r >= 0)
+                r = service_take_fds(s, &error);
+        if (r >= 0) {
+                r = sd_event_new(&s->event);
+                if (r < 0 && !error)
+                        (void) asprintf(&error, "Failed to create the event loop: %s", strerror(-r));
+        }
+        if (r < 0) {
+                if (!error && r == -ENOMEM)
+                        error = strdup("Out of memory");
+                if (ret_error)
+                        *ret_error = TAKE_PTR(error);
+                service_free(s);
+                return r;
+        }
+
+        *ret = s;
+        return 0;
+}
+
+_public_ dovesd_service *dovesd_service_ref(dovesd_service *s) {
+        if (s)
+                s->n_ref++;
+        return s;
+}
+
+_public_ dovesd_service *dovesd_service_unref(dovesd_service *s) {
+        if (!s)
+                return NULL;
+        if (--s->n_ref > 0)
+                return NULL;
+        return service_free(s);
+}
+
+_public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, void *userdata) {
+        int r;
+
+        if (!s || !cb || !cb->connection)
+                return -EINVAL;
+        if (s->running)
+                return -EBUSY;
+
+        s->cb = *cb;
+        s->userdata = userdata;
+
+        /* Pool mode (issue 5): when !s->per_connection && s->process_limit > 1, pool.c takes
+         * over here as the supervisor and forks workers that call service_after_fork(),
+         * service_loop_setup() and service_loop_run(). Until then one process serves. */
+
+        r = service_loop_setup(s);
+        if (r < 0) {
+                service_log(s, LOG_ERR, "Failed to set up the event loop: %s", strerror(-r));
+                return r;
+        }
+        return service_loop_run(s);
+}
+
+int service_after_fork(dovesd_service *s, dovesd_worker_slot *slot) {
+        int r;
+
+        /* The parent's loop shares its epoll instance and signalfd with the supervisor: forget
+         * it (leaked on purpose) instead of freeing it, which would unregister sources there. */
+        s->event = NULL;
+        s->sigterm = s->sighup = s->sigint = s->sigusr1 = NULL;
+        s->idle_timer = s->stop_timer = s->status_timer = s->watchdog_timer = NULL;
+        for (size_t i = 0; i < s->n_sockets; i++)
+                s->sockets[i].source = NULL;
+        s->running = false;
+        s->listening = false;
+
+        r = sd_event_new(&s->event);
+        if (r < 0)
+                return r;
+        s->role = ROLE_WORKER;
+        s->slot = slot;
+        if (slot)
+                atomic_store(&slot->pid, getpid());
+        return 0;
+}
+
+_public_ int dovesd_service_stop(dovesd_service *s) {
+        if (!s)
+                return -EINVAL;
+        return service_begin_stop(s);
+}
+
+_public_ int dovesd_service_set_stop_timeout(dovesd_service *s, uint64_t usec) {
+        if (!s)
+                return -EINVAL;
+        s->stop_timeout_usec = usec;
+        return 0;
+}
+
+_public_ sd_event *dovesd_service_get_event(dovesd_service *s) {
+        return s ? s->event : NULL;
+}
+
+_public_ const char *dovesd_service_get_name(const dovesd_service *s) {
+        return s ? s->name : NULL;
+}
+
+_public_ const char *dovesd_service_get_type(const dovesd_service *s) {
+        return s ? s->type : NULL;
+}
+
+_public_ unsigned dovesd_service_get_client_limit(const dovesd_service *s) {
+        return s ? s->client_limit : 0;
+}
+
+_public_ unsigned dovesd_service_get_service_count(const dovesd_service *s) {
+        return s ? s->service_count : 0;
+}
+
+_public_ unsigned dovesd_service_get_process_limit(const dovesd_service *s) {
+        return s ? s->process_limit : 0;
+}
+
+_public_ unsigned dovesd_service_get_process_min_avail(const dovesd_service *s) {
+        return s ? s->process_min_avail : 0;
+}
+
+_public_ unsigned dovesd_service_get_idle_kill(const dovesd_service *s) {
+        return s ? s->idle_kill : 0;
+}
+
+_public_ bool dovesd_service_is_per_connection(const dovesd_service *s) {
+        return s && s->per_connection;
+}
+
+_public_ unsigned dovesd_service_get_clients(const dovesd_service *s) {
+        return s ? s->n_active + s->n_pending : 0;
+}
+
+_public_ uint64_t dovesd_service_get_served(const dovesd_service *s) {
+        return s ? s->n_served : 0;
+}
+
+_public_ unsigned dovesd_service_get_free_slots(const dovesd_service *s) {
+        return s ? service_free_slots(s) : 0;
+}
+
+_public_ size_t dovesd_service_get_n_listeners(const dovesd_service *s) {
+        return s ? s->n_listeners : 0;
+}
+
+_public_ const char *dovesd_service_get_listener_name(const dovesd_service *s, size_t i) {
+        if (!s || i >= s->n_listeners)
+                return NULL;
+        return s->listeners[i].name;
+}
