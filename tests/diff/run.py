@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Differential test of dovesd's config dialect against doveconf (Dovecot 2.3).
+
+Usage: run.py GENERATOR [CASE...]      compare dovesd-generator with doveconf, print TAP
+       run.py --doveconf-only [CASE...] check only the corpus against doveconf (no dovesd)
+
+CASE is a path like valid/NAME.conf (relative to this directory); default: every
+valid/*.conf, invalid/*.conf and dovesd-only-invalid/*.conf.
+
+doveconf runs at test time for every case; nothing it prints is stored. Header comment lines
+of the form "# diff: KEYWORD ARGS" steer a case (see README).
+"""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOVECONF = os.environ.get("DOVECONF", "doveconf")
+BUILTINS = os.path.realpath(os.path.join(HERE, "..", "..", "examples",
+                                         "dovecot-2.3-services.conf"))
+TIMEOUT = 20
+
+
+def run(argv, env):
+        try:
+                p = subprocess.run(argv, cwd=HERE, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+                return 124, "", "timed out after %d s" % TIMEOUT
+        return (p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace"))
+
+
+def directives(path):
+        """Collect '# diff: KEY VALUE' lines from the leading comment block."""
+        d = {"env": {}, "doveconf-args": [], "error": None, "dovesd": None, "note": None}
+        with open(os.path.join(HERE, path), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                        s = line.rstrip("\r\n")
+                        if not s.lstrip().startswith("#"):
+                                break
+                        m = re.match(r"\s*#\s*diff:\s*(\S+)\s?(.*)$", s)
+                        if not m:
+                                continue
+                        key, val = m.group(1), m.group(2)
+                        if key == "env":
+                                name, _, value = val.partition("=")
+                                d["env"][name] = value
+                        elif key == "doveconf-args":
+                                d["doveconf-args"] += val.split()
+                        elif key in ("error", "dovesd", "note"):
+                                d[key] = val
+                        else:
+                                raise ValueError("%s: unknown directive '%s'" % (path, key))
+        return d
+
+
+def expand_braces(pattern):
+        m = re.search(r"\{([^{}]*)\}", pattern)
+        if not m:
+                return [pattern]
+        out = []
+        for alt in m.group(1).split(","):
+                out += expand_braces(pattern[:m.start()] + alt + pattern[m.end():])
+        return out
+
+
+def logical_lines(text):
+        buf = ""
+        for line in text.split("\n"):
+                line = line.rstrip(" \t")
+                if line.endswith("\\"):
+                        buf += line[:-1].rstrip(" \t") + " "
+                        continue
+                yield buf + line
+                buf = ""
+        if buf:
+                yield buf
+
+
+def declared_services(path, seen=None):
+        """Service names a config declares, following !include like doveconf does.
+
+        Returns (names, files) where files is the set of real paths read. This is a small
+        scanner for this corpus (section lines and includes only), not a config parser."""
+        if seen is None:
+                seen = set()
+        names, files = [], set()
+        real = os.path.realpath(path)
+        if real in seen or not os.path.isfile(path):
+                return names, files
+        seen = seen | {real}
+        files.add(real)
+        try:
+                text = open(path, encoding="utf-8", errors="replace").read()
+        except OSError:
+                return names, files
+        base = os.path.dirname(path)
+        for line in logical_lines(text):
+                s = line.strip()
+                m = re.match(r"!include(?:_try)?\s+(.*)$", s)
+                if m:
+                        pat = m.group(1).strip()
+                        if len(pat) > 1 and pat[0] == pat[-1] and pat[0] in "\"'":
+                                pat = pat[1:-1]
+                        if not pat.startswith("/"):
+                                pat = os.path.join(base, pat)
+                        for alt in expand_braces(pat):
+                                for inc in sorted(glob.glob(alt)):
+                                        n, fl = declared_services(inc, seen)
+                                        names += n
+                                        files |= fl
+                        continue
+                m = re.match(r'service\s+(?:"((?:[^"\\]|\\.)*)"|([^\s{"]+))\s*\{', s)
+                if m:
+                        name = m.group(1) if m.group(1) is not None else m.group(2)
+                        if m.group(1) is not None:
+                                name = re.sub(r"\\(.)", r"\1", name)
+                        names.append(name)
+        return names, files
+
+
+def service_sections(text):
+        """Split doveconf -a output into (name, section text) in output order."""
+        out = []
+        lines = text.split("\n")
+        i = 0
+        while i < len(lines):
+                m = re.match(r'^service (?:"(.*)"|(.*)) \{$|^service \{$', lines[i])
+                if m:
+                        name = m.group(1) if m.group(1) is not None else (m.group(2) or "")
+                        if m.group(1) is not None:
+                                name = re.sub(r"\\(.)", r"\1", name)
+                        j = i
+                        while j < len(lines) and lines[j] != "}":
+                                j += 1
+                        out.append((name, "\n".join(lines[i:j + 1]) + "\n"))
+                        i = j + 1
+                        continue
+                i += 1
+        return out
+
+
+def doveconf_fatal(stderr):
+        """The message doveconf failed with: (file, line or None, message) or None."""
+        for line in stderr.splitlines():
+                m = re.match(r"^doveconf: Fatal: Error in configuration file (.*?) line (\d+): (.*)$",
+                             line)
+                if m:
+                        return m.group(1), int(m.group(2)), m.group(3)
+                m = re.match(r"^doveconf: Fatal: Error in configuration file (.*?): (.*)$", line)
+                if m:
+                        return m.group(1), None, m.group(2)
+        for line in stderr.splitlines():
+                m = re.match(r"^doveconf: Fatal: (.*)$", line)
+                if m:
+                        return None, None, m.group(1)
+        return None
+
+
+def fmt_fatal(f):
+        file, line, msg = f
+        if line is None:
+                return "%s: %s" % (file, msg)
+        return "%s line %d: %s" % (file, line, msg)
+
+
+def unified(expected, actual, limit=40):
+        import difflib
+        d = list(difflib.unified_diff(expected.splitlines(), actual.splitlines(),
+                                      "doveconf", "dovesd", lineterm="", n=1))
+        if len(d) > limit:
+                d = d[:limit] + ["... (%d more diff lines)" % (len(d) - limit)]
+        return d
+
+
+BUILTIN_NAMES = None
+
+
+def builtin_names(env):
+        global BUILTIN_NAMES
+        if BUILTIN_NAMES is None:
+                rc, out, err = run([DOVECONF, "-c", "/dev/null", "-a"], env)
+                BUILTIN_NAMES = {n for n, _ in service_sections(out)}
+                if rc != 0 or len(BUILTIN_NAMES) < 20:
+                        raise RuntimeError("doveconf -c /dev/null -a failed: " + err.strip())
+        return BUILTIN_NAMES
+
+
+def check_case(path, generator):
+        """Return (ok, [comment lines])."""
+        kind = path.split("/")[0]
+        d = directives(path)
+        env = dict(os.environ)
+        env.pop("DOVESD_CONFIG", None)
+        env.update(d["env"])
+        rc, out, err = run([DOVECONF, "-c", path, "-a"] + d["doveconf-args"], env)
+        notes = []
+
+        if kind == "valid":
+                if rc != 0:
+                        return False, ["doveconf rejected a valid config (rc %d):" % rc] + \
+                                err.strip().splitlines()
+                names, files = declared_services(os.path.join(HERE, path))
+                clash = sorted(set(names) & builtin_names(env))
+                if clash and BUILTINS not in files:
+                        return False, ["unfair case: declares built-in service(s) %s without "
+                                       "including examples/dovecot-2.3-services.conf" %
+                                       ", ".join(clash)]
+                if not names:
+                        return False, ["unfair case: declares no service"]
+                wanted = set(names)
+                expected = "".join(t for n, t in service_sections(out) if n in wanted)
+                if generator is None:
+                        return True, []
+                grc, gout, gerr = run([generator, "-c", path, "--dump"], env)
+                if grc != 0:
+                        return False, ["dovesd-generator --dump failed (rc %d):" % grc] + \
+                                gerr.strip().splitlines()[:20]
+                if gout != expected:
+                        return False, unified(expected, gout)
+                return True, []
+
+        if kind == "invalid":
+                fatal = doveconf_fatal(err)
+                if rc == 0 or fatal is None:
+                        return False, ["doveconf accepted an invalid config (rc %d)" % rc] + \
+                                err.strip().splitlines()
+                if d["error"] is not None and fmt_fatal(fatal) != d["error"]:
+                        return False, ["doveconf's error differs from this case's annotation:",
+                                       "doveconf:   " + fmt_fatal(fatal),
+                                       "annotation: " + d["error"]]
+                if d["error"] is None:
+                        notes.append("no '# diff: error' annotation")
+                if generator is None:
+                        return not notes, notes + ["doveconf: " + fmt_fatal(fatal)]
+                grc, gout, gerr = run([generator, "-c", path, "--check"], env)
+                file, line, msg = fatal
+                if line is not None:
+                        want = "%s:%d: %s" % (file, line, msg)
+                        good = want in gerr.splitlines()
+                else:
+                        want = "FILE:LINE: %s" % msg
+                        good = any(re.match(r"^.+:\d+: " + re.escape(msg) + "$", ln)
+                                   for ln in gerr.splitlines())
+                if grc != 1 or not good:
+                        return False, ["doveconf: " + fmt_fatal(fatal),
+                                       "expected from dovesd (rc 1): " + want,
+                                       "dovesd rc %d, stdout: %s" % (grc, gout.strip()[:200])] + \
+                                ["dovesd stderr: " + ln for ln in gerr.strip().splitlines()[:15]]
+                return True, []
+
+        if kind == "dovesd-only-invalid":
+                if rc != 0:
+                        return False, ["doveconf rejected it, so it belongs in invalid/:"] + \
+                                err.strip().splitlines()
+                if d["dovesd"] is None:
+                        return False, ["no '# diff: dovesd FILE:LINE: MESSAGE' annotation"]
+                if generator is None:
+                        return True, []
+                grc, gout, gerr = run([generator, "-c", path, "--check"], env)
+                if grc != 1 or d["dovesd"] not in gerr.splitlines():
+                        return False, ["expected from dovesd (rc 1): " + d["dovesd"],
+                                       "dovesd rc %d, stdout: %s" % (grc, gout.strip()[:200])] + \
+                                ["dovesd stderr: " + ln for ln in gerr.strip().splitlines()[:15]]
+                return True, []
+
+        return False, ["unknown case directory " + kind]
+
+
+def main(argv):
+        if len(argv) < 2:
+                print("usage: run.py GENERATOR|--doveconf-only [CASE...]", file=sys.stderr)
+                return 2
+        generator = None if argv[1] == "--doveconf-only" else os.path.abspath(argv[1])
+        cases = argv[2:]
+        if not cases:
+                for kind in ("valid", "invalid", "dovesd-only-invalid"):
+                        cases += sorted(os.path.relpath(p, HERE) for p in
+                                        glob.glob(os.path.join(HERE, kind, "*.conf")))
+        if subprocess.run(["sh", "-c", "command -v " + DOVECONF], stdout=subprocess.DEVNULL).returncode:
+                print("Bail out! doveconf not found (Debian package dovecot-core)")
+                return 1
+        if generator is not None and not os.access(generator, os.X_OK):
+                print("Bail out! not executable: " + generator)
+                return 1
+        print("1..%d" % len(cases))
+        failed = 0
+        for n, case in enumerate(cases, 1):
+                try:
+                        ok, comments = check_case(case, generator)
+                except Exception as e:  # a broken case fails, it never stops the run
+                        ok, comments = False, ["runner error: %r" % e]
+                name = case[:-5] if case.endswith(".conf") else case
+                print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
+                for c in comments:
+                        print("# " + c)
+                failed += not ok
+        return 1 if failed else 0
+
+
+if __name__ == "__main__":
+        sys.exit(main(sys.argv))
