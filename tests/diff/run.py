@@ -223,6 +223,10 @@ def check_case(path, generator):
                                 gerr.strip().splitlines()[:20]
                 if gout != expected:
                         return False, unified(expected, gout)
+                grc, gout, gerr = run([generator, "-c", path, "--check"], env)
+                if grc != 0 or gout != "configuration OK\n":
+                        return False, ["dovesd-generator --check: rc %d, stdout %r" % (grc, gout[:200])] + \
+                                gerr.strip().splitlines()[:20]
                 return True, []
 
         if kind == "invalid":
