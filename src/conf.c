@@ -644,6 +644,8 @@ static int do_include(parser *p, input *in, const char *pattern, bool try, unsig
 
         if (!full)
                 return -ENOMEM;
+        if (pattern[0] == '\0')
+                return try ? 0 : perr(p, in->path, line, "No matches");
         gr = glob(full, GLOB_BRACE, NULL, &g);
         if (gr == GLOB_NOMATCH) {
                 globfree(&g);

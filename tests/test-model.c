@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+
+/* Effective values as Dovecot's master computes them. */
+
+#include "conf-test-util.h"
+
+TestSuite(model, .init = test_dir_setup, .fini = test_dir_teardown);
+
+Test(model, globals_defaults) {
+        config *c = test_config("");
+        cr_assert_str_eq(c->base_dir, "/run/dovesd");
+        cr_assert_str_eq(c->instance_name, "dovesd");
+        cr_assert_str_eq(c->libexec_dir, "/usr/lib/dovecot");
+        cr_assert_str_eq(c->protocols, "");
+        cr_assert_str_eq(c->listen, "*, ::");
+        cr_assert_str_eq(c->ssl, "yes");
+        cr_assert_str_eq(c->default_internal_user, "dovecot");
+        cr_assert_str_eq(c->default_internal_group, "dovecot");
+        cr_assert_str_eq(c->default_login_user, "dovenull");
+        cr_assert_eq(c->default_client_limit, 1000);
+        cr_assert_eq(c->default_process_limit, 100);
+        cr_assert_eq(c->default_idle_kill, 60);
+        cr_assert_eq(c->default_vsz_limit, 256ULL << 20);
+        cr_assert_str_eq(c->haproxy_trusted_networks, "");
+        cr_assert_eq(c->haproxy_timeout, 3);
+        cr_assert_eq(c->n_services, 0);
+        config_free(c);
+}
+
+Test(model, effective_limits) {
+        config *c = test_config(
+                "default_client_limit = 50\ndefault_process_limit = 7\ndefault_idle_kill = 2 mins\n"
+                "default_vsz_limit = 1G\n"
+                "service d {\n executable = d\n}\n"
+                "service capped {\n executable = x\n client_limit = 10\n service_count = 3\n}\n"
+                "service never {\n executable = /bin/x\n idle_kill = 4294967295 secs\n vsz_limit = 0\n"
+                " process_limit = 5\n}\n"
+                "service pc {\n executable = x\n service_count = 1\n vsz_limit = 2M\n}\n"
+                "service pool {\n executable = x\n service_count = 1\n process_min_avail = 1\n}\n");
+        service *s = test_service(c, "d");
+        cr_assert_eq(s->eff_client_limit, 50);
+        cr_assert_eq(s->eff_process_limit, 7);
+        cr_assert_eq(s->eff_idle_kill, 120);
+        cr_assert_eq(s->eff_vsz_limit, 1ULL << 30);
+        cr_assert_eq(s->vsz_limit, DOVESD_SIZE_DEFAULT);
+        cr_assert(!s->per_connection);
+        cr_assert(s->enabled);
+
+        s = test_service(c, "capped");
+        cr_assert_eq(s->eff_client_limit, 3);
+        s = test_service(c, "never");
+        cr_assert_eq(s->eff_idle_kill, 0);
+        cr_assert_eq(s->eff_vsz_limit, 0);
+        cr_assert_eq(s->eff_process_limit, 5);
+        cr_assert_str_eq(s->eff_argv[0], "/bin/x");
+        s = test_service(c, "pc");
+        cr_assert(s->per_connection);
+        cr_assert_eq(s->eff_client_limit, 1);
+        cr_assert_eq(s->eff_vsz_limit, 2ULL << 20);
+        s = test_service(c, "pool");
+        cr_assert(!s->per_connection);
+        config_free(c);
+}
+
+Test(model, enabled_and_paths) {
+        config *c = test_config(
+                "base_dir = /run/x/\nlibexec_dir = /opt/le\nprotocols = imap\nssl = no\n"
+                "listen = 10.0.0.1,  ::1\n"
+                "default_internal_user = du\ndefault_login_user = lu\ndefault_internal_group = dg\n"
+                "service imap {\n protocol = imap\n executable = imap -a  -b\n chroot = login/\n"
+                " user = $default_login_user\n extra_groups = $default_internal_group\n"
+                " group = $default_internal_group\n"
+                " unix_listener login/imap {\n  user = $default_internal_user\n"
+                "  group = $default_internal_group\n }\n"
+                " unix_listener /abs/path {\n  mode = 0\n }\n"
+                " inet_listener imap {\n  port = 143\n }\n"
+                " inet_listener imaps {\n  port = 993\n  ssl = yes\n  address = *, [::]\n }\n"
+                " inet_listener off {\n }\n"
+                "}\n"
+                "service pop3 {\n protocol = pop3\n executable = pop3\n}\n"
+                "service noexe {\n}\n"
+                "service dot {\n executable = x\n chroot = .\n}\n");
+        service *s = test_service(c, "imap");
+
+        cr_assert(s->enabled);
+        cr_assert_str_eq(s->eff_argv[0], "/opt/le/imap");
+        cr_assert_str_eq(s->eff_argv[1], "-a");
+        cr_assert_str_eq(s->eff_argv[2], "-b");
+        cr_assert_null(s->eff_argv[3]);
+        cr_assert_str_eq(s->eff_chroot, "/run/x//login");
+        cr_assert_str_eq(s->eff_user, "lu");
+        cr_assert_str_eq(s->eff_extra_groups, "dg");
+        cr_assert_str_eq(s->group, "$default_internal_group");
+        cr_assert_eq(s->n_listeners, 5);
+        /* sorted: inet imap, imaps, off; unix /abs/path, login/imap */
+        listener *l = &s->listeners[0];
+        cr_assert_str_eq(l->name, "imap");
+        cr_assert(l->enabled);
+        cr_assert_str_eq(l->addresses[0], "10.0.0.1");
+        cr_assert_str_eq(l->addresses[1], "::1");
+        cr_assert_null(l->addresses[2]);
+        l = &s->listeners[1];
+        cr_assert_str_eq(l->name, "imaps");
+        cr_assert(!l->enabled);
+        cr_assert_str_eq(l->addresses[0], "*");
+        cr_assert_str_eq(l->addresses[1], "[::]");
+        l = &s->listeners[2];
+        cr_assert_str_eq(l->name, "off");
+        cr_assert(!l->enabled);
+        l = &s->listeners[3];
+        cr_assert_str_eq(l->name, "/abs/path");
+        cr_assert_str_eq(l->path, "/abs/path");
+        cr_assert(!l->enabled);
+        l = &s->listeners[4];
+        cr_assert_str_eq(l->path, "/run/x//login/imap");
+        cr_assert_eq(l->mode, 0600);
+        cr_assert_str_eq(l->eff_user, "du");
+        cr_assert_str_eq(l->eff_group, "dg");
+        cr_assert(l->enabled);
+
+        cr_assert(!test_service(c, "pop3")->enabled);
+        cr_assert(!test_service(c, "noexe")->enabled);
+        cr_assert_str_eq(test_service(c, "dot")->eff_chroot, "/run/x");
+        config_free(c);
+}
+
+Test(model, filters_do_not_change_globals) {
+        config *c = test_config("protocol imap {\n listen = 1.1.1.1\n service x {\n  client_limit = 3\n }\n}\n");
+        cr_assert_str_eq(c->listen, "*, ::");
+        cr_assert_eq(c->n_services, 0);
+        config_free(c);
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+
+/* Grammar: lines, comments, quotes, continuation, sections, filters, known settings. The
+ * expected texts are doveconf 2.3.19.1's (Debian 12). */
+
+#include "conf-test-util.h"
+
+TestSuite(parser, .init = test_dir_setup, .fini = test_dir_teardown);
+
+typedef struct {
+        const char *conf;
+        const char *error;      /* "" = valid */
+} case_t;
+
+Test(parser, errors) {
+        static const case_t cases[] = {
+                { "foo = bar\n", "main.conf:1: Unknown setting: foo" },
+                { "ssl = no\n}\n", "main.conf:2: Unexpected '}'" },
+                { "service imap {\n  drop_priv_before_exec = maybe\n}\n",
+                  "main.conf:2: Invalid boolean value: maybe (use yes or no)" },
+                { "service imap {\n client_limit = abc\n}\n",
+                  "main.conf:2: Invalid number abc: Not a valid number" },
+                { "service imap {\n idle_kill = 10\n}\n",
+                  "main.conf:2: Time interval '10' is missing units (add e.g. 's' for seconds)" },
+                { "service imap {\n vsz_limit = 1.5M\n}\n", "main.conf:2: Invalid size: 1.5M" },
+                { "service imap {\n inet_listener imap {\nport = 70000\n}\n}\n",
+                  "main.conf:3: Invalid port number 70000" },
+                { "service imap {\n unix_listener foo {\nmode = 0999\n}\n}\n",
+                  "main.conf:3: Invalid number: 0999" },
+                { "service imap { foo\n}\n", "main.conf:1: Garbage after '{'" },
+                { "service imap { client_limit = 1 }\n", "main.conf:1: Garbage after '{'" },
+                { "service imap foo bar {\n}\n", "main.conf:1: Expecting '{'" },
+                { "foo\n", "main.conf:1: Expecting '{'" },
+                { "service imap{\n}\n", "main.conf:1: Expecting '{'" },
+                { "service \"imap {\n}\n", "main.conf:1: Expecting '{'" },
+                { "service \"a\\\"b\" {\n}\n", "main.conf:1: Expecting '{'" },
+                { "!foo x\n", "main.conf:1: Expecting '{'" },
+                { "ssl = maybe\n", "main.conf:1: Invalid value: maybe" },
+                { "ssl = YES\n", "main.conf:1: Invalid value: YES" },
+                { " = x\n", "main.conf:1: Missing key name ('=' at the beginning of line)" },
+                { "service imap {\n = x\n}\n", "main.conf:2: Unknown setting: service { " },
+                { "service imap {\n foo = 1\n}\n", "main.conf:2: Unknown setting: service { foo" },
+                { "service imap {\n CLIENT_LIMIT = 1\n}\n",
+                  "main.conf:2: Unknown setting: service { CLIENT_LIMIT" },
+                { "SERVICE imap {\n}\n", "main.conf:1: Unknown setting: SERVICE { SERVICE" },
+                { "service imap {\n inet_listener x {\n mode = 1\n}\n}\n",
+                  "main.conf:3: Unknown setting: service { inet_listener { mode" },
+                { "service imap {\n unix_listener x {\n port = 1\n}\n}\n",
+                  "main.conf:3: Unknown setting: service { unix_listener { port" },
+                { "foo {\n}\n", "main.conf:1: Unknown setting: foo { foo" },
+                { "foo bar {\n}\n", "main.conf:1: Unknown setting: foo { foo" },
+                { "service imap {\n foo bar {\n}\n}\n",
+                  "main.conf:2: Unknown setting: service { foo { foo" },
+                { "service imap {\n unix_listener x {\n unix_listener y {\n}\n}\n}\n",
+                  "main.conf:3: Unknown setting: service { unix_listener { unix_listener { unix_listener" },
+                { "service imap {\n service x {\n}\n}\n",
+                  "main.conf:2: Unknown setting: service { service { service" },
+                { "passdb {\n foo = 1\n}\n", "main.conf:2: Unknown setting: passdb { foo" },
+                { "namespace inbox {\n foo = 1\n}\n",
+                  "main.conf:2: Unknown setting: namespace { foo" },
+                { "namespace inbox {\n mailbox x {\n foo = 1\n}\n}\n",
+                  "main.conf:3: Unknown setting: namespace { mailbox { foo" },
+                { "namespace inbox {\n bar x {\n}\n}\n",
+                  "main.conf:2: Unknown setting: namespace { bar { bar" },
+                { "mailbox x {\n}\n", "main.conf:1: Unknown setting: mailbox { mailbox" },
+                { "protocol imap {\n foo = 1\n}\n", "main.conf:2: Unknown setting: foo" },
+                { "protocol imap {\n service imap {\n foo = 1\n}\n}\n",
+                  "main.conf:3: Unknown setting: service { foo" },
+                { "protocol imap {\n protocol pop3 {\n}\n}\n",
+                  "main.conf:2: Nested protocol { protocol { .. } } block not allowed" },
+                { "protocol imap {\n remote 1.2.3.4 {\n}\n}\n",
+                  "main.conf:2: protocol { remote { .. } } not allowed (use remote { protocol { .. } } instead)" },
+                { "remote 1.2.3.4 {\n local 1.2.3.4 {\n}\n}\n",
+                  "main.conf:2: remote { local { .. } } not allowed (use local { remote { .. } } instead)" },
+                { "local_name x {\n local 1.2.3.4 {\n}\n}\n",
+                  "main.conf:2: local_name { local { .. } } not allowed (use local { local_name { .. } } instead)" },
+                { "remote 1.2.3.4/99 {\n}\n", "main.conf:1: Invalid network mask: 99" },
+                { "plugin {\n foo = 1\n x {\n }\n}\n", "main.conf:3: Section not allowed here" },
+                { "dict {\n foo = 1\n x {\n }\n}\n", "main.conf:3: Section not allowed here" },
+                { "mail_max_userip_connections = x\n",
+                  "main.conf:1: Invalid number x: Not a valid number" },
+                { "auth_cache_ttl = 1\n",
+                  "main.conf:1: Time interval '1' is missing units (add e.g. 's' for seconds)" },
+                { "protocol imap {\n auth_debug = maybe\n}\n",
+                  "main.conf:2: Invalid boolean value: maybe (use yes or no)" },
+                { "default_vsz_limit = 1 X\n", "main.conf:1: Invalid size: 1 X" },
+                { "service imap {\n  client_limit = 5\n",
+                  "main.conf:1: Missing '}' (section started at " },
+                { "protocols = imap \\\n  foo\nservice imap {\n protocol = imap\n}\n",
+                  "main.conf:2: protocols: Unknown protocol: foo" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = test_first_error(cases[i].conf);
+                if (strstr(cases[i].error, "Missing '}'"))
+                        cr_assert(strncmp(e, cases[i].error, strlen(cases[i].error)) == 0,
+                                  "case %zu: %s", i, e);
+                else
+                        cr_assert_str_eq(e, cases[i].error, "case %zu: %s", i, cases[i].conf);
+        }
+}
+
+Test(parser, valid) {
+        static const char *const cases[] = {
+                "",
+                "# comment\n\n   # indented comment\n",
+                "service imap { # comment\n}\n",
+                "base_dir = /x #y\n",
+                "base_dir=\"/x#y\"\n",
+                "base_dir=\"/x\n",
+                "service 'imap' {\n}\n",
+                "protocol {\n}\n",
+                "remote 1.2.3.4 {\n protocol imap {\n }\n}\n",
+                "local 1.2.3.4 {\n remote 10.0.0.0/8 {\n }\n}\n",
+                "local 1.2.3.4 {\n local_name x {\n }\n}\n",
+                "local_name mail.example.com {\n ssl_cert = </etc/ssl/x.pem\n}\n",
+                "plugin x {\n anything = 1\n}\n",
+                "dict {\n foo = bar\n}\n",
+                "passdb {\n driver = pam\n args = x\n}\n",
+                "namespace inbox {\n inbox = yes\n mailbox Drafts {\n special_use = \\Drafts\n }\n}\n",
+                "service imap {\n protocol imap {\n }\n}\n",
+                "mail_plugins = a\nprotocol imap {\n mail_plugins = $mail_plugins b\n}\n",
+                "ssl_cert = </nonexistent\n",
+                "service imap {\n unix_listener = x\n}\n",
+                "service imap {\r\n client_limit = 1\r\n}\r\n",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = test_first_error(cases[i]);
+                cr_assert_str_eq(e, "", "case %zu: %s", i, cases[i]);
+        }
+}
+
+Test(parser, quoting_and_continuation) {
+        config *c = test_config(
+                "service \"my svc\" {\n"
+                "  executable = \"a \\\"b\\\\ c\"\n"
+                "  user = 'x y'\n"
+                "  group = \"unterminated\n"
+                "  chroot = \"\"\n"
+                "  privileged_group = a \\\n"
+                "     b \\\n"
+                "c\n"
+                "  extra_groups = v#w\n"
+                "}\n");
+        service *s = test_service(c, "my svc");
+
+        cr_assert_str_eq(s->executable, "a \"b\\ c");
+        cr_assert_str_eq(s->user, "x y");
+        cr_assert_str_eq(s->group, "\"unterminated");
+        cr_assert_str_eq(s->chroot, "");
+        cr_assert_str_eq(s->privileged_group, "a b c");
+        cr_assert_str_eq(s->extra_groups, "v");
+        config_free(c);
+}
+
+Test(parser, ambiguous_hash_warning) {
+        conf_diags d;
+        config *c = NULL;
+        char *first;
+
+        cr_assert_eq(test_load("base_dir=/x#y\nservice a {# c\n}\n", &c, &first, &d), 0);
+        cr_assert_str_eq(first, "");
+        cr_assert_eq(d.n_items, 2);
+        cr_assert_eq(d.n_errors, 0);
+        cr_assert(d.items[0].warning);
+        cr_assert_eq(d.items[0].line, 1);
+        cr_assert_eq(d.items[1].line, 2);
+        cr_assert_str_eq(d.items[0].text,
+                         "Ambiguous '#' character in line, treating it as comment. Add a space before it to remove this warning.");
+        cr_assert_str_eq(c->base_dir, "/x");
+        free(first);
+        conf_diags_done(&d);
+        config_free(c);
+}
+
+Test(parser, merge_case_insensitive) {
+        config *c = test_config(
+                "service zz {\n unix_listener A {\n  mode = 0601\n }\n}\n"
+                "service ZZ {\n unix_listener a {\n  user = x\n }\n client_limit = 3\n}\n"
+                "service Zz {\n user = q\n}\n");
+
+        cr_assert_eq(c->n_services, 1);
+        service *s = test_service(c, "Zz");
+        cr_assert_eq(s->client_limit, 3);
+        cr_assert_str_eq(s->user, "q");
+        cr_assert_eq(s->n_listeners, 1);
+        cr_assert_str_eq(s->listeners[0].name, "a");
+        cr_assert_eq(s->listeners[0].mode, 0601);
+        cr_assert_str_eq(s->listeners[0].user, "x");
+        cr_assert_eq(s->line, 1);
+        config_free(c);
+}
+
+Test(parser, sort_order) {
+        config *c = test_config(
+                "service z {\n}\nservice z-a {\n}\nservice zz/x {\n}\nservice A {\n}\n"
+                "service zz {\n"
+                " unix_listener a/b {\n }\n unix_listener a-c {\n }\n unix_listener a0 {\n }\n"
+                " unix_listener a\\\\b {\n }\n unix_listener \"a b\" {\n }\n unix_listener a {\n }\n"
+                " inet_listener b {\n }\n fifo_listener x {\n }\n"
+                "}\n");
+        static const char *const svc[] = { "A", "z-a", "z", "zz", "zz/x" };
+        static const char *const lst[] = { "x", "b", "a-c", "a", "a0", "a\\\\b", "a b", "a/b" };
+
+        cr_assert_eq(c->n_services, ELEMENTSOF(svc));
+        for (size_t i = 0; i < ELEMENTSOF(svc); i++)
+                cr_assert_str_eq(c->services[i].name, svc[i]);
+        service *s = test_service(c, "zz");
+        cr_assert_eq(s->n_listeners, ELEMENTSOF(lst));
+        for (size_t i = 0; i < ELEMENTSOF(lst); i++)
+                cr_assert_str_eq(s->listeners[i].name, lst[i], "listener %zu", i);
+        config_free(c);
+}
+
+Test(parser, limits) {
+        /* nesting depth */
+        char *deep = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&deep, &len);
+        for (int i = 0; i < 70; i++)
+                fputs("local 10.0.0.1 {\n", f);
+        fclose(f);
+        _cleanup_free_ char *e = test_first_error(deep);
+        cr_assert_str_eq(e, "main.conf:65: Too deeply nested sections (more than 64 levels)");
+        free(deep);
+
+        /* line length */
+        char *longline = malloc(70 * 1024 + 32);
+        strcpy(longline, "base_dir = ");
+        memset(longline + 11, 'x', 70 * 1024);
+        strcpy(longline + 11 + 70 * 1024, "\n");
+        _cleanup_free_ char *e2 = test_first_error(longline);
+        cr_assert_str_eq(e2, "main.conf:1: Line is longer than 65536 bytes");
+        free(longline);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+
+/* Validation after parsing, as master_settings_verify() does it; texts are doveconf's. The
+ * line is the offending setting's, service's or listener's (doveconf gives none). */
+
+#include "conf-test-util.h"
+
+TestSuite(validate, .init = test_dir_setup, .fini = test_dir_teardown);
+
+Test(validate, errors) {
+        static const struct {
+                const char *conf;
+                const char *error;
+        } cases[] = {
+                { "\nservice imap {\n type = foo\n}\n", "main.conf:2: Unknown service type: foo" },
+                { "service zz {\n type = foo\n protocol = qq\n}\n",
+                  "main.conf:1: Unknown service type: foo" },
+                { "service {\n}\n", "main.conf:1: Service #0 is missing name" },
+                { "service a {\n}\nservice {\n type = x\n}\n",
+                  "main.conf:3: Service #1 is missing name" },
+                { "protocols = imap foo\nservice imap {\n protocol = imap\n}\n",
+                  "main.conf:1: protocols: Unknown protocol: foo" },
+                { "protocols = none imap\n", "main.conf:1: protocols: Unknown protocol: none" },
+                { "service zz {\n process_min_avail = 200\n}\n",
+                  "main.conf:1: service(zz): process_min_avail is higher than process_limit" },
+                { "service anvil {\n process_min_avail = 5\n process_limit = 1\n}\n",
+                  "main.conf:1: service(anvil): process_min_avail is higher than process_limit" },
+                { "service auth {\n process_limit = 2\n}\n",
+                  "main.conf:1: service(auth): process_limit must be 1" },
+                { "service auth {\n}\n", "main.conf:1: service(auth): process_limit must be 1" },
+                { "service auth {\n vsz_limit = 100k\n process_limit = 1\n}\n",
+                  "main.conf:1: service(auth): vsz_limit is too low" },
+                { "service imap-login {\n chroot = login\n drop_priv_before_exec = yes\n}\n",
+                  "main.conf:1: service(imap-login): drop_priv_before_exec=yes can't be used with chroot" },
+                { "service zz {\n unix_listener {\n }\n}\n",
+                  "main.conf:2: service(zz): unix_listener: path must not be empty" },
+                { "service zz {\n fifo_listener \"\" {\n }\n}\n",
+                  "main.conf:2: service(zz): fifo_listener: path must not be empty" },
+                { "service zz {\n inet_listener a {\n  port = 5\n }\n inet_listener b {\n  port = 5\n }\n}\n",
+                  "main.conf:5: duplicate listener: 5:" },
+                { "service zz {\n unix_listener x {\n }\n fifo_listener x {\n }\n}\n",
+                  "main.conf:4: duplicate listener: /run/dovesd/x" },
+                { "service zz {\n unix_listener x {\n }\n}\nservice yy {\n unix_listener /run/dovesd/x {\n }\n}\n",
+                  "main.conf:6: duplicate listener: /run/dovesd/x" },
+                { "listen =\n", "main.conf:1: listen can't be set empty" },
+                { "last_valid_uid = 5\n",
+                  "main.conf:1: first_valid_uid can't be larger than last_valid_uid" },
+                { "first_valid_gid = 10\nlast_valid_gid = 5\n",
+                  "main.conf:2: first_valid_gid can't be larger than last_valid_gid" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = test_first_error(cases[i].conf);
+                cr_assert_str_eq(e, cases[i].error, "case %zu", i);
+        }
+}
+
+Test(validate, skipped_or_fine) {
+        static const char *const cases[] = {
+                /* disabled protocol: not validated */
+                "service zz {\n process_min_avail = 200\n protocol = qq\n}\n",
+                "service zz {\n unix_listener {\n }\n protocol = qq\n}\n",
+                /* disabled listeners are left out of the duplicate check */
+                "service zz {\n unix_listener x {\n  mode = 0\n }\n fifo_listener x {\n }\n}\n",
+                "service zz {\n inet_listener a {\n  port = 5\n  address = 1.2.3.4\n }\n"
+                " inet_listener b {\n  port = 5\n }\n}\n",
+                "service zz {\n inet_listener a {\n }\n inet_listener b {\n }\n}\n",
+                "protocols = none\n",
+                "service zz {\n vsz_limit = 0\n}\ndefault_vsz_limit = 1k\n",
+                "service zz {\n vsz_limit = 1M\n}\n",
+                "service auth {\n process_limit = 1\n}\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = test_first_error(cases[i]);
+                cr_assert_str_eq(e, "", "case %zu: %s", i, cases[i]);
+        }
+}
+
+Test(validate, base_dir_prefix_warning) {
+        conf_diags d;
+        char *first;
+
+        cr_assert_eq(test_load("service zz {\n unix_listener /run/dovesd/x {\n }\n}\n", NULL, &first,
+                               &d), 0);
+        cr_assert_eq(d.n_items, 1);
+        cr_assert(d.items[0].warning);
+        cr_assert_eq(d.items[0].line, 2);
+        cr_assert_str_eq(d.items[0].text,
+                         "You should remove base_dir prefix from unix_listener: /run/dovesd/x");
+        free(first);
+        conf_diags_done(&d);
+}
