@@ -1,0 +1,1661 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The unit writer: config (src/model.h) → systemd units.
+ *
+ * Names (PREFIX is instance_name, default "dovesd"; SERVICE and LISTENER are escaped as
+ * systemd-escape does, except that '-' stays literal so that admins can type
+ * "systemctl status dovesd-imap-login.service"; LISTENER of a unix/fifo listener is its
+ * path as written, escaped like a path: "login/imap" → "login-imap"):
+ *
+ *   PREFIX-SERVICE-LISTENER.socket        one per enabled listener
+ *   PREFIX-SERVICE.service                pool model: one per service, Sockets= all of its
+ *   PREFIX-SERVICE-LISTENER@.service      per-connection model: one template per socket
+ *   PREFIX.target                         wants every socket and the boot-started services;
+ *                                         itself wanted by the static dovesd.target. For the
+ *                                         default instance_name "dovesd" PREFIX.target is the
+ *                                         static dovesd.target itself: units are linked into
+ *                                         dovesd.target.wants/ directly
+ *   PREFIX-dirs.service                   oneshot: base_dir, chroot dirs, listener parents
+ *
+ * Keeping '-' literal makes names ambiguous (service "a-b" + listener "c" and service "a" +
+ * listener "b-c" both give PREFIX-a-b-c.socket): every name is registered with its origin
+ * and a second use is an error that names both.
+ *
+ * Slices are different: a '-' in a slice name is hierarchy ("dovesd-imap-login.slice" would
+ * be a child of "dovesd-imap.slice" and count against its TasksMax=). So slice components
+ * escape '-' as "\x2d" and every slice sits under the static dovesd.slice:
+ *
+ *   dovesd-ESC(SERVICE).slice                      instance_name = dovesd
+ *   dovesd-ESC(INSTANCE).slice                     any other instance_name, holding
+ *   dovesd-ESC(INSTANCE)-ESC(SERVICE).slice        one slice per service
+ *
+ * Mapping (DESIGN.md "Mapping to units"), with the choices made here:
+ *
+ * - Per-connection model: service_count = 1, process_min_avail = 0, not type=startup, and
+ *   no fifo listener (systemd refuses Accept=yes on a FIFO; such a service is a pool).
+ *   Its sockets have Accept=yes, MaxConnections=process_limit and TriggerLimitIntervalSec=0:
+ *   systemd's default of 200 activations per 2 s puts the socket into the failed state for
+ *   good under a sustained burst; with the limit off, MaxConnections= bounds the number of
+ *   processes and connections beyond it are refused, as a full Dovecot listener would
+ *   queue or refuse them, and the socket stays up. The template has no Restart= (a
+ *   restarted instance would have no connection) and CollectMode=inactive-or-failed.
+ * - Pool model: Accept=no, Service= names the pool service (the socket names differ from
+ *   it). A pool socket only triggers while its service is down, so the socket's trigger
+ *   limit (20 per 2 s) is never reached before the service's own start limit (5 per 10 s)
+ *   and both keep their defaults, except when the main process exits by design after
+ *   service_count clients (process_limit = 1, no supervisor): then every few clients start
+ *   it again, so the service has StartLimitIntervalSec=0 and its sockets
+ *   TriggerLimitIntervalSec=0.
+ * - Restart=always for type=startup and process_min_avail > 0 (Dovecot's master keeps
+ *   those running), Restart=on-failure for the other pool services: a pool that exits 0
+ *   after idle_kill is started again by its sockets when a client comes.
+ * - KillMode= stays control-group: on stop every process of the unit gets SIGTERM and the
+ *   supervisor and its workers shut down gracefully each on its own; TimeoutStopSec=30s,
+ *   then SIGKILL. ExecReload= sends SIGHUP to the main process (v252 has no ReloadSignal=).
+ * - TasksMax= on the slice is process_limit plus one task for a control process
+ *   (ExecReload=) plus one for the supervisor of a pool with process_limit > 1.
+ * - inet: "*" → 0.0.0.0:P, "::" → [::]:P; any IPv6 address → BindIPv6Only=ipv6-only (Dovecot
+ *   sets IPV6_V6ONLY on every IPv6 listener); any specific address → FreeBind=yes;
+ *   "localhost" → 127.0.0.1 and [::1]; other host names are an error. KeepAlive=yes, as
+ *   Dovecot sets SO_KEEPALIVE on inet listeners.
+ * - unix/fifo: SocketMode= always (systemd's default 0666 is not Dovecot's 0600),
+ *   SocketUser=/SocketGroup= when set, DirectoryMode=0755; paths longer than a sockaddr_un
+ *   holds are an error.
+ * - Values are escaped for the unit file syntax: '%' → "%%" everywhere (specifiers),
+ *   Exec words '$' → "$$", quoting where a word holds blanks or quotes.
+ *
+ * Every unit carries a header comment naming the generator, SourcePath= (the file that
+ * declared it, absolute) and Documentation=man:dovesd.units(7). The entries are sorted by
+ * path, so the same config always gives byte-identical files.
+ */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "units.h"
+
+#define GENERATOR_NAME "dovesd-generator"
+#define UNIT_NAME_MAX 255
+#define DOCUMENTATION "man:dovesd.units(7)"
+#define STOP_TIMEOUT "30s"
+
+typedef struct name_use {
+        char *name;
+        char *owner;    /* "service(a) listener b", for the collision error */
+        const char *file;
+        unsigned line;
+} name_use;
+
+typedef struct builder {
+        const config *c;
+        conf_diags *diags;
+        unit_set set;
+
+        name_use *names;
+        size_t n_names;
+
+        char *prefix;           /* instance_name escaped, '-' kept */
+        char *target;           /* PREFIX.target; the static dovesd.target for instance dovesd */
+        bool own_target;        /* PREFIX.target is generated (instance_name is not dovesd) */
+        char *dirs_unit;        /* PREFIX-dirs.service */
+        char *slice_parent;     /* dovesd-ESC(instance).slice, NULL for instance "dovesd" */
+        char *slice_prefix;     /* "dovesd-" or "dovesd-ESC(instance)-" */
+        const service **built;  /* services that produced units */
+        size_t n_built;
+        unsigned n_errors;
+} builder;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static _printf_(2, 3) char *strf(char **ret, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        *ret = s;
+        return s;
+}
+
+static int push_diag(builder *b, bool warning, const char *file, unsigned line, const char *fmt,
+                     ...) _printf_(5, 6);
+static int push_diag(builder *b, bool warning, const char *file, unsigned line, const char *fmt,
+                     ...) {
+        conf_diags *d = b->diags;
+        _cleanup_free_ char *text = NULL, *f = NULL;
+        conf_diag *n;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        if (!text)
+                return -ENOMEM;
+        f = strdup(file ?: "");
+        if (!f)
+                return -ENOMEM;
+
+        n = reallocarray(d->items, d->n_items + 1, sizeof(conf_diag));
+        if (!n)
+                return -ENOMEM;
+        d->items = n;
+        d->items[d->n_items++] = (conf_diag) {
+                .file = TAKE_PTR(f),
+                .line = line,
+                .text = TAKE_PTR(text),
+                .warning = warning,
+        };
+        if (!warning) {
+                d->n_errors++;
+                b->n_errors++;
+        }
+        return 0;
+}
+
+static int push_note(builder *b, unit_note_level level, const char *file, unsigned line,
+                     const char *fmt, ...) _printf_(5, 6);
+static int push_note(builder *b, unit_note_level level, const char *file, unsigned line,
+                     const char *fmt, ...) {
+        _cleanup_free_ char *text = NULL, *f = NULL;
+        unit_note *n;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        if (!text)
+                return -ENOMEM;
+        f = strdup(file ?: "");
+        if (!f)
+                return -ENOMEM;
+
+        n = reallocarray(b->set.notes, b->set.n_notes + 1, sizeof(unit_note));
+        if (!n)
+                return -ENOMEM;
+        b->set.notes = n;
+        b->set.notes[b->set.n_notes++] = (unit_note) {
+                .level = level,
+                .file = TAKE_PTR(f),
+                .line = line,
+                .text = TAKE_PTR(text),
+        };
+        return 0;
+}
+
+/* Takes ownership of PATH and CONTENT (freed on failure too). */
+static int push_entry(builder *b, char *path, char *content, bool symlink) {
+        unit_entry *n;
+
+        if (!path || !content) {
+                free(path);
+                free(content);
+                return -ENOMEM;
+        }
+        n = reallocarray(b->set.entries, b->set.n_entries + 1, sizeof(unit_entry));
+        if (!n) {
+                free(path);
+                free(content);
+                return -ENOMEM;
+        }
+        b->set.entries = n;
+        b->set.entries[b->set.n_entries++] = (unit_entry) {
+                .path = path,
+                .content = content,
+                .symlink = symlink,
+        };
+        return 0;
+}
+
+static int push_wants(builder *b, const char *from, const char *unit) {
+        char *path, *target;
+
+        strf(&path, "%s.wants/%s", from, unit);
+        strf(&target, "../%s", unit);
+        return push_entry(b, path, target, true);
+}
+
+/* Registers NAME; a second use is an error naming both. Returns 0 (also after recording a
+ * collision error), -ENOMEM. */
+static int claim_name(builder *b, const char *name, const char *owner, const char *file,
+                      unsigned line) {
+        name_use *n;
+        char *nm, *ow;
+
+        if (strlen(name) > UNIT_NAME_MAX)
+                return push_diag(b, false, file, line,
+                                 "%s: unit name %s is too long (%zu > %d characters)",
+                                 owner, name, strlen(name), UNIT_NAME_MAX);
+
+        for (size_t i = 0; i < b->n_names; i++)
+                if (streq(b->names[i].name, name))
+                        return push_diag(b, false, file, line,
+                                         "%s: unit name %s is also the name for %s (%s:%u); "
+                                         "rename one of them",
+                                         owner, name, b->names[i].owner, b->names[i].file,
+                                         b->names[i].line);
+
+        nm = strdup(name);
+        ow = strdup(owner);
+        n = reallocarray(b->names, b->n_names + 1, sizeof(name_use));
+        if (!nm || !ow || !n) {
+                free(nm);
+                free(ow);
+                if (n)
+                        b->names = n;
+                return -ENOMEM;
+        }
+        b->names = n;
+        b->names[b->n_names++] = (name_use) {
+                .name = nm,
+                .owner = ow,
+                .file = file,
+                .line = line,
+        };
+        return 0;
+}
+
+/* Doubles every '%' (systemd specifiers). */
+static char *escape_specifiers(const char *s) {
+        size_t n = 0;
+        char *r, *p;
+
+        for (const char *q = s; *q; q++)
+                n += *q == '%' ? 2 : 1;
+        r = malloc(n + 1);
+        if (!r)
+                return NULL;
+        p = r;
+        for (const char *q = s; *q; q++) {
+                *p++ = *q;
+                if (*q == '%')
+                        *p++ = '%';
+        }
+        *p = '\0';
+        return r;
+}
+
+static bool has_cc(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < ' ' || *p == 0x7f)
+                        return true;
+        return false;
+}
+
+/* ---- the pieces, public for tests ------------------------------------------------------- */
+
+int unit_name_escape(const char *s, unsigned flags, char **ret) {
+        _cleanup_free_ char *simplified = NULL, *r = NULL;
+        const char *in = s;
+        char *p;
+
+        if (flags & UNIT_ESCAPE_PATH) {
+                /* Drop leading, trailing and duplicate slashes, as systemd-escape --path. */
+                char *q;
+
+                simplified = malloc(strlen(s) + 1);
+                if (!simplified)
+                        return -ENOMEM;
+                q = simplified;
+                for (const char *c = s; *c; c++) {
+                        if (*c == '/' && (q == simplified || q[-1] == '/'))
+                                continue;
+                        *q++ = *c;
+                }
+                if (q > simplified && q[-1] == '/')
+                        q--;
+                *q = '\0';
+                in = simplified;
+        }
+
+        if (isempty(in))
+                return -EINVAL;
+
+        r = malloc(strlen(in) * 4 + 1);
+        if (!r)
+                return -ENOMEM;
+        p = r;
+        for (const char *c = in; *c; c++) {
+                unsigned char u = (unsigned char) *c;
+
+                if (u == '/')
+                        *p++ = '-';
+                else if (u == '.' && c == in)
+                        p += sprintf(p, "\\x%02x", u);
+                else if (isascii(u) && (isalnum(u) || u == ':' || u == '_' || u == '.' ||
+                                        (u == '-' && (flags & UNIT_ESCAPE_KEEP_DASH))))
+                        *p++ = (char) u;
+                else
+                        p += sprintf(p, "\\x%02x", u);
+        }
+        *p = '\0';
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+/* One word of an Environment= or Exec*= line. DOLLAR: also double '$'. */
+static int quote_word(const char *w, bool dollar, char **ret) {
+        bool need_quotes = false, single;
+        size_t n = 0;
+        char *r, *p;
+
+        if (has_cc(w))
+                return -EINVAL;
+
+        for (const char *c = w; *c; c++)
+                if (strchr(" \t\"'\\", *c))
+                        need_quotes = true;
+        if (dollar && streq(w, ";"))
+                need_quotes = true;
+        /* Single quotes when nothing inside needs an escape: they read best. */
+        single = !strchr(w, '\'') && !strchr(w, '\\');
+
+        for (const char *c = w; *c; c++)
+                n += 2;
+        r = malloc(n + 3);
+        if (!r)
+                return -ENOMEM;
+        p = r;
+        if (need_quotes)
+                *p++ = single ? '\'' : '"';
+        for (const char *c = w; *c; c++) {
+                if (*c == '%' || (dollar && *c == '$'))
+                        *p++ = *c;
+                else if (need_quotes && !single && (*c == '"' || *c == '\\'))
+                        *p++ = '\\';
+                *p++ = *c;
+        }
+        if (need_quotes)
+                *p++ = single ? '\'' : '"';
+        *p = '\0';
+
+        *ret = r;
+        return 0;
+}
+
+int unit_env_assignment(const char *name, const char *value, char **ret) {
+        _cleanup_free_ char *a = NULL;
+
+        if (!strf(&a, "%s=%s", name, value ?: ""))
+                return -ENOMEM;
+        return quote_word(a, false, ret);
+}
+
+int unit_exec_word(const char *word, char **ret) {
+        if (isempty(word))
+                return -EINVAL;
+        return quote_word(word, true, ret);
+}
+
+unsigned unit_backlog(unsigned process_limit, unsigned client_limit) {
+        uint64_t b = (uint64_t) process_limit * client_limit;
+
+        if (b < 4)
+                return 4;
+        if (b > 511)
+                return 511;
+        return (unsigned) b;
+}
+
+int unit_listener_fdname(const listener *l, char **ret) {
+        const char *n = l->name ?: "";
+        char *r;
+
+        if (l->kind != LISTENER_INET) {
+                const char *slash = strrchr(n, '/');
+
+                if (slash)
+                        n = slash + 1;
+        }
+        r = strdup(n);
+        if (!r)
+                return -ENOMEM;
+        *ret = r;
+        return 0;
+}
+
+bool unit_service_per_connection(const service *s) {
+        if (!s->per_connection || streq(s->type ?: "", "startup"))
+                return false;
+        for (size_t i = 0; i < s->n_listeners; i++)
+                if (s->listeners[i].enabled && s->listeners[i].kind == LISTENER_FIFO)
+                        return false;
+        return true;
+}
+
+/* ---- writing unit text ------------------------------------------------------------------ */
+
+typedef struct text {
+        char *buf;
+        size_t size;
+        FILE *f;
+} text;
+
+static int text_open(text *t) {
+        *t = (text) {};
+        t->f = open_memstream(&t->buf, &t->size);
+        return t->f ? 0 : -ENOMEM;
+}
+
+/* Closes T and hands out the text; NULL on failure. */
+static char *text_take(text *t) {
+        bool bad = ferror(t->f);
+
+        if (fclose(t->f) != 0)
+                bad = true;
+        t->f = NULL;
+        if (bad)
+                t->buf = mfree(t->buf);
+        return TAKE_PTR(t->buf);
+}
+
+static void text_done(text *t) {
+        if (t->f)
+                fclose(t->f);
+        t->f = NULL;
+        t->buf = mfree(t->buf);
+}
+
+/* KEY=VALUE with '%' escaped. */
+static int put(text *t, const char *key, const char *value) {
+        _cleanup_free_ char *e = escape_specifiers(value);
+
+        if (!e)
+                return -ENOMEM;
+        fprintf(t->f, "%s=%s\n", key, e);
+        return 0;
+}
+
+static int putf(text *t, const char *key, const char *fmt, ...) _printf_(3, 4);
+static int putf(text *t, const char *key, const char *fmt, ...) {
+        _cleanup_free_ char *v = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&v, fmt, ap) < 0)
+                v = NULL;
+        va_end(ap);
+        if (!v)
+                return -ENOMEM;
+        return put(t, key, v);
+}
+
+static int put_exec(text *t, const char *key, char * const *argv) {
+        fprintf(t->f, "%s=", key);
+        for (size_t i = 0; argv[i]; i++) {
+                _cleanup_free_ char *w = NULL;
+                int r;
+
+                r = unit_exec_word(argv[i], &w);
+                if (r < 0)
+                        return r;
+                fprintf(t->f, "%s%s", i > 0 ? " " : "", w);
+        }
+        fputc('\n', t->f);
+        return 0;
+}
+
+static int put_env(text *t, const char *name, const char *value) {
+        _cleanup_free_ char *a = NULL;
+        int r;
+
+        r = unit_env_assignment(name, value, &a);
+        if (r < 0)
+                return r;
+        fprintf(t->f, "Environment=%s\n", a);
+        return 0;
+}
+
+static int put_header(builder *b, text *t, const char *source, const char *description) {
+        _cleanup_free_ char *abs = NULL;
+
+        if (source[0] != '/') {
+                char cwd[PATH_MAX];
+
+                if (!getcwd(cwd, sizeof(cwd)))
+                        return -errno;
+                if (!strf(&abs, "%s/%s", cwd, source))
+                        return -ENOMEM;
+                source = abs;
+        }
+
+        /* DESCRIPTION is written as it is: callers escape '%' (a template keeps "%i"). */
+        fprintf(t->f, "# Automatically generated by %s\n\n[Unit]\nDescription=%s\n",
+                GENERATOR_NAME, description);
+        if (put(t, "Documentation", DOCUMENTATION) < 0 ||
+            put(t, "SourcePath", source) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* ---- units ------------------------------------------------------------------------------ */
+
+static const char *expand_default(const config *c, const char *v) {
+        if (!v)
+                return "";
+        if (streq(v, "$default_internal_user"))
+                return c->default_internal_user ?: "";
+        if (streq(v, "$default_internal_group"))
+                return c->default_internal_group ?: "";
+        if (streq(v, "$default_login_user"))
+                return c->default_login_user ?: "";
+        return v;
+}
+
+static const char *listener_kind_name(listener_kind k) {
+        switch (k) {
+        case LISTENER_UNIX:
+                return "unix_listener";
+        case LISTENER_FIFO:
+                return "fifo_listener";
+        default:
+                return "inet_listener";
+        }
+}
+
+/* Appends the ListenStream= lines of an inet listener and its address flags. Records an
+ * error for a host name. */
+static int put_inet_listen(builder *b, text *t, const service *s, const listener *l) {
+        bool v6 = false, specific = false;
+        int r;
+
+        for (char **a = l->addresses; a && *a; a++) {
+                const char *addr = *a;
+                _cleanup_free_ char *bare = NULL, *zone = NULL;
+                unsigned char buf[sizeof(struct in6_addr)];
+
+                if (streq(addr, "*")) {
+                        fprintf(t->f, "ListenStream=0.0.0.0:%u\n", l->port);
+                        continue;
+                }
+                if (streq(addr, "::") || streq(addr, "[::]")) {
+                        fprintf(t->f, "ListenStream=[::]:%u\n", l->port);
+                        v6 = true;
+                        continue;
+                }
+                if (strcaseeq(addr, "localhost")) {
+                        fprintf(t->f, "ListenStream=127.0.0.1:%u\n", l->port);
+                        fprintf(t->f, "ListenStream=[::1]:%u\n", l->port);
+                        v6 = specific = true;
+                        continue;
+                }
+
+                /* "[addr]" and "addr%zone" are accepted for IPv6. */
+                if (addr[0] == '[' && addr[strlen(addr) - 1] == ']')
+                        bare = strndup(addr + 1, strlen(addr) - 2);
+                else
+                        bare = strdup(addr);
+                if (!bare)
+                        return -ENOMEM;
+                char *pct = strchr(bare, '%');
+                if (pct) {
+                        zone = strdup(pct + 1);
+                        if (!zone)
+                                return -ENOMEM;
+                        *pct = '\0';
+                }
+
+                if (!zone && inet_pton(AF_INET, bare, buf) == 1) {
+                        r = putf(t, "ListenStream", "%s:%u", bare, l->port);
+                        if (r < 0)
+                                return r;
+                        specific = true;
+                } else if (inet_pton(AF_INET6, bare, buf) == 1) {
+                        if (zone)
+                                r = putf(t, "ListenStream", "[%s%%%s]:%u", bare, zone, l->port);
+                        else
+                                r = putf(t, "ListenStream", "[%s]:%u", bare, l->port);
+                        if (r < 0)
+                                return r;
+                        v6 = true;
+                        if (!streq(bare, "::"))
+                                specific = true;
+                } else {
+                        r = push_diag(b, false, l->file ?: s->file, l->line ?: s->line,
+                                      "service(%s): inet_listener %s: address %s is not an IP "
+                                      "address; a generator can't resolve host names",
+                                      s->name, l->name, addr);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        if (v6)
+                fputs("BindIPv6Only=ipv6-only\n", t->f);
+        if (specific)
+                fputs("FreeBind=yes\n", t->f);
+        return 0;
+}
+
+/* "PREFIX service NAME[, KIND LISTENER[, connection %i]]", '%' escaped in the names. */
+static char *describe(builder *b, const service *s, const listener *l, bool connection) {
+        _cleanup_free_ char *p = escape_specifiers(b->prefix), *n = escape_specifiers(s->name),
+                *ln = l ? escape_specifiers(l->name) : NULL;
+        char *r;
+
+        if (!p || !n || (l && !ln))
+                return NULL;
+        if (!l)
+                return strf(&r, "%s service %s", p, n);
+        return strf(&r, "%s service %s, %s %s%s", p, n, listener_kind_name(l->kind), ln,
+                    connection ? ", connection %i" : "");
+}
+
+static int put_common_unit_deps(builder *b, text *t, bool dirs) {
+        int r;
+
+        r = put(t, "PartOf", b->target);
+        if (r < 0)
+                return r;
+        if (dirs) {
+                r = put(t, "Wants", b->dirs_unit);
+                if (r < 0)
+                        return r;
+                r = put(t, "After", b->dirs_unit);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static bool service_main_exits(const service *s) {
+        /* Without a supervisor the main process itself exits after service_count clients. */
+        return s->eff_process_limit <= 1 && s->service_count > 0;
+}
+
+static int build_socket(builder *b, const service *s, const listener *l, const char *name,
+                        const char *fdname, bool per_conn, const char *pool_unit) {
+        _cleanup_free_ char *desc = NULL;
+        text t;
+        int r;
+
+        desc = describe(b, s, l, false);
+        if (!desc)
+                return -ENOMEM;
+
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, l->file ?: s->file, desc);
+        if (r < 0)
+                goto fail;
+        r = put_common_unit_deps(b, &t, l->kind != LISTENER_INET);
+        if (r < 0)
+                goto fail;
+
+        fputs("\n[Socket]\n", t.f);
+        switch (l->kind) {
+        case LISTENER_INET:
+                r = put_inet_listen(b, &t, s, l);
+                if (r < 0)
+                        goto fail;
+                break;
+        case LISTENER_UNIX:
+        case LISTENER_FIFO:
+                r = put(&t, l->kind == LISTENER_UNIX ? "ListenStream" : "ListenFIFO", l->path);
+                if (r < 0)
+                        goto fail;
+                fprintf(t.f, "SocketMode=%04o\n", l->mode & 07777);
+                if (!isempty(l->eff_user) && (r = put(&t, "SocketUser", l->eff_user)) < 0)
+                        goto fail;
+                if (!isempty(l->eff_group) && (r = put(&t, "SocketGroup", l->eff_group)) < 0)
+                        goto fail;
+                fputs("DirectoryMode=0755\n", t.f);
+                break;
+        }
+
+        r = put(&t, "FileDescriptorName", fdname);
+        if (r < 0)
+                goto fail;
+        if (l->kind != LISTENER_FIFO)
+                fprintf(t.f, "Backlog=%u\n",
+                        unit_backlog(s->eff_process_limit, s->eff_client_limit));
+        if (l->kind == LISTENER_INET)
+                fputs("KeepAlive=yes\n", t.f);
+        if (l->kind == LISTENER_INET && l->reuse_port)
+                fputs("ReusePort=yes\n", t.f);
+
+        if (per_conn) {
+                fputs("Accept=yes\n", t.f);
+                fprintf(t.f, "MaxConnections=%u\n", s->eff_process_limit);
+                fputs("TriggerLimitIntervalSec=0\n", t.f);
+        } else {
+                fputs("Accept=no\n", t.f);
+                r = put(&t, "Service", pool_unit);
+                if (r < 0)
+                        goto fail;
+                if (service_main_exits(s))
+                        fputs("TriggerLimitIntervalSec=0\n", t.f);
+        }
+
+        char *content = text_take(&t);
+        char *path = NULL;
+        strf(&path, "%s.socket", name);
+        return push_entry(b, path, content, false);
+
+fail:
+        text_done(&t);
+        return r;
+}
+
+typedef struct listener_ref {
+        const listener *l;
+        char *fdname;
+        char *socket;           /* unit name without ".socket" */
+} listener_ref;
+
+static int put_environment(builder *b, text *t, const service *s, const listener_ref *refs,
+                           size_t n_refs) {
+        const config *c = b->c;
+        bool drop = s->drop_priv_before_exec;
+        _cleanup_free_ char *listeners = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        f = open_memstream(&listeners, &len);
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_refs; i++) {
+                bool seen = false;
+
+                /* Listeners the program sees under the same name are listed once. */
+                for (size_t j = 0; j < i && !seen; j++)
+                        seen = streq(refs[j].fdname, refs[i].fdname);
+                if (seen)
+                        continue;
+                fprintf(f, "%s%s%s%s", i > 0 ? ";" : "", refs[i].fdname,
+                        refs[i].l->ssl ? ":ssl" : "", refs[i].l->haproxy ? ":haproxy" : "");
+        }
+        if (fclose(f) != 0 || !listeners)
+                return -ENOMEM;
+
+        struct {
+                const char *name;
+                const char *value;
+                unsigned number;
+        } env[] = {
+                { "DOVESD_SERVICE", s->name },
+                { "DOVESD_TYPE", s->type ?: "" },
+                { "DOVESD_CLIENT_LIMIT", NULL, s->eff_client_limit },
+                { "DOVESD_SERVICE_COUNT", NULL, s->service_count },
+                { "DOVESD_PROCESS_LIMIT", NULL, s->eff_process_limit },
+                { "DOVESD_PROCESS_MIN_AVAIL", NULL, s->process_min_avail },
+                { "DOVESD_IDLE_KILL", NULL, s->eff_idle_kill },
+                { "DOVESD_LISTENERS", listeners },
+                { "DOVESD_USER", drop ? "" : expand_default(c, s->eff_user) },
+                { "DOVESD_GROUP", drop ? "" : expand_default(c, s->group) },
+                { "DOVESD_EXTRA_GROUPS", drop ? "" : expand_default(c, s->eff_extra_groups) },
+                { "DOVESD_PRIVILEGED_GROUP", drop ? "" : expand_default(c, s->privileged_group) },
+                { "DOVESD_CHROOT", drop ? "" : (s->eff_chroot ?: "") },
+                { "DOVESD_HAPROXY_TRUSTED_NETWORKS", c->haproxy_trusted_networks ?: "" },
+                { "DOVESD_HAPROXY_TIMEOUT", NULL, c->haproxy_timeout },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(env); i++) {
+                char num[16];
+                const char *v = env[i].value;
+
+                if (!v) {
+                        snprintf(num, sizeof(num), "%u", env[i].number);
+                        v = num;
+                }
+                r = put_env(t, env[i].name, v);
+                if (r == -EINVAL) {
+                        r = push_diag(b, false, s->file, s->line,
+                                      "service(%s): %s holds a control character", s->name,
+                                      env[i].name);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A pool service, or (PER_CONN) the template of the one per-connection listener in REFS. */
+static int build_service(builder *b, const service *s, const char *unit, const char *slice,
+                         const listener_ref *refs, size_t n_refs, bool per_conn) {
+        const config *c = b->c;
+        _cleanup_free_ char *desc = NULL, *path = NULL;
+        bool boot = !per_conn && (streq(s->type ?: "", "startup") || s->process_min_avail > 0);
+        char *content;
+        text t;
+        int r;
+
+        desc = describe(b, s, per_conn ? refs[0].l : NULL, per_conn);
+        if (!desc || !strf(&path, "%s.service", unit))
+                return -ENOMEM;
+
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, s->file, desc);
+        if (r < 0)
+                goto fail;
+        r = put_common_unit_deps(b, &t, true);
+        if (r < 0)
+                goto fail;
+        if (per_conn)
+                fputs("CollectMode=inactive-or-failed\n", t.f);
+        else if (service_main_exits(s))
+                fputs("StartLimitIntervalSec=0\n", t.f);
+
+        fputs("\n[Service]\nType=notify\nNotifyAccess=all\n", t.f);
+        r = put_exec(&t, "ExecStart", s->eff_argv);
+        if (r == -EINVAL)
+                r = push_diag(b, false, s->file, s->line,
+                              "service(%s): executable holds a control character", s->name);
+        if (r < 0)
+                goto fail;
+        fputs("ExecReload=/bin/kill -HUP $MAINPID\n", t.f);
+        if (!per_conn)
+                fprintf(t.f, "Restart=%s\n", boot ? "always" : "on-failure");
+        fputs("TimeoutStopSec=" STOP_TIMEOUT "\n", t.f);
+        r = put(&t, "Slice", slice);
+        if (r < 0)
+                goto fail;
+        if (!per_conn && n_refs > 0) {
+                fputs("Sockets=", t.f);
+                for (size_t i = 0; i < n_refs; i++)
+                        fprintf(t.f, "%s%s.socket", i > 0 ? " " : "", refs[i].socket);
+                fputc('\n', t.f);
+        }
+
+        if (s->drop_priv_before_exec) {
+                const char *user = expand_default(c, s->eff_user);
+                const char *group = expand_default(c, s->group);
+                const char *extra = expand_default(c, s->eff_extra_groups);
+                const char *priv = expand_default(c, s->privileged_group);
+
+                if (!isempty(user) && (r = put(&t, "User", user)) < 0)
+                        goto fail;
+                if (!isempty(group) && (r = put(&t, "Group", group)) < 0)
+                        goto fail;
+                if (!isempty(extra) || !isempty(priv)) {
+                        _cleanup_free_ char *groups = NULL;
+                        bool sep = false;
+                        char *save = NULL;
+
+                        /* extra_groups is a list separated by commas and/or blanks. */
+                        if (!strf(&groups, "%s %s", extra, priv)) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        fputs("SupplementaryGroups=", t.f);
+                        for (char *w = strtok_r(groups, ", \t", &save); w;
+                             w = strtok_r(NULL, ", \t", &save)) {
+                                _cleanup_free_ char *e = escape_specifiers(w);
+
+                                if (!e) {
+                                        r = -ENOMEM;
+                                        goto fail;
+                                }
+                                fprintf(t.f, "%s%s", sep ? " " : "", e);
+                                sep = true;
+                        }
+                        fputc('\n', t.f);
+                }
+                if (!isempty(priv)) {
+                        r = push_diag(b, true, s->file, s->line,
+                                      "service(%s): privileged_group=%s with "
+                                      "drop_priv_before_exec=yes is granted as a supplementary "
+                                      "group for the whole run", s->name, priv);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+
+        if (s->eff_vsz_limit > 0)
+                fprintf(t.f, "LimitAS=%" PRIu64 "\nLimitDATA=%" PRIu64 "\n", s->eff_vsz_limit,
+                        s->eff_vsz_limit);
+
+        r = put_environment(b, &t, s, refs, n_refs);
+        if (r < 0)
+                goto fail;
+
+        content = text_take(&t);
+        r = push_entry(b, TAKE_PTR(path), content, false);
+        if (r < 0)
+                return r;
+        if (boot) {
+                _cleanup_free_ char *n = NULL;
+
+                if (!strf(&n, "%s.service", unit))
+                        return -ENOMEM;
+                return push_wants(b, b->target, n);
+        }
+        return 0;
+
+fail:
+        text_done(&t);
+        return r;
+}
+
+static int build_slice(builder *b, const service *s, const char *slice) {
+        _cleanup_free_ char *desc = NULL, *p = NULL, *n = NULL;
+        unsigned tasks;
+        text t;
+        int r;
+
+        p = escape_specifiers(b->prefix);
+        n = escape_specifiers(s->name);
+        if (!p || !n || !strf(&desc, "%s slice of service %s", p, n))
+                return -ENOMEM;
+
+        /* process_limit, a control process (ExecReload=), the supervisor of a pool. */
+        tasks = s->eff_process_limit + 1;
+        if (!unit_service_per_connection(s) && s->eff_process_limit > 1)
+                tasks++;
+
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, s->file, desc);
+        if (r < 0) {
+                text_done(&t);
+                return r;
+        }
+        fprintf(t.f, "\n[Slice]\nTasksMax=%u\n", tasks);
+
+        return push_entry(b, strdup(slice), text_take(&t), false);
+}
+
+static void refs_free(listener_ref *refs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(refs[i].fdname);
+                free(refs[i].socket);
+        }
+        free(refs);
+}
+
+/* Fills REF for an enabled listener. Returns 1 when usable, 0 after recording an error. */
+static int make_ref(builder *b, const service *s, const listener *l, const char *unit,
+                    listener_ref *ref) {
+        const char *file = l->file ?: s->file;
+        unsigned line = l->line ?: s->line;
+        const char *kind = listener_kind_name(l->kind);
+        _cleanup_free_ char *fdname = NULL, *lst = NULL, *socket = NULL;
+        int r;
+
+        r = unit_listener_fdname(l, &fdname);
+        if (r < 0)
+                return r;
+        if (isempty(fdname) || has_cc(fdname) || strlen(fdname) > 255 || strpbrk(fdname, ":;")) {
+                r = push_diag(b, false, file, line,
+                              "service(%s): %s %s: the listener name \"%s\" must not be empty "
+                              "or hold ':', ';' or control characters", s->name, kind, l->name,
+                              fdname);
+                return r < 0 ? r : 0;
+        }
+        if (l->kind != LISTENER_INET && strlen(l->path) >= sizeof(((struct sockaddr_un) {}).sun_path)) {
+                r = push_diag(b, false, file, line,
+                              "service(%s): %s %s: path %s is too long for a socket "
+                              "(%zu > %zu bytes)", s->name, kind, l->name, l->path,
+                              strlen(l->path), sizeof(((struct sockaddr_un) {}).sun_path) - 1);
+                return r < 0 ? r : 0;
+        }
+
+        r = unit_name_escape(l->name, UNIT_ESCAPE_KEEP_DASH |
+                             (l->kind == LISTENER_INET ? 0 : UNIT_ESCAPE_PATH), &lst);
+        if (r == -EINVAL) {
+                r = push_diag(b, false, file, line,
+                              "service(%s): %s %s: the name gives no unit name", s->name, kind,
+                              l->name);
+                return r < 0 ? r : 0;
+        }
+        if (r < 0)
+                return r;
+        if (!strf(&socket, "%s-%s", unit, lst))
+                return -ENOMEM;
+
+        *ref = (listener_ref) {
+                .l = l,
+                .fdname = TAKE_PTR(fdname),
+                .socket = TAKE_PTR(socket),
+        };
+        return 1;
+}
+
+static int build_one_service(builder *b, const service *s) {
+        _cleanup_free_ char *svc = NULL, *svc_slice = NULL, *unit = NULL, *slice = NULL,
+                *owner = NULL, *n = NULL;
+        listener_ref *refs = NULL;
+        size_t n_refs = 0;
+        unsigned errors = b->n_errors;
+        bool per_conn;
+        int r;
+
+        if (!s->enabled)
+                return push_note(b, UNIT_NOTE_DEBUG, s->file, s->line,
+                                 "service(%s): not enabled (protocol not in protocols, or no "
+                                 "executable), no units", s->name);
+        if (streq(s->type ?: "", "log"))
+                return push_note(b, UNIT_NOTE_INFO, s->file, s->line,
+                                 "service(%s): type=log writes no units: journald collects the "
+                                 "logs", s->name);
+
+        if (s->drop_priv_before_exec && !isempty(s->eff_chroot))
+                return push_diag(b, false, s->file, s->line,
+                                 "service(%s): drop_priv_before_exec=yes can't be used with "
+                                 "chroot", s->name);
+
+        per_conn = unit_service_per_connection(s);
+
+        r = unit_name_escape(s->name, UNIT_ESCAPE_KEEP_DASH, &svc);
+        if (r == -EINVAL)
+                return push_diag(b, false, s->file, s->line, "Service is missing name");
+        if (r < 0)
+                return r;
+        r = unit_name_escape(s->name, 0, &svc_slice);
+        if (r < 0)
+                return r;
+        if (!strf(&unit, "%s-%s", b->prefix, svc) ||
+            !strf(&slice, "%s%s.slice", b->slice_prefix, svc_slice) ||
+            !strf(&owner, "service(%s)", s->name))
+                return -ENOMEM;
+
+        refs = calloc(s->n_listeners + 1, sizeof(listener_ref));
+        if (!refs)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                const listener *l = &s->listeners[i];
+
+                if (!l->enabled) {
+                        r = push_note(b, UNIT_NOTE_DEBUG, l->file ?: s->file,
+                                      l->line ?: s->line,
+                                      "service(%s): %s %s is disabled, no socket", s->name,
+                                      listener_kind_name(l->kind), l->name);
+                        if (r < 0)
+                                goto finish;
+                        continue;
+                }
+                r = make_ref(b, s, l, unit, &refs[n_refs]);
+                if (r < 0)
+                        goto finish;
+                if (r > 0)
+                        n_refs++;
+        }
+
+        /* The program tells listeners apart by name only. */
+        for (size_t i = 0; i < n_refs; i++)
+                for (size_t j = 0; j < i; j++) {
+                        const listener *li = refs[i].l, *lj = refs[j].l;
+
+                        if (!streq(refs[i].fdname, refs[j].fdname) ||
+                            (li->ssl == lj->ssl && li->haproxy == lj->haproxy))
+                                continue;
+                        r = push_diag(b, false, li->file ?: s->file, li->line ?: s->line,
+                                      "service(%s): %s %s and %s %s both reach the program as "
+                                      "\"%s\" but differ in ssl or haproxy", s->name,
+                                      listener_kind_name(lj->kind), lj->name,
+                                      listener_kind_name(li->kind), li->name, refs[i].fdname);
+                        if (r < 0)
+                                goto finish;
+                        break;
+                }
+
+        if (per_conn && n_refs == 0 && b->n_errors == errors) {
+                r = push_note(b, UNIT_NOTE_INFO, s->file, s->line,
+                              "service(%s): one process per connection but no enabled "
+                              "listener, no units", s->name);
+                goto finish;
+        }
+
+        /* Claim every name first, so that all collisions are reported. */
+        if (!per_conn) {
+                if (!strf(&n, "%s.service", unit)) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                r = claim_name(b, n, owner, s->file, s->line);
+                if (r < 0)
+                        goto finish;
+        }
+        r = claim_name(b, slice, owner, s->file, s->line);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < n_refs; i++) {
+                const listener *l = refs[i].l;
+                _cleanup_free_ char *sock = NULL, *tmpl = NULL, *lowner = NULL;
+
+                if (!strf(&lowner, "service(%s) %s %s", s->name, listener_kind_name(l->kind),
+                          l->name) ||
+                    !strf(&sock, "%s.socket", refs[i].socket) ||
+                    !strf(&tmpl, "%s@.service", refs[i].socket)) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                r = claim_name(b, sock, lowner, l->file ?: s->file, l->line ?: s->line);
+                if (r < 0)
+                        goto finish;
+                if (per_conn) {
+                        r = claim_name(b, tmpl, lowner, l->file ?: s->file, l->line ?: s->line);
+                        if (r < 0)
+                                goto finish;
+                }
+        }
+
+        if (b->n_errors > 0) {
+                /* Nothing is written anyway; keep looking for more errors. */
+                r = 0;
+                goto finish;
+        }
+
+        {
+                const service **nb = reallocarray(b->built, b->n_built + 1, sizeof(service *));
+
+                if (!nb) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                b->built = nb;
+                b->built[b->n_built++] = s;
+        }
+        for (size_t i = 0; i < n_refs; i++) {
+                _cleanup_free_ char *sock = NULL, *pool = NULL;
+
+                if (!strf(&sock, "%s.socket", refs[i].socket) ||
+                    !strf(&pool, "%s.service", unit)) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                r = build_socket(b, s, refs[i].l, refs[i].socket, refs[i].fdname, per_conn,
+                                 pool);
+                if (r < 0)
+                        goto finish;
+                r = push_wants(b, b->target, sock);
+                if (r < 0)
+                        goto finish;
+                if (per_conn) {
+                        _cleanup_free_ char *tmpl = NULL;
+
+                        if (!strf(&tmpl, "%s@", refs[i].socket)) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        r = build_service(b, s, tmpl, slice, &refs[i], 1, true);
+                        if (r < 0)
+                                goto finish;
+                }
+        }
+        if (!per_conn) {
+                r = build_service(b, s, unit, slice, refs, n_refs, false);
+                if (r < 0)
+                        goto finish;
+        }
+        r = build_slice(b, s, slice);
+
+finish:
+        refs_free(refs, n_refs);
+        return r;
+}
+
+/* ---- runtime directories ---------------------------------------------------------------- */
+
+typedef enum dir_kind {
+        DIR_PLAIN,              /* 0755 root:root */
+        DIR_EMPTY_CHROOT,       /* 0755 root:root, must be empty */
+        DIR_LOGIN_CHROOT,       /* 0750 root:<primary group of the chrooted user>, holds sockets */
+} dir_kind;
+
+typedef struct dir_spec {
+        char *path;
+        dir_kind kind;
+        const char *user;
+} dir_spec;
+
+static bool path_under(const char *path, const char *base) {
+        size_t n = strlen(base);
+
+        return strncmp(path, base, n) == 0 && path[n] == '/' && path[n + 1] != '\0';
+}
+
+static int dirs_add(dir_spec **dirs, size_t *n, const char *path, dir_kind kind,
+                    const char *user) {
+        dir_spec *nd;
+        char *p;
+
+        for (size_t i = 0; i < *n; i++)
+                if (streq((*dirs)[i].path, path)) {
+                        if (kind > (*dirs)[i].kind) {
+                                (*dirs)[i].kind = kind;
+                                (*dirs)[i].user = user;
+                        }
+                        return 0;
+                }
+        p = strdup(path);
+        nd = reallocarray(*dirs, *n + 1, sizeof(dir_spec));
+        if (!p || !nd) {
+                free(p);
+                if (nd)
+                        *dirs = nd;
+                return -ENOMEM;
+        }
+        *dirs = nd;
+        (*dirs)[(*n)++] = (dir_spec) { .path = p, .kind = kind, .user = user };
+        return 0;
+}
+
+static int dir_spec_cmp(const void *a, const void *b) {
+        return strcmp(((const dir_spec *) a)->path, ((const dir_spec *) b)->path);
+}
+
+/* Does any enabled unix/fifo listener of a built service live directly in DIR? */
+static bool dir_holds_listeners(builder *b, const char *dir) {
+        size_t n = strlen(dir);
+
+        for (size_t i = 0; i < b->n_built; i++)
+                for (size_t j = 0; j < b->built[i]->n_listeners; j++) {
+                        const listener *l = &b->built[i]->listeners[j];
+
+                        if (l->enabled && l->kind != LISTENER_INET &&
+                            strncmp(l->path, dir, n) == 0 && l->path[n] == '/' &&
+                            !strchr(l->path + n + 1, '/'))
+                                return true;
+                }
+        return false;
+}
+
+static int build_dirs(builder *b) {
+        static const char script_empty[] =
+                "install -d -m 0755 -o root -g root \"$1\"; "
+                "if [ -n \"$(ls -A \"$1\")\" ]; then "
+                "echo \"$1 is a chroot and must be empty\" >&2; exit 1; fi";
+        static const char script_login[] =
+                "g=$(id -g \"$2\"); install -d -m 0750 -o root -g \"$g\" \"$1\"";
+        _cleanup_free_ char *base = NULL, *desc = NULL, *path = NULL;
+        dir_spec *dirs = NULL;
+        size_t n_dirs = 0;
+        text t = {};
+        int r;
+
+        base = strdup(b->c->base_dir ?: "/run/dovesd");
+        if (!base)
+                return -ENOMEM;
+        while (strlen(base) > 1 && base[strlen(base) - 1] == '/')
+                base[strlen(base) - 1] = '\0';
+
+        r = dirs_add(&dirs, &n_dirs, base, DIR_PLAIN, NULL);
+        if (r < 0)
+                goto finish;
+
+        for (size_t i = 0; i < b->n_built; i++) {
+                const service *s = b->built[i];
+                const char *ch = s->eff_chroot;
+
+                if (!isempty(ch) && path_under(ch, base)) {
+                        const char *user = expand_default(b->c, s->eff_user);
+
+                        if (dir_holds_listeners(b, ch) && !isempty(user))
+                                r = dirs_add(&dirs, &n_dirs, ch, DIR_LOGIN_CHROOT, user);
+                        else
+                                r = dirs_add(&dirs, &n_dirs, ch, DIR_EMPTY_CHROOT, NULL);
+                        if (r < 0)
+                                goto finish;
+                }
+
+                for (size_t j = 0; j < s->n_listeners; j++) {
+                        const listener *l = &s->listeners[j];
+                        _cleanup_free_ char *d = NULL;
+
+                        if (!l->enabled || l->kind == LISTENER_INET || !path_under(l->path, base))
+                                continue;
+                        d = strdup(l->path);
+                        if (!d) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        /* Every directory between base_dir and the socket. */
+                        for (char *slash = strrchr(d, '/'); slash && slash > d + strlen(base);
+                             slash = strrchr(d, '/')) {
+                                *slash = '\0';
+                                r = dirs_add(&dirs, &n_dirs, d, DIR_PLAIN, NULL);
+                                if (r < 0)
+                                        goto finish;
+                        }
+                }
+        }
+        qsort(dirs, n_dirs, sizeof(dir_spec), dir_spec_cmp);
+
+        {
+                _cleanup_free_ char *p = escape_specifiers(b->prefix);
+
+                if (!p || !strf(&desc, "%s runtime directories", p)) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        }
+        r = text_open(&t);
+        if (r < 0)
+                goto finish;
+        r = put_header(b, &t, b->c->path, desc);
+        if (r < 0)
+                goto finish;
+        fputs("DefaultDependencies=no\nAfter=local-fs.target\n"
+              "Conflicts=shutdown.target\nBefore=shutdown.target\n", t.f);
+        r = put(&t, "PartOf", b->target);
+        if (r < 0)
+                goto finish;
+        fputs("\n[Service]\nType=oneshot\nRemainAfterExit=yes\n", t.f);
+
+        for (size_t i = 0; i < n_dirs; i++) {
+                const dir_spec *d = &dirs[i];
+
+                switch (d->kind) {
+                case DIR_PLAIN:
+                        r = put_exec(&t, "ExecStart", (char *[]) {
+                                (char *) "/usr/bin/install", (char *) "-d", (char *) "-m",
+                                (char *) "0755", (char *) "-o", (char *) "root", (char *) "-g",
+                                (char *) "root", d->path, NULL });
+                        break;
+                case DIR_EMPTY_CHROOT:
+                        r = put_exec(&t, "ExecStart", (char *[]) {
+                                (char *) "/bin/sh", (char *) "-ec", (char *) script_empty,
+                                (char *) "sh", d->path, NULL });
+                        break;
+                case DIR_LOGIN_CHROOT:
+                        r = put_exec(&t, "ExecStart", (char *[]) {
+                                (char *) "/bin/sh", (char *) "-ec", (char *) script_login,
+                                (char *) "sh", d->path, (char *) d->user, NULL });
+                        break;
+                }
+                if (r == -EINVAL) {
+                        r = push_diag(b, false, b->c->path, 0,
+                                      "directory %s holds a control character", d->path);
+                        if (r < 0)
+                                goto finish;
+                }
+                if (r < 0)
+                        goto finish;
+        }
+
+        if (!strf(&path, "%s", b->dirs_unit)) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = push_entry(b, TAKE_PTR(path), text_take(&t), false);
+        if (r < 0)
+                goto finish;
+        r = push_wants(b, b->target, b->dirs_unit);
+
+finish:
+        if (t.f)
+                text_done(&t);
+        for (size_t i = 0; i < n_dirs; i++)
+                free(dirs[i].path);
+        free(dirs);
+        return r;
+}
+
+/* ---- the whole set ---------------------------------------------------------------------- */
+
+static int build_target(builder *b) {
+        _cleanup_free_ char *desc = NULL, *p = escape_specifiers(b->prefix);
+        text t;
+        int r;
+
+        if (!p || !strf(&desc, "%s services", p))
+                return -ENOMEM;
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, b->c->path, desc);
+        if (r < 0) {
+                text_done(&t);
+                return r;
+        }
+        fputs("PartOf=dovesd.target\n", t.f);
+        r = push_entry(b, strdup(b->target), text_take(&t), false);
+        if (r < 0)
+                return r;
+        return push_wants(b, "dovesd.target", b->target);
+}
+
+static int build_parent_slice(builder *b) {
+        _cleanup_free_ char *desc = NULL, *p = escape_specifiers(b->c->instance_name);
+        text t;
+        int r;
+
+        if (!p || !strf(&desc, "dovesd slice of instance %s", p))
+                return -ENOMEM;
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, b->c->path, desc);
+        if (r < 0) {
+                text_done(&t);
+                return r;
+        }
+        return push_entry(b, strdup(b->slice_parent), text_take(&t), false);
+}
+
+static int unit_entry_cmp(const void *a, const void *b) {
+        return strcmp(((const unit_entry *) a)->path, ((const unit_entry *) b)->path);
+}
+
+static void entries_free(unit_entry *e, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(e[i].path);
+                free(e[i].content);
+        }
+        free(e);
+}
+
+static void notes_free(unit_note *e, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(e[i].file);
+                free(e[i].text);
+        }
+        free(e);
+}
+
+void unit_set_done(unit_set *s) {
+        if (!s)
+                return;
+        entries_free(s->entries, s->n_entries);
+        notes_free(s->notes, s->n_notes);
+        *s = (unit_set) {};
+}
+
+static void builder_done(builder *b) {
+        unit_set_done(&b->set);
+        for (size_t i = 0; i < b->n_names; i++) {
+                free(b->names[i].name);
+                free(b->names[i].owner);
+        }
+        free(b->names);
+        free(b->built);
+        free(b->prefix);
+        free(b->target);
+        free(b->dirs_unit);
+        free(b->slice_parent);
+        free(b->slice_prefix);
+}
+
+static int build_all(builder *b) {
+        const config *c = b->c;
+        const char *instance = c->instance_name ?: "dovesd";
+        const char *cfg = c->path ?: "";
+        int r;
+
+        r = unit_name_escape(instance, UNIT_ESCAPE_KEEP_DASH, &b->prefix);
+        if (r == -EINVAL)
+                return push_diag(b, false, cfg, 0, "instance_name must not be empty");
+        if (r < 0)
+                return r;
+        b->own_target = !streq(instance, "dovesd");
+        if (!strf(&b->target, "%s.target", b->prefix) ||
+            !strf(&b->dirs_unit, "%s-dirs.service", b->prefix))
+                return -ENOMEM;
+        if (streq(instance, "dovesd")) {
+                if (!strf(&b->slice_prefix, "dovesd-"))
+                        return -ENOMEM;
+        } else {
+                _cleanup_free_ char *e = NULL;
+
+                r = unit_name_escape(instance, 0, &e);
+                if (r < 0)
+                        return r;
+                if (!strf(&b->slice_parent, "dovesd-%s.slice", e) ||
+                    !strf(&b->slice_prefix, "dovesd-%s-", e))
+                        return -ENOMEM;
+        }
+
+        r = claim_name(b, b->target, "the instance's target", cfg, 0);
+        if (r < 0)
+                return r;
+
+        r = claim_name(b, b->dirs_unit, "the runtime directories unit", cfg, 0);
+        if (r < 0)
+                return r;
+        if (b->slice_parent) {
+                r = claim_name(b, b->slice_parent, "the instance's slice", cfg, 0);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                r = build_one_service(b, &c->services[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (b->n_errors > 0)
+                return 0;
+
+        if (b->n_built == 0)
+                return push_note(b, UNIT_NOTE_INFO, cfg, 0,
+                                 "no enabled service: no units");
+
+        r = build_dirs(b);
+        if (r < 0)
+                return r;
+        if (b->own_target) {
+                r = build_target(b);
+                if (r < 0)
+                        return r;
+        }
+        if (b->slice_parent) {
+                r = build_parent_slice(b);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int units_build(const config *c, unit_set *ret, conf_diags *diags) {
+        builder b = { .c = c, .diags = diags };
+        int r;
+
+        r = build_all(&b);
+        if (r >= 0 && b.n_errors > 0)
+                r = -EINVAL;
+        if (r < 0) {
+                builder_done(&b);
+                return r;
+        }
+
+        qsort(b.set.entries, b.set.n_entries, sizeof(unit_entry), unit_entry_cmp);
+        *ret = b.set;
+        b.set = (unit_set) {};
+        builder_done(&b);
+        return 0;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static int write_file_at(int dirfd, const char *path, const char *content) {
+        _cleanup_close_ int fd = -EBADF;
+        FILE *f;
+        int r = 0;
+
+        fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        f = fdopen(fd, "we");
+        if (!f)
+                return -errno;
+        TAKE_FD(fd);
+        fputs(content, f);
+        if (fflush(f) != 0 || ferror(f))
+                r = -(errno ?: EIO);
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        return r;
+}
+
+int units_write(const unit_set *s, const char *dir, char **ret_failed) {
+        _cleanup_close_ int dirfd = -EBADF;
+
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                if (ret_failed)
+                        *ret_failed = strdup(dir);
+                return -errno;
+        }
+
+        for (size_t i = 0; i < s->n_entries; i++) {
+                const unit_entry *e = &s->entries[i];
+                const char *slash = strrchr(e->path, '/');
+                int r;
+
+                if (slash) {
+                        _cleanup_free_ char *d = strndup(e->path, slash - e->path);
+
+                        if (!d)
+                                return -ENOMEM;
+                        if (mkdirat(dirfd, d, 0755) < 0 && errno != EEXIST) {
+                                r = -errno;
+                                if (ret_failed)
+                                        *ret_failed = strdup(d);
+                                return r;
+                        }
+                }
+
+                if (e->symlink)
+                        r = symlinkat(e->content, dirfd, e->path) < 0 ? -errno : 0;
+                else
+                        r = write_file_at(dirfd, e->path, e->content);
+                if (r < 0) {
+                        if (ret_failed)
+                                *ret_failed = strdup(e->path);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int units_print(const unit_set *s, FILE *f) {
+        for (size_t i = 0; i < s->n_entries; i++) {
+                const unit_entry *e = &s->entries[i];
+
+                if (e->symlink)
+                        fprintf(f, "%s# %s -> %s\n", i > 0 ? "\n" : "", e->path, e->content);
+                else
+                        fprintf(f, "%s# %s\n%s", i > 0 ? "\n" : "", e->path, e->content);
+        }
+        if (fflush(f) != 0 || ferror(f))
+                return -(errno ?: EIO);
+        return 0;
+}

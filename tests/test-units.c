@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+
+/* The unit writer's pieces: escaping, quoting, backlog, naming collisions, a few whole
+ * units built from models made here in C. */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "units.h"
+
+static void diags_clear(conf_diags *d) {
+        for (size_t i = 0; i < d->n_items; i++) {
+                free(d->items[i].file);
+                free(d->items[i].text);
+        }
+        free(d->items);
+        *d = (conf_diags) {};
+}
+
+/* ---- escaping ---------------------------------------------------------------------------- */
+
+static const struct {
+        const char *in;
+        unsigned flags;
+        const char *out;
+} escape_table[] = {
+        { "imap", UNIT_ESCAPE_KEEP_DASH, "imap" },
+        { "imap-login", UNIT_ESCAPE_KEEP_DASH, "imap-login" },
+        { "imap-login", 0, "imap\\x2dlogin" },
+        { "login/imap", UNIT_ESCAPE_KEEP_DASH | UNIT_ESCAPE_PATH, "login-imap" },
+        { "/login//imap/", UNIT_ESCAPE_KEEP_DASH | UNIT_ESCAPE_PATH, "login-imap" },
+        { "token-login/imap-urlauth", UNIT_ESCAPE_KEEP_DASH | UNIT_ESCAPE_PATH,
+          "token-login-imap-urlauth" },
+        { "login/imap", 0, "login-imap" },
+        { "a b", UNIT_ESCAPE_KEEP_DASH, "a\\x20b" },
+        { "50%", UNIT_ESCAPE_KEEP_DASH, "50\\x25" },
+        { ".hidden", UNIT_ESCAPE_KEEP_DASH, "\\x2ehidden" },
+        { "a.b", 0, "a.b" },
+        { "x:y_z", 0, "x:y_z" },
+        { "back\\slash", UNIT_ESCAPE_KEEP_DASH, "back\\x5cslash" },
+        { "\xc3\xbc", 0, "\\xc3\\xbc" },
+        { "a@b", UNIT_ESCAPE_KEEP_DASH, "a\\x40b" },
+};
+
+Test(units, escape_table) {
+        for (size_t i = 0; i < sizeof(escape_table) / sizeof(escape_table[0]); i++) {
+                char *out = NULL;
+
+                cr_assert_eq(unit_name_escape(escape_table[i].in, escape_table[i].flags, &out), 0,
+                             "escaping %s", escape_table[i].in);
+                cr_expect_str_eq(out, escape_table[i].out, "escaping %s", escape_table[i].in);
+                free(out);
+        }
+}
+
+Test(units, escape_empty) {
+        char *out = NULL;
+
+        cr_expect_eq(unit_name_escape("", 0, &out), -EINVAL);
+        cr_expect_eq(unit_name_escape("///", UNIT_ESCAPE_PATH, &out), -EINVAL);
+        cr_expect_null(out);
+}
+
+/* ---- quoting ----------------------------------------------------------------------------- */
+
+static const struct {
+        const char *name, *value, *out;
+} env_table[] = {
+        { "DOVESD_SERVICE", "imap", "DOVESD_SERVICE=imap" },
+        { "DOVESD_USER", "", "DOVESD_USER=" },
+        { "DOVESD_HAPROXY_TRUSTED_NETWORKS", "10.0.0.0/8 192.168.1.1",
+          "'DOVESD_HAPROXY_TRUSTED_NETWORKS=10.0.0.0/8 192.168.1.1'" },
+        { "X", "50%", "X=50%%" },
+        { "X", "$HOME", "X=$HOME" },
+        { "X", "a\"b c", "'X=a\"b c'" },
+        { "X", "it's", "\"X=it's\"" },
+        { "X", "a\\b", "\"X=a\\\\b\"" },
+        { "X", "it's \"q\"", "\"X=it's \\\"q\\\"\"" },
+        { "X", "a;b:c", "X=a;b:c" },
+};
+
+Test(units, env_quoting) {
+        for (size_t i = 0; i < sizeof(env_table) / sizeof(env_table[0]); i++) {
+                char *out = NULL;
+
+                cr_assert_eq(unit_env_assignment(env_table[i].name, env_table[i].value, &out), 0);
+                cr_expect_str_eq(out, env_table[i].out, "value %s", env_table[i].value);
+                free(out);
+        }
+}
+
+Test(units, env_control_character) {
+        char *out = NULL;
+
+        cr_expect_eq(unit_env_assignment("X", "a\nb", &out), -EINVAL);
+        cr_expect_null(out);
+}
+
+static const struct {
+        const char *in, *out;
+} exec_table[] = {
+        { "/usr/libexec/dovecot/imap", "/usr/libexec/dovecot/imap" },
+        { "-D", "-D" },
+        { "$HOME", "$$HOME" },
+        { "100%", "100%%" },
+        { ";", "';'" },
+        { "a b", "'a b'" },
+        { "g=$(id -g \"$2\")", "'g=$$(id -g \"$$2\")'" },
+        { "it's", "\"it's\"" },
+};
+
+Test(units, exec_quoting) {
+        char *out = NULL;
+
+        for (size_t i = 0; i < sizeof(exec_table) / sizeof(exec_table[0]); i++) {
+                cr_assert_eq(unit_exec_word(exec_table[i].in, &out), 0);
+                cr_expect_str_eq(out, exec_table[i].out, "word %s", exec_table[i].in);
+                free(out);
+                out = NULL;
+        }
+        cr_expect_eq(unit_exec_word("", &out), -EINVAL);
+        cr_expect_eq(unit_exec_word("a\tb\x01", &out), -EINVAL);
+}
+
+/* ---- backlog ----------------------------------------------------------------------------- */
+
+Test(units, backlog_clamp) {
+        static const struct {
+                unsigned process_limit, client_limit, backlog;
+        } t[] = {
+                { 1, 1, 4 },
+                { 0, 0, 4 },
+                { 2, 2, 4 },
+                { 1, 5, 5 },
+                { 100, 1, 100 },
+                { 100, 1000, 511 },
+                { 511, 1, 511 },
+                { 512, 1, 511 },
+                { 4294967295U, 4294967295U, 511 },
+        };
+
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+                cr_expect_eq(unit_backlog(t[i].process_limit, t[i].client_limit), t[i].backlog,
+                             "%u × %u", t[i].process_limit, t[i].client_limit);
+}
+
+/* ---- whole units from a model ------------------------------------------------------------ */
+
+static char *argv_imap[] = { (char *) "/usr/libexec/dovesd/imap", NULL };
+static char *any_addresses[] = { (char *) "*", (char *) "::", NULL };
+
+static listener inet(const char *name, unsigned port) {
+        return (listener) {
+                .kind = LISTENER_INET,
+                .name = (char *) name,
+                .address = (char *) "",
+                .port = port,
+                .addresses = any_addresses,
+                .enabled = port != 0,
+                .file = (char *) "/etc/dovesd/dovesd.conf",
+                .line = 3,
+        };
+}
+
+static listener unix_l(const char *name, const char *path, unsigned mode) {
+        return (listener) {
+                .kind = LISTENER_UNIX,
+                .name = (char *) name,
+                .path = (char *) path,
+                .mode = mode,
+                .eff_user = (char *) "",
+                .eff_group = (char *) "",
+                .enabled = mode != 0,
+                .file = (char *) "/etc/dovesd/dovesd.conf",
+                .line = 5,
+        };
+}
+
+static service svc(const char *name, listener *l, size_t n) {
+        return (service) {
+                .name = (char *) name,
+                .protocol = (char *) "",
+                .type = (char *) "",
+                .executable = (char *) "imap",
+                .user = (char *) "",
+                .group = (char *) "",
+                .privileged_group = (char *) "",
+                .extra_groups = (char *) "",
+                .chroot = (char *) "",
+                .process_limit = 0,
+                .client_limit = 0,
+                .vsz_limit = DOVESD_SIZE_DEFAULT,
+                .enabled = true,
+                .eff_client_limit = 1000,
+                .eff_process_limit = 100,
+                .eff_idle_kill = 60,
+                .eff_vsz_limit = 268435456,
+                .eff_argv = argv_imap,
+                .eff_user = (char *) "",
+                .eff_extra_groups = (char *) "",
+                .eff_chroot = (char *) "",
+                .listeners = l,
+                .n_listeners = n,
+                .file = (char *) "/etc/dovesd/dovesd.conf",
+                .line = 1,
+        };
+}
+
+static config conf(service *s, size_t n) {
+        return (config) {
+                .path = (char *) "/etc/dovesd/dovesd.conf",
+                .base_dir = (char *) "/run/dovesd",
+                .libexec_dir = (char *) "/usr/libexec/dovesd",
+                .instance_name = (char *) "dovesd",
+                .protocols = (char *) "",
+                .listen = (char *) "*, ::",
+                .ssl = (char *) "yes",
+                .default_internal_user = (char *) "dovecot",
+                .default_internal_group = (char *) "dovecot",
+                .default_login_user = (char *) "dovenull",
+                .default_client_limit = 1000,
+                .default_process_limit = 100,
+                .default_idle_kill = 60,
+                .default_vsz_limit = 268435456,
+                .haproxy_trusted_networks = (char *) "",
+                .haproxy_timeout = 3,
+                .services = s,
+                .n_services = n,
+        };
+}
+
+static const unit_entry *find(const unit_set *s, const char *path) {
+        for (size_t i = 0; i < s->n_entries; i++)
+                if (strcmp(s->entries[i].path, path) == 0)
+                        return &s->entries[i];
+        return NULL;
+}
+
+Test(units, collision_is_an_error_naming_both) {
+        listener l1[] = { inet("c", 1143) }, l2[] = { inet("b-c", 2143) };
+        service s[] = { svc("a", l2, 1), svc("a-b", l1, 1) };
+        config c = conf(s, 2);
+        conf_diags d = {};
+        unit_set set = {};
+
+        s[1].line = 7;
+        l1[0].line = 8;
+        cr_assert_eq(units_build(&c, &set, &d), -EINVAL);
+        cr_assert_eq(d.n_errors, 1);
+        cr_expect_str_eq(d.items[0].file, "/etc/dovesd/dovesd.conf");
+        cr_expect_eq(d.items[0].line, 8);
+        cr_expect_str_eq(d.items[0].text,
+                         "service(a-b) inet_listener c: unit name dovesd-a-b-c.socket is also the "
+                         "name for service(a) inet_listener b-c (/etc/dovesd/dovesd.conf:3); "
+                         "rename one of them");
+        cr_expect_eq(set.n_entries, 0);
+        diags_clear(&d);
+}
+
+Test(units, collision_with_the_dirs_unit) {
+        listener l[] = { inet("imap", 143) };
+        service s[] = { svc("dirs", l, 1) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+
+        cr_assert_eq(units_build(&c, &set, &d), -EINVAL);
+        cr_assert_eq(d.n_errors, 1);
+        cr_expect_str_eq(d.items[0].text,
+                         "service(dirs): unit name dovesd-dirs.service is also the name for the "
+                         "runtime directories unit (/etc/dovesd/dovesd.conf:0); rename one of them");
+        diags_clear(&d);
+}
+
+Test(units, pool_service) {
+        listener l[] = { inet("imap", 143), inet("imaps", 993), unix_l("login/imap",
+                                                                         "/run/dovesd/login/imap",
+                                                                         0666) };
+        service s[] = { svc("imap", l, 3) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+        const unit_entry *e;
+
+        l[1].ssl = true;
+        cr_assert_eq(units_build(&c, &set, &d), 0);
+        cr_expect_eq(d.n_items, 0);
+
+        e = find(&set, "dovesd-imap.service");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\nSockets=dovesd-imap-imap.socket "
+                                  "dovesd-imap-imaps.socket dovesd-imap-login-imap.socket\n"));
+        cr_expect_not_null(strstr(e->content, "\nEnvironment=DOVESD_LISTENERS=imap;imaps:ssl\n"));
+        cr_expect_not_null(strstr(e->content, "\nLimitAS=268435456\nLimitDATA=268435456\n"));
+        cr_expect_not_null(strstr(e->content, "\nRestart=on-failure\n"));
+
+        e = find(&set, "dovesd-imap-login-imap.socket");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\nListenStream=/run/dovesd/login/imap\n"
+                                  "SocketMode=0666\nDirectoryMode=0755\nFileDescriptorName=imap\n"
+                                  "Backlog=511\nAccept=no\nService=dovesd-imap.service\n"));
+
+        e = find(&set, "dovesd-imap-imaps.socket");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\nListenStream=0.0.0.0:993\nListenStream=[::]:993\n"
+                                  "BindIPv6Only=ipv6-only\nFileDescriptorName=imaps\n"));
+
+        e = find(&set, "dovesd-imap.slice");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\n[Slice]\nTasksMax=102\n"));
+
+        e = find(&set, "dovesd.target.wants/dovesd-imap-imaps.socket");
+        cr_assert_not_null(e);
+        cr_expect(e->symlink);
+        cr_expect_str_eq(e->content, "../dovesd-imap-imaps.socket");
+        /* Instance "dovesd" uses the static dovesd.target. */
+        cr_expect_null(find(&set, "dovesd.target"));
+        cr_expect_null(find(&set, "dovesd.target.wants/dovesd.target"));
+        cr_expect_not_null(find(&set, "dovesd.target.wants/dovesd-dirs.service"));
+
+        /* Sorted, and a second build is byte-identical. */
+        for (size_t i = 1; i < set.n_entries; i++)
+                cr_expect_lt(strcmp(set.entries[i - 1].path, set.entries[i].path), 0);
+        unit_set again = {};
+        cr_assert_eq(units_build(&c, &again, &d), 0);
+        cr_assert_eq(again.n_entries, set.n_entries);
+        for (size_t i = 0; i < set.n_entries; i++)
+                cr_expect_str_eq(again.entries[i].content, set.entries[i].content);
+        unit_set_done(&again);
+        unit_set_done(&set);
+        diags_clear(&d);
+}
+
+Test(units, per_connection_template) {
+        listener l[] = { inet("imap", 143), inet("imaps", 993) };
+        service s[] = { svc("imap-login", l, 2) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+        const unit_entry *e;
+
+        s[0].service_count = 1;
+        s[0].eff_client_limit = 1;
+        s[0].per_connection = true;
+        s[0].eff_vsz_limit = 0;
+        cr_assert_eq(units_build(&c, &set, &d), 0);
+        cr_expect_null(find(&set, "dovesd-imap-login.service"));
+
+        e = find(&set, "dovesd-imap-login-imaps@.service");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\nDescription=dovesd service imap-login, "
+                                  "inet_listener imaps, connection %i\n"));
+        cr_expect_not_null(strstr(e->content, "\nCollectMode=inactive-or-failed\n"));
+        cr_expect_not_null(strstr(e->content, "\nEnvironment=DOVESD_LISTENERS=imaps\n"));
+        cr_expect_not_null(strstr(e->content, "\nSlice=dovesd-imap\\x2dlogin.slice\n"));
+        cr_expect_null(strstr(e->content, "Restart="));
+        cr_expect_null(strstr(e->content, "LimitAS="));
+
+        e = find(&set, "dovesd-imap-login-imap.socket");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\nBacklog=100\nKeepAlive=yes\nAccept=yes\n"
+                                  "MaxConnections=100\nTriggerLimitIntervalSec=0\n"));
+        cr_expect_not_null(find(&set, "dovesd-imap\\x2dlogin.slice"));
+        unit_set_done(&set);
+        diags_clear(&d);
+}
+
+Test(units, host_name_is_an_error) {
+        static char *addrs[] = { (char *) "mail.example.org", (char *) "127.0.0.1", NULL };
+        listener l[] = { inet("imap", 143) };
+        service s[] = { svc("imap", l, 1) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+
+        l[0].addresses = addrs;
+        cr_assert_eq(units_build(&c, &set, &d), -EINVAL);
+        cr_assert_eq(d.n_errors, 1);
+        cr_expect_str_eq(d.items[0].text,
+                         "service(imap): inet_listener imap: address mail.example.org is not an "
+                         "IP address; a generator can't resolve host names");
+        diags_clear(&d);
+}
+
+Test(units, unix_path_too_long) {
+        char path[200];
+        listener l[] = { unix_l("x", path, 0600) };
+        service s[] = { svc("imap", l, 1) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+
+        memset(path, 'a', sizeof(path));
+        path[0] = '/';
+        path[108] = '\0';
+        cr_assert_eq(units_build(&c, &set, &d), -EINVAL);
+        cr_assert_eq(d.n_errors, 1);
+        cr_expect_not_null(strstr(d.items[0].text, "is too long for a socket (108 > 107 bytes)"));
+        diags_clear(&d);
+}
+
+Test(units, other_instance_slices) {
+        listener l[] = { inet("imap", 143) };
+        service s[] = { svc("imap-login", l, 1) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+
+        c.instance_name = (char *) "mail-a";
+        cr_assert_eq(units_build(&c, &set, &d), 0);
+        cr_expect_not_null(find(&set, "dovesd-mail\\x2da.slice"));
+        cr_expect_not_null(find(&set, "dovesd-mail\\x2da-imap\\x2dlogin.slice"));
+        cr_expect_not_null(find(&set, "mail-a-imap-login.service"));
+        cr_expect_not_null(find(&set, "mail-a.target"));
+        cr_expect_not_null(find(&set, "dovesd.target.wants/mail-a.target"));
+        unit_set_done(&set);
+        diags_clear(&d);
+}
+
+Test(units, same_listener_name_with_different_flags) {
+        listener l[] = { inet("imap", 143), unix_l("login/imap", "/run/dovesd/login/imap", 0666) };
+        service s[] = { svc("imap", l, 2) };
+        config c = conf(s, 1);
+        conf_diags d = {};
+        unit_set set = {};
+
+        l[0].haproxy = true;
+        cr_assert_eq(units_build(&c, &set, &d), -EINVAL);
+        cr_assert_eq(d.n_errors, 1);
+        cr_expect_eq(d.items[0].line, 5);
+        cr_expect_str_eq(d.items[0].text,
+                         "service(imap): inet_listener imap and unix_listener login/imap both "
+                         "reach the program as \"imap\" but differ in ssl or haproxy");
+        diags_clear(&d);
+}
