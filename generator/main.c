@@ -1,21 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * dovesd-generator: manual modes.
- *   --check   parse and validate the config, print "configuration OK" or every error
- *   --dump    print each declared service as `doveconf -a` prints it
+ * dovesd-generator: the systemd generator and its manual modes.
+ *   NORMAL [EARLY LATE]   as systemd runs it: write the units into NORMAL (the other two
+ *                         are accepted and unused, see systemd.generator(7))
+ *   --check               parse and validate the config, print "configuration OK" or every
+ *                         error
+ *   --dump                print each declared service as `doveconf -a` prints it
+ *   --dry-run             print every unit to stdout, write nothing
  * Each mode is a run_*() function behind main(); argv parsing is shared.
  */
 
 #include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dump.h"
+#include "log.h"
 #include "macro.h"
 #include "model.h"
+#include "units.h"
 
 #define DEFAULT_CONFIG "/etc/dovesd/dovesd.conf"
 
@@ -23,18 +30,22 @@ typedef enum mode {
         MODE_NONE,
         MODE_CHECK,
         MODE_DUMP,
+        MODE_DRY_RUN,
+        MODE_SYSTEMD,
 } mode;
 
 typedef struct args {
         mode mode;
         const char *config;
+        const char *dest;       /* MODE_SYSTEMD: the normal generator directory */
 } args;
 
+/* Every diagnostic as "FILE:LINE: [warning: ]TEXT", through the log (stderr by hand). */
 static void print_diags(const conf_diags *d) {
         for (size_t i = 0; i < d->n_items; i++) {
                 const conf_diag *g = &d->items[i];
-                fprintf(stderr, "%s:%u: %s%s\n", g->file, g->line,
-                        g->warning ? "warning: " : "", g->text);
+                log_full(g->warning ? LOG_WARNING : LOG_ERR, 0, g->file, g->line, "%s%s",
+                         g->warning ? "warning: " : "", g->text);
         }
 }
 
@@ -47,7 +58,7 @@ static int load(const char *path, config **ret) {
         r = config_load(path, &c, &d);
         print_diags(&d);
         if (r < 0 && d.n_errors == 0)
-                fprintf(stderr, "%s: failed to load configuration: %s\n", path, strerror(-r));
+                log_error("%s: failed to load configuration: %s", path, strerror(-r));
         conf_diags_done(&d);
         if (r < 0)
                 return r;
@@ -81,15 +92,85 @@ static int run_dump(const args *a) {
         return r;
 }
 
+/* Loads the config and builds every unit in memory. Returns 1 with *ret, 0 when there is no
+ * config file at all (nothing to do), -errno after logging every error. */
+static int build(const args *a, unit_set *ret) {
+        _cleanup_(conf_diags_done) conf_diags d = {};
+        config *c = NULL;
+        int r;
+
+        if (access(a->config, F_OK) < 0 && errno == ENOENT) {
+                log_info("%s does not exist: no units.", a->config);
+                return 0;
+        }
+
+        r = load(a->config, &c);
+        if (r < 0) {
+                log_error("%s: configuration has errors, no units written.", a->config);
+                return r;
+        }
+        r = units_build(c, ret, &d);
+        print_diags(&d);
+        config_free(c);
+        if (r < 0) {
+                if (d.n_errors > 0)
+                        log_error("%s: configuration has errors, no units written.", a->config);
+                else
+                        log_error_errno(r, "Failed to build units: %m");
+                return r;
+        }
+        for (size_t i = 0; i < ret->n_notes; i++) {
+                const unit_note *n = &ret->notes[i];
+
+                log_full(n->level == UNIT_NOTE_INFO ? LOG_INFO : LOG_DEBUG, 0,
+                         isempty(n->file) ? NULL : n->file, n->line, "%s", n->text);
+        }
+        return 1;
+}
+
+static int run_dry_run(const args *a) {
+        _cleanup_(unit_set_done) unit_set set = {};
+        int r;
+
+        r = build(a, &set);
+        if (r <= 0)
+                return r;
+        r = units_print(&set, stdout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to print units: %m");
+        return 0;
+}
+
+static int run_systemd(const args *a) {
+        _cleanup_(unit_set_done) unit_set set = {};
+        _cleanup_free_ char *failed = NULL;
+        int r;
+
+        r = build(a, &set);
+        if (r <= 0)
+                return r;
+        r = units_write(&set, a->dest, &failed);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Failed to create %s/%s, it already exists: %m",
+                                       a->dest, failed ?: "");
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s/%s: %m", a->dest, failed ?: "");
+        log_debug("Wrote %zu units and links from %s to %s.", set.n_entries, a->config, a->dest);
+        return 0;
+}
+
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
-               "Validate or print a Dovecot 2.3 style service configuration.\n\n"
+               "%s [OPTIONS...] NORMAL-DIR [EARLY-DIR LATE-DIR]\n\n"
+               "Write systemd units for a Dovecot 2.3 style service configuration, or\n"
+               "validate or print it.\n\n"
                "  -h --help            Show this help\n"
                "     --version         Show the version\n"
                "  -c --config=FILE     Read FILE (default: $DOVESD_CONFIG or " DEFAULT_CONFIG ")\n"
                "     --check           Check the configuration, print \"configuration OK\"\n"
-               "     --dump            Print each service as doveconf -a does\n",
-               program_invocation_short_name);
+               "     --dump            Print each service as doveconf -a does\n"
+               "     --dry-run         Print every unit, write nothing\n",
+               program_invocation_short_name, program_invocation_short_name);
 }
 
 /* Returns 1 to continue, 0 to exit successfully, <0 on error. */
@@ -98,6 +179,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 ARG_VERSION = 0x100,
                 ARG_CHECK,
                 ARG_DUMP,
+                ARG_DRY_RUN,
         };
         static const struct option options[] = {
                 { "help",    no_argument,       NULL, 'h'         },
@@ -105,6 +187,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 { "config",  required_argument, NULL, 'c'         },
                 { "check",   no_argument,       NULL, ARG_CHECK   },
                 { "dump",    no_argument,       NULL, ARG_DUMP    },
+                { "dry-run", no_argument,       NULL, ARG_DRY_RUN },
                 {}
         };
         int c;
@@ -126,11 +209,14 @@ static int parse_argv(int argc, char *argv[], args *a) {
                         break;
                 case ARG_CHECK:
                 case ARG_DUMP:
+                case ARG_DRY_RUN:
                         if (a->mode != MODE_NONE) {
-                                fprintf(stderr, "Only one of --check and --dump may be given.\n");
+                                fprintf(stderr, "Only one of --check, --dump and --dry-run may be "
+                                        "given.\n");
                                 return -EINVAL;
                         }
-                        a->mode = c == ARG_CHECK ? MODE_CHECK : MODE_DUMP;
+                        a->mode = c == ARG_CHECK ? MODE_CHECK :
+                                  c == ARG_DUMP ? MODE_DUMP : MODE_DRY_RUN;
                         break;
                 case '?':
                         return -EINVAL;
@@ -139,11 +225,22 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 }
 
         if (optind < argc) {
-                fprintf(stderr, "Unexpected argument: %s\n", argv[optind]);
-                return -EINVAL;
+                /* As systemd runs generators: 1 or 3 directories, only the first is used. */
+                if (a->mode != MODE_NONE) {
+                        fprintf(stderr, "Unexpected argument: %s\n", argv[optind]);
+                        return -EINVAL;
+                }
+                if (argc - optind != 1 && argc - optind != 3) {
+                        fprintf(stderr, "Expected 1 or 3 directories, got %d.\n",
+                                argc - optind);
+                        return -EINVAL;
+                }
+                a->mode = MODE_SYSTEMD;
+                a->dest = argv[optind];
         }
         if (a->mode == MODE_NONE) {
-                fprintf(stderr, "No mode given: use --check or --dump (see --help).\n");
+                fprintf(stderr, "No mode given: use --check, --dump or --dry-run, or give the "
+                        "generator directories (see --help).\n");
                 return -EINVAL;
         }
         return 1;
@@ -152,6 +249,9 @@ static int parse_argv(int argc, char *argv[], args *a) {
 int main(int argc, char *argv[]) {
         args a = {};
         int r;
+
+        /* systemd (v251 and later) sets $SYSTEMD_SCOPE for the generators it runs. */
+        (void) log_setup(!isempty(getenv("SYSTEMD_SCOPE")));
 
         r = parse_argv(argc, argv, &a);
         if (r <= 0)
@@ -164,8 +264,15 @@ int main(int argc, char *argv[]) {
         case MODE_DUMP:
                 r = run_dump(&a);
                 break;
+        case MODE_DRY_RUN:
+                r = run_dry_run(&a);
+                break;
+        case MODE_SYSTEMD:
+                r = run_systemd(&a);
+                break;
         default:
                 r = -EINVAL;
         }
+        log_close();
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
