@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "conf-internal.h"
 #include "values.h"
@@ -54,6 +55,58 @@ bool known_section(const char *section) {
         return false;
 }
 
+/* The values an ENUM setting accepts, from Dovecot 2.3.19's setting definitions (each one
+ * checked against doveconf). */
+static const struct {
+        const char *section;
+        const char *key;
+        const char *values;     /* colon-separated */
+} known_enums[] = {
+        { "global", "doveadm_ssl", "no:ssl:starttls" },
+        { "global", "imap_fetch_failure", "disconnect-immediately:disconnect-after:no-after" },
+        { "global", "imapc_ssl", "no:imaps:starttls" },
+        { "global", "lmtp_hdr_delivery_address", "final:none:original" },
+        { "global", "lock_method", "fcntl:flock:dotlock" },
+        { "global", "mail_fsync", "optimized:always:never" },
+        { "global", "mbox_md5", "apop3d:all" },
+        { "global", "pop3_delete_type", "default:expunge:flag" },
+        { "global", "pop3_uidl_duplicates", "allow:rename" },
+        { "global", "pop3c_ssl", "no:pop3s:starttls" },
+        { "global", "ssl", "yes:no:required" },
+        { "global", "submission_relay_ssl", "no:smtps:starttls" },
+        { "global", "submission_ssl", "no:smtps:starttls" },
+        { "mailbox", "auto", "no:create:subscribe" },
+        { "namespace", "list", "yes:no:children" },
+        { "namespace", "type", "private:shared:public" },
+        { "passdb", "auth_verbose", "default:yes:no" },
+        { "passdb", "result_failure", "continue:return-ok:return:return-fail:continue-ok:continue-fail" },
+        { "passdb", "result_internalfail", "continue:return-ok:return:return-fail:continue-ok:continue-fail" },
+        { "passdb", "result_success", "return-ok:return:return-fail:continue:continue-ok:continue-fail" },
+        { "passdb", "skip", "never:authenticated:unauthenticated" },
+        { "userdb", "auth_verbose", "default:yes:no" },
+        { "userdb", "result_failure", "continue:return-ok:return:return-fail:continue-ok:continue-fail" },
+        { "userdb", "result_internalfail", "continue:return-ok:return:return-fail:continue-ok:continue-fail" },
+        { "userdb", "result_success", "return-ok:return:return-fail:continue:continue-ok:continue-fail" },
+        { "userdb", "skip", "never:found:notfound" },
+};
+
+static int check_enum(const known_setting *k, const char *value, char **ret_error) {
+        for (size_t i = 0; i < ELEMENTSOF(known_enums); i++) {
+                const char *v;
+                size_t len = strlen(value);
+
+                if (!streq(known_enums[i].section, k->section) || !streq(known_enums[i].key, k->key))
+                        continue;
+                for (v = known_enums[i].values; v; v = strchr(v, ':') ? strchr(v, ':') + 1 : NULL)
+                        if (strncmp(v, value, len) == 0 && (v[len] == ':' || v[len] == '\0'))
+                                return 0;
+                if (asprintf(ret_error, "Invalid value: %s", value) < 0)
+                        return -ENOMEM;
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int known_setting_check(const known_setting *k, const char *value, char **ret_error) {
         unsigned u;
         uint64_t sz;
@@ -82,6 +135,8 @@ int known_setting_check(const known_setting *k, const char *value, char **ret_er
                 return value_parse_size(value, &sz, ret_error);
         case KT_PORT:
                 return value_parse_port(value, &u, ret_error);
+        case KT_ENUM:
+                return check_enum(k, value, ret_error);
         default:
                 return 0;
         }
@@ -698,6 +753,25 @@ static int global_error(config_state *st, conf_diags *d, const char *key, const 
                         arg);
 }
 
+/* A generator cannot resolve host names (no DNS at boot): an inet address must be '*', '::',
+ * an IP address (IPv6 optionally in brackets) or "localhost". */
+static bool address_ok(const char *a) {
+        unsigned char buf[16];
+        char tmp[64];
+        size_t len = strlen(a);
+
+        if (streq(a, "*") || streq(a, "::") || streq(a, "localhost"))
+                return true;
+        if (inet_pton(AF_INET, a, buf) == 1 || inet_pton(AF_INET6, a, buf) == 1)
+                return true;
+        if (len > 2 && len < sizeof(tmp) && a[0] == '[' && a[len - 1] == ']') {
+                memcpy(tmp, a + 1, len - 2);
+                tmp[len - 2] = '\0';
+                return inet_pton(AF_INET6, tmp, buf) == 1;
+        }
+        return false;
+}
+
 typedef struct listen_key {
         char *key;
         const char *file;
@@ -822,8 +896,23 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                                 continue;
                                         k = under_dir(c->base_dir, l->name);
                                 } else {
+                                        const char *addr = l->var_address ?: l->address;
+                                        _cleanup_strv_free_ char **as = NULL;
+
                                         if (l->port == 0)
                                                 continue;
+                                        as = split_spaces(addr[0] ? addr : c->listen, ", ");
+                                        if (!as) {
+                                                r = -ENOMEM;
+                                                goto fail;
+                                        }
+                                        for (char **x = as; *x; x++)
+                                                if (!address_ok(*x)) {
+                                                        r = diag_add(d, false, l->file, l->line,
+                                                                     "service(%s): inet_listener(%s): address %s is a host name; use an IP address (a generator cannot resolve names)",
+                                                                     s->name, l->name, *x);
+                                                        goto fail;
+                                                }
                                         if (asprintf(&k, "%u:%s", l->port,
                                                      l->var_address ?: l->address) < 0)
                                                 k = NULL;

@@ -43,6 +43,13 @@ Test(validate, errors) {
                 { "service zz {\n unix_listener x {\n }\n}\nservice yy {\n unix_listener /run/dovesd/x {\n }\n}\n",
                   "main.conf:6: duplicate listener: /run/dovesd/x" },
                 { "listen =\n", "main.conf:1: listen can't be set empty" },
+                { "service zz {\n inet_listener a {\n  port = 5\n  address = mail.example.com\n }\n}\n",
+                  "main.conf:2: service(zz): inet_listener(a): address mail.example.com is a host name; use an IP address (a generator cannot resolve names)" },
+                { "listen = 127.0.0.1, myhost\nservice zz {\n inet_listener a {\n  port = 5\n }\n}\n",
+                  "main.conf:3: service(zz): inet_listener(a): address myhost is a host name; use an IP address (a generator cannot resolve names)" },
+                { "protocols = imap\nservice i {\n protocol = imap\n}\nservice zz {\n protocol = imap\n inet_listener a {\n  port = 5\n  address = [::1], 10.0.0.1 localhost * ::\n }\n}\n"
+                  "service q {\n  protocol = pop3\n inet_listener a {\n  port = 5\n  address = unused.host\n }\n}\n",
+                  "" },
                 { "last_valid_uid = 5\n",
                   "main.conf:1: first_valid_uid can't be larger than last_valid_uid" },
                 { "first_valid_gid = 10\nlast_valid_gid = 5\n",
