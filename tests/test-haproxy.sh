@@ -3,11 +3,14 @@
 # Real haproxy in front of proxy-echo (a server built on helper/proxy.[ch]): for send-proxy,
 # send-proxy-v2 (with and without extra TLVs) and send-proxy-v2-ssl-cn (TLS with a client
 # certificate), the source address the server parses must be the client's own socket address.
-# Usage: test-haproxy.sh PROXY-ECHO HAPROXY-CLIENT.PY        Output: TAP.
+# With DOVESD-PROXY-ECHO, the same haproxy cases run once more against a libdovesd service with
+# a haproxy=yes listener, socket-activated by systemd-socket-activate.
+# Usage: test-haproxy.sh PROXY-ECHO HAPROXY-CLIENT.PY [DOVESD-PROXY-ECHO]        Output: TAP.
 set -u
 
 ECHO=$1
 CLIENT=$2
+DOVESD_ECHO=${3:-}
 HAPROXY=${HAPROXY:-haproxy}
 
 tmp=$(mktemp -d /tmp/dovesd-haproxy.XXXXXX)
@@ -76,6 +79,20 @@ start_echo echo4 127.0.0.1 "127.0.0.0/8"
 start_echo echo6 ::1 "::1/128"
 start_echo untrusted 127.0.0.1 "10.0.0.0/8, 2001:db8::/32"
 
+# The libdovesd service: one listener "imap" (haproxy=yes) with an IPv4 and an IPv6 socket.
+dovesd=no
+if [ -n "$DOVESD_ECHO" ] && command -v systemd-socket-activate >/dev/null; then
+        d4_port=$(free_port 127.0.0.1)
+        d6_port=$(free_port ::1)
+        systemd-socket-activate -l "127.0.0.1:$d4_port" -l "[::1]:$d6_port" --fdname=imap:imap \
+                -E DOVESD_SERVICE=proxy-echo -E DOVESD_CLIENT_LIMIT=10 \
+                -E DOVESD_LISTENERS=imap:haproxy \
+                -E DOVESD_HAPROXY_TRUSTED_NETWORKS="127.0.0.0/8 ::1" -E DOVESD_HAPROXY_TIMEOUT=3 \
+                "$DOVESD_ECHO" >"$tmp/dovesd.log" 2>&1 &
+        pids+=($!)
+        dovesd=yes
+fi
+
 # TLS material for the send-proxy-v2-ssl-cn case: a CA, a server and a client certificate.
 tls=no
 if command -v openssl >/dev/null; then
@@ -134,6 +151,34 @@ listen untrusted
         bind 127.0.0.1:$p_untrusted
         server echo 127.0.0.1:$untrusted_port send-proxy-v2
 EOF
+if [ $dovesd = yes ]; then
+        pd_v1=$(free_port 127.0.0.1)
+        pd_v2=$(free_port 127.0.0.1)
+        pd6_v1=$(free_port ::1)
+        pd6_v2=$(free_port ::1)
+        pd_tls=$(free_port 127.0.0.1)
+        cat >>"$tmp/haproxy.cfg" <<EOF
+listen d_v1
+        bind 127.0.0.1:$pd_v1
+        server dovesd 127.0.0.1:$d4_port send-proxy
+listen d_v2
+        bind 127.0.0.1:$pd_v2
+        server dovesd 127.0.0.1:$d4_port send-proxy-v2
+listen d6_v1
+        bind [::1]:$pd6_v1
+        server dovesd [::1]:$d6_port send-proxy
+listen d6_v2
+        bind [::1]:$pd6_v2
+        server dovesd [::1]:$d6_port send-proxy-v2
+EOF
+        if [ $tls = yes ]; then
+                cat >>"$tmp/haproxy.cfg" <<EOF
+listen d_tls
+        bind 127.0.0.1:$pd_tls ssl crt $tmp/server.pem ca-file $tmp/ca.pem verify required alpn imap
+        server dovesd 127.0.0.1:$d4_port send-proxy-v2-ssl-cn proxy-v2-options authority
+EOF
+        fi
+fi
 if [ $tls = yes ]; then
         cat >>"$tmp/haproxy.cfg" <<EOF
 listen tls
@@ -151,6 +196,8 @@ haproxy_pid=$!
 # Wait until every frontend listens.
 want="$p_v1 $p_v2 $p_v2crc $p_v2ssl $p6_v1 $p6_v2 $p_untrusted"
 [ $tls = yes ] && want="$want $p_tls"
+[ $dovesd = yes ] && want="$want $pd_v1 $pd_v2 $pd6_v1 $pd6_v2"
+[ $dovesd = yes ] && [ $tls = yes ] && want="$want $pd_tls"
 for i in $(seq 100); do
         missing=0
         listening=$(ss -Hltn 2>/dev/null)
@@ -192,7 +239,7 @@ expect() {
         fi
 }
 
-echo "1..11"
+echo "1..17"
 check "send-proxy (v1 TCP4)" 127.0.0.1 "$p_v1" '^version=1 local=0 .* ssl=0 cn=- alpn=- authority=-'
 check "send-proxy-v2 (TCP4)" 127.0.0.1 "$p_v2" '^version=2 local=0 .* ssl=0 cn=- alpn=- authority=-'
 check "send-proxy-v2 + CRC32C TLV" 127.0.0.1 "$p_v2crc" '^version=2 local=0 .* ssl=0 cn=-'
@@ -218,6 +265,32 @@ expect "v2 LOCAL keeps the real addresses" 127.0.0.1 "$echo4_port" \
         '^version=2 local=1 src=- dst=- .* data=hi$' '\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00hi\r\n'
 expect "no PROXY header is refused" 127.0.0.1 "$echo4_port" \
         '^error=Failed to read valid HAproxy data$' 'A1 LOGIN user pass\r\n'
+
+# Through libdovesd: the program sees the client's address via dovesd_conn_get_remote().
+if [ $dovesd = yes ]; then
+        check "libdovesd haproxy=yes, send-proxy (v1 TCP4)" 127.0.0.1 "$pd_v1" \
+                '^version=- local=0 .* ssl=0 cn=-'
+        check "libdovesd haproxy=yes, send-proxy-v2 (TCP4)" 127.0.0.1 "$pd_v2" \
+                '^version=- local=0 .* ssl=0 cn=-'
+        check "libdovesd haproxy=yes, send-proxy (v1 TCP6)" ::1 "$pd6_v1" \
+                '^version=- local=0 src=\[::1\]:'
+        check "libdovesd haproxy=yes, send-proxy-v2 (TCP6)" ::1 "$pd6_v2" \
+                '^version=- local=0 src=\[::1\]:'
+        if [ $tls = yes ]; then
+                check "libdovesd haproxy=yes, send-proxy-v2-ssl-cn over TLS" 127.0.0.1 "$pd_tls" \
+                        '^version=- local=0 .* ssl=1 cn=client\.example\.test alpn=imap authority=imap\.example\.test ' \
+                        --tls "$tmp/ca.pem" "$tmp/client.crt" "$tmp/client.key"
+        else
+                ok "libdovesd send-proxy-v2-ssl-cn # SKIP openssl could not make test certificates"
+        fi
+        expect "libdovesd: client without PROXY header is closed unanswered" 127.0.0.1 "$d4_port" \
+                '^$' 'A1 LOGIN user pass\r\n'
+else
+        for i in 1 2 3 4 5 6; do
+                ok "libdovesd case $i # SKIP no dovesd-proxy-echo given or systemd-socket-activate missing"
+        done
+fi
+[ $failed = 0 ] || [ $dovesd = no ] || sed 's/^/# dovesd: /' "$tmp/dovesd.log"
 
 if ! kill -0 $haproxy_pid 2>/dev/null; then
         echo "# haproxy died during the test:"
