@@ -886,8 +886,11 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                 s = line;
                 while (IS_WHITE(*s))
                         s++;
-                if (*s == '#' || (*s == '\0' && full_len == 0))
+                if (*s == '#' || *s == '\0') {
+                        /* a comment or empty line drops a pending continuation */
+                        full_len = 0;
                         continue;
+                }
 
                 /* strip comments, honouring quotes */
                 for (c = s; *c; c++) {

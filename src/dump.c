@@ -12,8 +12,28 @@
 #include "macro.h"
 #include "values.h"
 
+/* doveconf quotes a value holding '#' or starting or ending with a space or tab, escaping
+ * backslashes and quotes inside; anything else is printed raw. */
+static void print_kv(FILE *f, const char *indent, const char *key, const char *value) {
+        size_t len = strlen(value);
+
+        if (len > 0 && (strchr(value, '#') || value[0] == ' ' || value[0] == '\t' ||
+                        value[len - 1] == ' ' || value[len - 1] == '\t')) {
+                fprintf(f, "%s%s = \"", indent, key);
+                for (const char *p = value; *p; p++) {
+                        if (*p == '\\' || *p == '"' || *p == '\'')
+                                fputc('\\', f);
+                        fputc(*p, f);
+                }
+                fputs("\"\n", f);
+        } else
+                fprintf(f, "%s%s = %s\n", indent, key, value);
+}
+
 static void print_name(FILE *f, const char *kind, const char *name, const char *indent) {
-        if (strchr(name, ' '))
+        if (name[0] == '\0')
+                fprintf(f, "%s%s {\n", indent, kind);
+        else if (strchr(name, ' '))
                 fprintf(f, "%s%s \"%s\" {\n", indent, kind, name);
         else
                 fprintf(f, "%s%s %s {\n", indent, kind, name);
@@ -29,7 +49,7 @@ static void dump_listeners(const service *s, listener_kind kind, FILE *f) {
                         continue;
                 if (kind == LISTENER_INET) {
                         print_name(f, "inet_listener", l->name, "  ");
-                        fprintf(f, "    address = %s\n", l->address);
+                        print_kv(f, "    ", "address", l->address);
                         fprintf(f, "    haproxy = %s\n", value_format_bool(l->haproxy));
                         fprintf(f, "    port = %u\n", l->port);
                         fprintf(f, "    reuse_port = %s\n", value_format_bool(l->reuse_port));
@@ -37,9 +57,9 @@ static void dump_listeners(const service *s, listener_kind kind, FILE *f) {
                 } else {
                         print_name(f, kind == LISTENER_UNIX ? "unix_listener" : "fifo_listener",
                                    l->name, "  ");
-                        fprintf(f, "    group = %s\n", l->group);
+                        print_kv(f, "    ", "group", l->group);
                         fprintf(f, "    mode = %s\n", value_format_octal(l->mode, buf));
-                        fprintf(f, "    user = %s\n", l->user);
+                        print_kv(f, "    ", "user", l->user);
                 }
                 fputs("  }\n", f);
         }
@@ -52,24 +72,24 @@ int config_dump(const config *c, FILE *f) {
                 const service *s = &c->services[i];
 
                 print_name(f, "service", s->name, "");
-                fprintf(f, "  chroot = %s\n", s->chroot);
+                print_kv(f, "  ", "chroot", s->chroot);
                 fprintf(f, "  client_limit = %u\n", s->client_limit);
                 fprintf(f, "  drop_priv_before_exec = %s\n",
                         value_format_bool(s->drop_priv_before_exec));
-                fprintf(f, "  executable = %s\n", s->executable);
-                fprintf(f, "  extra_groups = %s\n", s->extra_groups);
+                print_kv(f, "  ", "executable", s->executable);
+                print_kv(f, "  ", "extra_groups", s->extra_groups);
                 dump_listeners(s, LISTENER_FIFO, f);
-                fprintf(f, "  group = %s\n", s->group);
+                print_kv(f, "  ", "group", s->group);
                 fprintf(f, "  idle_kill = %s\n", value_format_time(s->idle_kill, buf));
                 dump_listeners(s, LISTENER_INET, f);
-                fprintf(f, "  privileged_group = %s\n", s->privileged_group);
+                print_kv(f, "  ", "privileged_group", s->privileged_group);
                 fprintf(f, "  process_limit = %u\n", s->process_limit);
                 fprintf(f, "  process_min_avail = %u\n", s->process_min_avail);
-                fprintf(f, "  protocol = %s\n", s->protocol);
+                print_kv(f, "  ", "protocol", s->protocol);
                 fprintf(f, "  service_count = %u\n", s->service_count);
-                fprintf(f, "  type = %s\n", s->type);
+                print_kv(f, "  ", "type", s->type);
                 dump_listeners(s, LISTENER_UNIX, f);
-                fprintf(f, "  user = %s\n", s->user);
+                print_kv(f, "  ", "user", s->user);
                 fprintf(f, "  vsz_limit = %s\n", value_format_size(s->vsz_limit, buf));
                 fputs("}\n", f);
         }

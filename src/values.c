@@ -92,8 +92,7 @@ int value_parse_octal(const char *s, unsigned *ret, char **ret_error) {
                         return fail(ret_error, "Invalid number: %s", s);
                 v = (v << 3) | (uint64_t) (*p - '0');
         }
-        if (v > UINT_MAX)
-                return fail(ret_error, "Invalid number: %s", s);
+        /* doveconf keeps the low 32 bits of a 64-bit octal value */
         *ret = (unsigned) v;
         return 0;
 }
