@@ -115,12 +115,9 @@ def declared_services(path, seen=None):
                                         names += n
                                         files |= fl
                         continue
-                m = re.match(r'service\s+(?:"((?:[^"\\]|\\.)*)"|([^\s{"]+))\s*\{', s)
+                m = re.match(r'service\s+(?:"([^"]*)"|(\S+))\s*\{', s)
                 if m:
-                        name = m.group(1) if m.group(1) is not None else m.group(2)
-                        if m.group(1) is not None:
-                                name = re.sub(r"\\(.)", r"\1", name)
-                        names.append(name)
+                        names.append(m.group(1) if m.group(1) is not None else m.group(2))
         return names, files
 
 
