@@ -159,6 +159,24 @@ def doveconf_fatal(stderr):
         return None
 
 
+def expected_warnings(stderr):
+        """Regexes for the dovesd warning lines that doveconf's warnings call for.
+
+        Only the parser's ambiguous-# warning (with file and line) and the unix_listener
+        base_dir prefix warning are compared; doveconf's other warnings concern settings
+        dovesd ignores (filters, anvil sizing)."""
+        out = []
+        for line in stderr.splitlines():
+                m = re.match(r"^doveconf: Warning: Configuration file (.*) line (\d+): (.*)$", line)
+                if m:
+                        out.append(re.escape("%s:%s: warning: %s" % m.groups()) + "$")
+                        continue
+                m = re.match(r"^doveconf: Warning: (You should remove base_dir prefix .*)$", line)
+                if m:
+                        out.append(r".+:\d+: warning: " + re.escape(m.group(1)) + "$")
+        return sorted(set(out))
+
+
 def fmt_fatal(f):
         file, line, msg = f
         if line is None:
@@ -224,6 +242,12 @@ def check_case(path, generator):
                 if grc != 0 or gout != "configuration OK\n":
                         return False, ["dovesd-generator --check: rc %d, stdout %r" % (grc, gout[:200])] + \
                                 gerr.strip().splitlines()[:20]
+                missing = [w for w in expected_warnings(err)
+                           if not any(re.match(w, ln) for ln in gerr.splitlines())]
+                if missing:
+                        return False, ["doveconf warned, dovesd --check did not:"] + \
+                                ["want /%s/" % w for w in missing] + \
+                                ["dovesd stderr: " + ln for ln in gerr.strip().splitlines()[:10]]
                 return True, []
 
         if kind == "invalid":
