@@ -5,8 +5,14 @@
  *
  * Names (PREFIX is instance_name, default "dovesd"; SERVICE and LISTENER are escaped as
  * systemd-escape does, except that '-' stays literal so that admins can type
- * "systemctl status dovesd-imap-login.service"; LISTENER of a unix/fifo listener is its
- * path as written, escaped like a path: "login/imap" → "login-imap"):
+ * "systemctl status dovesd-imap-login.service"; LISTENER is the name the program sees, the
+ * same as FileDescriptorName=: an inet listener's section name, the basename of a unix/fifo
+ * path; only when two listeners of one service share that name, each of them is named by
+ * its path as written, escaped like a path ("login/dns-client" → "login-dns-client").
+ * Paths everywhere would collide in Dovecot's own default layout (imap-login's inet
+ * listener "imap" and imap's unix listener "login/imap" would both be
+ * dovesd-imap-login-imap.socket), basenames everywhere too (dns-client has "dns-client" and
+ * "login/dns-client", stats "stats-writer" and "login/stats-writer")):
  *
  *   PREFIX-SERVICE-LISTENER.socket        one per enabled listener
  *   PREFIX-SERVICE.service                pool model: one per service, Sockets= all of its
@@ -991,7 +997,7 @@ static void refs_free(listener_ref *refs, size_t n) {
 
 /* Fills REF for an enabled listener. Returns 1 when usable, 0 after recording an error. */
 static int make_ref(builder *b, const service *s, const listener *l, const char *unit,
-                    listener_ref *ref) {
+                    bool by_path, listener_ref *ref) {
         const char *file = l->file ?: s->file;
         unsigned line = l->line ?: s->line;
         const char *kind = listener_kind_name(l->kind);
@@ -1016,8 +1022,11 @@ static int make_ref(builder *b, const service *s, const listener *l, const char 
                 return r < 0 ? r : 0;
         }
 
-        r = unit_name_escape(l->name, UNIT_ESCAPE_KEEP_DASH |
-                             (l->kind == LISTENER_INET ? 0 : UNIT_ESCAPE_PATH), &lst);
+        /* Named as the program sees it, or by its path when that name is shared (see the top). */
+        if (by_path)
+                r = unit_name_escape(l->name, UNIT_ESCAPE_KEEP_DASH | UNIT_ESCAPE_PATH, &lst);
+        else
+                r = unit_name_escape(fdname, UNIT_ESCAPE_KEEP_DASH, &lst);
         if (r == -EINVAL) {
                 r = push_diag(b, false, file, line,
                               "service(%s): %s %s: the name gives no unit name", s->name, kind,
@@ -1035,6 +1044,24 @@ static int make_ref(builder *b, const service *s, const listener *l, const char 
                 .socket = TAKE_PTR(socket),
         };
         return 1;
+}
+
+/* Does another enabled listener of S reach the program under the same name as L? */
+static bool listener_name_shared(const service *s, const listener *l) {
+        _cleanup_free_ char *mine = NULL;
+
+        if (unit_listener_fdname(l, &mine) < 0)
+                return false;
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                const listener *o = &s->listeners[i];
+                _cleanup_free_ char *other = NULL;
+
+                if (o == l || !o->enabled || unit_listener_fdname(o, &other) < 0)
+                        continue;
+                if (streq(mine, other))
+                        return true;
+        }
+        return false;
 }
 
 static int build_one_service(builder *b, const service *s) {
@@ -1091,30 +1118,12 @@ static int build_one_service(builder *b, const service *s) {
                                 goto finish;
                         continue;
                 }
-                r = make_ref(b, s, l, unit, &refs[n_refs]);
+                r = make_ref(b, s, l, unit, listener_name_shared(s, l), &refs[n_refs]);
                 if (r < 0)
                         goto finish;
                 if (r > 0)
                         n_refs++;
         }
-
-        /* The program tells listeners apart by name only. */
-        for (size_t i = 0; i < n_refs; i++)
-                for (size_t j = 0; j < i; j++) {
-                        const listener *li = refs[i].l, *lj = refs[j].l;
-
-                        if (!streq(refs[i].fdname, refs[j].fdname) ||
-                            (li->ssl == lj->ssl && li->haproxy == lj->haproxy))
-                                continue;
-                        r = push_diag(b, false, li->file ?: s->file, li->line ?: s->line,
-                                      "service(%s): %s %s and %s %s both reach the program as "
-                                      "\"%s\" but differ in ssl or haproxy", s->name,
-                                      listener_kind_name(lj->kind), lj->name,
-                                      listener_kind_name(li->kind), li->name, refs[i].fdname);
-                        if (r < 0)
-                                goto finish;
-                        break;
-                }
 
         if (per_conn && n_refs == 0 && b->n_errors == errors) {
                 r = push_note(b, UNIT_NOTE_INFO, s->file, s->line,

@@ -275,8 +275,8 @@ Test(units, collision_with_the_dirs_unit) {
 }
 
 Test(units, pool_service) {
-        listener l[] = { inet("imap", 143), inet("imaps", 993), unix_l("login/imap",
-                                                                         "/run/dovesd/login/imap",
+        listener l[] = { inet("imap", 143), inet("imaps", 993), unix_l("login/imap-x",
+                                                                         "/run/dovesd/login/imap-x",
                                                                          0666) };
         service s[] = { svc("imap", l, 3) };
         config c = conf(s, 1);
@@ -291,15 +291,15 @@ Test(units, pool_service) {
         e = find(&set, "dovesd-imap.service");
         cr_assert_not_null(e);
         cr_expect_not_null(strstr(e->content, "\nSockets=dovesd-imap-imap.socket "
-                                  "dovesd-imap-imaps.socket dovesd-imap-login-imap.socket\n"));
-        cr_expect_not_null(strstr(e->content, "\nEnvironment=DOVESD_LISTENERS=imap;imaps:ssl\n"));
+                                  "dovesd-imap-imaps.socket dovesd-imap-imap-x.socket\n"));
+        cr_expect_not_null(strstr(e->content, "\nEnvironment=DOVESD_LISTENERS=imap;imaps:ssl;imap-x\n"));
         cr_expect_not_null(strstr(e->content, "\nLimitAS=268435456\nLimitDATA=268435456\n"));
         cr_expect_not_null(strstr(e->content, "\nRestart=on-failure\n"));
 
-        e = find(&set, "dovesd-imap-login-imap.socket");
+        e = find(&set, "dovesd-imap-imap-x.socket");
         cr_assert_not_null(e);
-        cr_expect_not_null(strstr(e->content, "\nListenStream=/run/dovesd/login/imap\n"
-                                  "SocketMode=0666\nDirectoryMode=0755\nFileDescriptorName=imap\n"
+        cr_expect_not_null(strstr(e->content, "\nListenStream=/run/dovesd/login/imap-x\n"
+                                  "SocketMode=0666\nDirectoryMode=0755\nFileDescriptorName=imap-x\n"
                                   "Backlog=511\nAccept=no\nService=dovesd-imap.service\n"));
 
         e = find(&set, "dovesd-imap-imaps.socket");
@@ -419,19 +419,34 @@ Test(units, other_instance_slices) {
         diags_clear(&d);
 }
 
-Test(units, same_listener_name_with_different_flags) {
-        listener l[] = { inet("imap", 143), unix_l("login/imap", "/run/dovesd/login/imap", 0666) };
-        service s[] = { svc("imap", l, 2) };
+Test(units, shared_basename_uses_the_path) {
+        listener l[] = { unix_l("dns-client", "/run/dovesd/dns-client", 0666),
+                         unix_l("login/dns-client", "/run/dovesd/login/dns-client", 0666) };
+        service s[] = { svc("dns-client", l, 2) };
         config c = conf(s, 1);
         conf_diags d = {};
         unit_set set = {};
 
-        l[0].haproxy = true;
-        cr_assert_eq(units_build(&c, &set, &d), -EINVAL);
-        cr_assert_eq(d.n_errors, 1);
-        cr_expect_eq(d.items[0].line, 5);
-        cr_expect_str_eq(d.items[0].text,
-                         "service(imap): inet_listener imap and unix_listener login/imap both "
-                         "reach the program as \"imap\" but differ in ssl or haproxy");
+        cr_assert_eq(units_build(&c, &set, &d), 0);
+        cr_expect_not_null(find(&set, "dovesd-dns-client-dns-client.socket"));
+        cr_expect_not_null(find(&set, "dovesd-dns-client-login-dns-client.socket"));
+        unit_set_done(&set);
+        diags_clear(&d);
+}
+
+Test(units, dovecot_default_layout_does_not_collide) {
+        listener l1[] = { inet("imap", 143) };
+        listener l2[] = { unix_l("imap-master", "/run/dovesd/imap-master", 0600),
+                          unix_l("login/imap", "/run/dovesd/login/imap", 0666) };
+        service s[] = { svc("imap", l2, 2), svc("imap-login", l1, 1) };
+        config c = conf(s, 2);
+        conf_diags d = {};
+        unit_set set = {};
+
+        cr_assert_eq(units_build(&c, &set, &d), 0);
+        cr_expect_not_null(find(&set, "dovesd-imap-imap.socket"));
+        cr_expect_not_null(find(&set, "dovesd-imap-imap-master.socket"));
+        cr_expect_not_null(find(&set, "dovesd-imap-login-imap.socket"));
+        unit_set_done(&set);
         diags_clear(&d);
 }

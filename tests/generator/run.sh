@@ -1,0 +1,219 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Generator golden tests and systemd-analyze verify, as TAP.
+#
+#   run.sh golden GENERATOR CASEDIR
+#       For every CASEDIR/CASE.conf: copy it (and CASE.d/, if any) to TMP/etc/dovesd/, run
+#       GENERATOR -c TMP/etc/dovesd/dovesd.conf TMP/out as systemd would (one directory),
+#       strip TMP from the output, then compare:
+#         - the exit status: 0 when CASE.expected/ exists, 1 (and no file at all) otherwise;
+#         - the file list, symlink targets included, with CASE.expected/;
+#         - every unit with diff -u;
+#         - the log (stderr) with CASE.log.
+#       UPDATE=1 rewrites CASE.expected/ and CASE.log from the output instead (review them:
+#       they are the spec).
+#
+#   run.sh verify GENERATOR CASEDIR STATICUNITDIR [EXTRA.conf...]
+#       For every case with CASE.expected/ (and every EXTRA.conf): generate the units into a
+#       temporary root's /etc/systemd/system, with systemd's own units, the static dovesd
+#       units and a stub for every executable the units name, and run
+#       `systemd-analyze verify --root=ROOT` on all of them (templates also as an
+#       instance). Any output is a failure. A deliberately broken unit checks that verify
+#       does report problems in this setup.
+set -uo pipefail
+
+mode=$1 gen=$(realpath "$2") casedir=$(realpath "$3")
+shift 3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+
+# The tree under $1: "path/", "path", "path -> target", sorted.
+tree_list() {
+        (cd "$1" && find . -mindepth 1 \( -type l -printf '%P -> %l\n' \) -o \
+                \( -type d -printf '%P/\n' \) -o \( -type f -printf '%P\n' \)) | LC_ALL=C sort
+}
+
+# Runs case $1 (a .conf path) into $tmp/$name; prints nothing.
+run_case() {
+        local conf=$1 name work
+        name=$(basename "$conf" .conf)
+        work=$tmp/$name
+        rm -rf "$work"
+        mkdir -p "$work/etc/dovesd" "$work/out"
+        cp "$conf" "$work/etc/dovesd/dovesd.conf"
+        if [ -d "${conf%.conf}.d" ]; then
+                cp -r "${conf%.conf}.d/." "$work/etc/dovesd/"
+        fi
+        (cd "$work" && env -u SYSTEMD_SCOPE DOVESD_LOG_LEVEL=info \
+                "$gen" -c "$work/etc/dovesd/dovesd.conf" "$work/out" \
+                >"$work/stdout" 2>"$work/log"; echo $? >"$work/rc")
+        # Paths under the temporary directory read as on a real system.
+        find "$work/out" -type f -exec sed -i "s|$work||g" {} +
+        sed -i "s|$work||g" "$work/log"
+}
+
+golden() {
+        local conf name work exp
+        for conf in "$casedir"/*.conf; do
+                name=$(basename "$conf" .conf)
+                work=$tmp/$name
+                exp=$casedir/$name.expected
+                run_case "$conf"
+
+                if [ -n "${UPDATE:-}" ]; then
+                        rm -rf "$exp"
+                        if [ "$(cat "$work/rc")" = 0 ]; then
+                                cp -a "$work/out" "$exp"
+                        fi
+                        cp "$work/log" "$casedir/$name.log"
+                fi
+
+                if [ -d "$exp" ]; then
+                        check "$name: exit status 0" [ "$(cat "$work/rc")" = 0 ]
+                        if diff -u <(tree_list "$exp") <(tree_list "$work/out") >"$work/list.diff"; then
+                                ok "$name: file list"
+                                local bad=0 f
+                                while read -r f; do
+                                        if ! diff -u "$exp/$f" "$work/out/$f" >"$work/unit.diff"; then
+                                                sed 's/^/# /' "$work/unit.diff"
+                                                bad=1
+                                        fi
+                                done < <(cd "$exp" && find . -type f -printf '%P\n' | LC_ALL=C sort)
+                                check "$name: units" [ $bad = 0 ]
+                        else
+                                sed 's/^/# /' "$work/list.diff"
+                                not_ok "$name: file list"
+                                not_ok "$name: units # not compared, file list differs"
+                        fi
+                else
+                        check "$name: exit status 1" [ "$(cat "$work/rc")" = 1 ]
+                        check "$name: nothing written" [ -z "$(tree_list "$work/out")" ]
+                fi
+                check "$name: stdout empty" [ ! -s "$work/stdout" ]
+                if diff -u "$casedir/$name.log" "$work/log" >"$work/log.diff"; then
+                        ok "$name: log"
+                else
+                        sed 's/^/# /' "$work/log.diff"
+                        not_ok "$name: log"
+                fi
+        done
+}
+
+# Conventions that no case file shows.
+conventions() {
+        local work=$tmp/conventions
+        mkdir -p "$work/out"
+        env -u SYSTEMD_SCOPE "$gen" -c "$work/none.conf" "$work/out" >"$work/stdout" 2>"$work/log"
+        check "no config file: exit status 0" [ $? = 0 ]
+        check "no config file: nothing written" [ -z "$(tree_list "$work/out")" ]
+        check "no config file: one info line" \
+                [ "$(cat "$work/log")" = "$work/none.conf does not exist: no units." ]
+
+        cp "$casedir/pool-inet.conf" "$work/dovesd.conf"
+        env -u SYSTEMD_SCOPE "$gen" -c "$work/dovesd.conf" "$work/out" 2>"$work/log"
+        check "first run into a directory: exit status 0" [ $? = 0 ]
+        env -u SYSTEMD_SCOPE "$gen" -c "$work/dovesd.conf" "$work/out" 2>"$work/log"
+        check "second run into the same directory: exit status 1 (exclusive create)" [ $? = 1 ]
+        check "second run: says which file exists" \
+                grep -q "^Failed to create $work/out/.*, it already exists: File exists$" "$work/log"
+
+        env -u SYSTEMD_SCOPE "$gen" -c "$work/dovesd.conf" --dry-run >"$work/dry" 2>"$work/log"
+        check "--dry-run: exit status 0" [ $? = 0 ]
+        check "--dry-run: a '# FILE' line per unit and link" \
+                [ "$(grep -c '^# dovesd' "$work/dry")" = "$(tree_list "$work/out" | grep -vc '/$')" ]
+        check "--dry-run: the units as written" \
+                grep -qx 'Service=dovesd-imap.service' "$work/dry"
+
+        env -u SYSTEMD_SCOPE "$gen" -c "$work/dovesd.conf" "$work/a" "$work/b" >/dev/null 2>&1
+        check "two directories: refused" [ $? = 1 ]
+}
+
+# A root for systemd-analyze verify --root: systemd's units, the static dovesd units, stubs.
+make_root() {
+        local root=$1 static=$2
+        mkdir -p "$root/usr/lib/systemd" "$root/usr/bin" "$root/etc/systemd/system" "$root/dev"
+        cp -a /lib/systemd/system "$root/usr/lib/systemd/"
+        cp "$static"/dovesd.target "$static"/dovesd.slice "$root/usr/lib/systemd/system/"
+        ln -s usr/bin "$root/bin"
+        ln -s usr/sbin "$root/sbin"
+        mkdir -p "$root/usr/sbin"
+}
+
+# Verifies the units in $1 (a directory) inside a fresh copy of $root. Prints verify output.
+verify_units() {
+        local units=$1 root=$2 exe unitdir=$root/etc/systemd/system
+        rm -rf "$unitdir"
+        cp -a "$units" "$unitdir"
+        # Stubs for every executable an Exec*= line names.
+        for exe in $(sed -n 's/^Exec[A-Za-z]*=[-@:+!|]*\([^ ]*\).*/\1/p' "$unitdir"/*.service | sort -u); do
+                if [ ! -e "$root$exe" ]; then
+                        mkdir -p "$root$(dirname "$exe")"
+                        printf '#!/bin/sh\nexit 0\n' >"$root$exe"
+                        chmod +x "$root$exe"
+                fi
+        done
+        local names=()
+        local f
+        for f in "$unitdir"/*.service "$unitdir"/*.socket "$unitdir"/*.slice "$unitdir"/*.target; do
+                [ -f "$f" ] || continue
+                f=$(basename "$f")
+                names+=("$f")
+                case $f in *@.service) names+=("${f%@.service}@0.service") ;; esac
+        done
+        (cd "$unitdir" && systemd-analyze verify --man=no --root="$root" "${names[@]}" 2>&1)
+}
+
+verify() {
+        local static=$1
+        shift
+        local root=$tmp/root conf name out
+        make_root "$root" "$static"
+
+        for conf in "$casedir"/*.conf "$@"; do
+                name=$(basename "$conf" .conf)
+                if [ "$(dirname "$conf")" = "$casedir" ] && [ ! -d "$casedir/$name.expected" ]; then
+                        continue
+                fi
+                run_case "$conf"
+                if [ "$(cat "$tmp/$name/rc")" != 0 ]; then
+                        sed 's/^/# /' "$tmp/$name/log"
+                        not_ok "verify $name # generator failed"
+                        continue
+                fi
+                check "verify $name: units written" [ -n "$(ls "$tmp/$name/out")" ]
+                out=$(verify_units "$tmp/$name/out" "$root")
+                if [ -z "$out" ]; then
+                        ok "verify $name: no warnings"
+                else
+                        echo "$out" | sed 's/^/# /'
+                        not_ok "verify $name: no warnings"
+                fi
+        done
+
+        # The setup must be able to fail: a unit with a bad key and a missing executable.
+        mkdir -p "$tmp/broken"
+        printf '[Unit]\nDescription=x\nPartOf=dovesd.target\nBogusKey=1\n[Service]\nExecStart=/nonexistent/x\n' \
+                >"$tmp/broken/dovesd-broken.service"
+        out=$(verify_units "$tmp/broken" "$root")
+        if echo "$out" | grep -q "Unknown key 'BogusKey'"; then
+                ok "verify reports an unknown key"
+        else
+                not_ok "verify reports an unknown key"
+        fi
+}
+
+case $mode in
+golden) golden; conventions ;;
+verify) verify "$@" ;;
+*) echo "usage: $0 golden|verify GENERATOR CASEDIR [STATICUNITDIR EXTRA.conf...]" >&2; exit 2 ;;
+esac
+
+echo "1..$n"
+exit $failed
