@@ -4,7 +4,7 @@
  * Not built by default. By hand, from the source root:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
  *         -Ihelper fuzz/proxy-networks.c helper/proxy.c -o build/fuzz-proxy-networks
- *   build/fuzz-proxy-networks -max_len=512 -max_total_time=60
+ *   build/fuzz-proxy-networks -max_len=512 -max_total_time=60 fuzz/corpus/proxy-networks
  *
  * Input: the list as text, NUL-terminated by us. Every parsed list is queried with a few fixed
  * peers; "::/0" style invariants are checked: a list that contains a network trusts its own
