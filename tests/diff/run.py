@@ -25,9 +25,9 @@ BUILTINS = os.path.realpath(os.path.join(HERE, "..", "..", "examples",
 TIMEOUT = 20
 
 
-def run(argv, env):
+def run(argv, env, cwd=HERE):
         try:
-                p = subprocess.run(argv, cwd=HERE, env=env, stdout=subprocess.PIPE,
+                p = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
                 return 124, "", "timed out after %d s" % TIMEOUT
@@ -37,7 +37,8 @@ def run(argv, env):
 
 def directives(path):
         """Collect '# diff: KEY VALUE' lines from the leading comment block."""
-        d = {"env": {}, "doveconf-args": [], "error": None, "dovesd": None, "note": None}
+        d = {"env": {}, "doveconf-args": [], "error": None, "dovesd": None, "note": None,
+             "path": "relative"}
         with open(os.path.join(HERE, path), encoding="utf-8", errors="replace") as f:
                 for line in f:
                         s = line.rstrip("\r\n")
@@ -53,6 +54,8 @@ def directives(path):
                         elif key == "doveconf-args":
                                 d["doveconf-args"] += val.split()
                         elif key in ("error", "dovesd", "note"):
+                                d[key] = val.replace("{DIR}", HERE)
+                        elif key == "path" and val in ("relative", "absolute", "bare"):
                                 d[key] = val
                         else:
                                 raise ValueError("%s: unknown directive '%s'" % (path, key))
@@ -212,8 +215,16 @@ def check_case(path, generator):
         d = directives(path)
         env = dict(os.environ)
         env.pop("DOVESD_CONFIG", None)
+        env.pop("DOVESD_LOG_LEVEL", None)
         env.update(d["env"])
-        rc, out, err = run([DOVECONF, "-c", path, "-a"] + d["doveconf-args"], env)
+        # how both programs get the file: valid/NAME.conf from here (default), an absolute
+        # path, or the bare file name from the case's own directory
+        cwd, cpath = HERE, path
+        if d["path"] == "absolute":
+                cpath = os.path.join(HERE, path)
+        elif d["path"] == "bare":
+                cwd, cpath = os.path.join(HERE, os.path.dirname(path)), os.path.basename(path)
+        rc, out, err = run([DOVECONF, "-c", cpath, "-a"] + d["doveconf-args"], env, cwd)
         notes = []
 
         if kind == "valid":
@@ -232,13 +243,13 @@ def check_case(path, generator):
                 expected = "".join(t for n, t in service_sections(out) if n in wanted)
                 if generator is None:
                         return True, []
-                grc, gout, gerr = run([generator, "-c", path, "--dump"], env)
+                grc, gout, gerr = run([generator, "-c", cpath, "--dump"], env, cwd)
                 if grc != 0:
                         return False, ["dovesd-generator --dump failed (rc %d):" % grc] + \
                                 gerr.strip().splitlines()[:20]
                 if gout != expected:
                         return False, unified(expected, gout)
-                grc, gout, gerr = run([generator, "-c", path, "--check"], env)
+                grc, gout, gerr = run([generator, "-c", cpath, "--check"], env, cwd)
                 if grc != 0 or gout != "configuration OK\n":
                         return False, ["dovesd-generator --check: rc %d, stdout %r" % (grc, gout[:200])] + \
                                 gerr.strip().splitlines()[:20]
@@ -263,7 +274,7 @@ def check_case(path, generator):
                         notes.append("no '# diff: error' annotation")
                 if generator is None:
                         return not notes, notes + ["doveconf: " + fmt_fatal(fatal)]
-                grc, gout, gerr = run([generator, "-c", path, "--check"], env)
+                grc, gout, gerr = run([generator, "-c", cpath, "--check"], env, cwd)
                 file, line, msg = fatal
                 if line is not None:
                         want = "%s:%d: %s" % (file, line, msg)
@@ -287,7 +298,7 @@ def check_case(path, generator):
                         return False, ["no '# diff: dovesd FILE:LINE: MESSAGE' annotation"]
                 if generator is None:
                         return True, []
-                grc, gout, gerr = run([generator, "-c", path, "--check"], env)
+                grc, gout, gerr = run([generator, "-c", cpath, "--check"], env, cwd)
                 if grc != 1 or d["dovesd"] not in gerr.splitlines():
                         return False, ["expected from dovesd (rc 1): " + d["dovesd"],
                                        "dovesd rc %d, stdout: %s" % (grc, gout.strip()[:200])] + \
