@@ -131,6 +131,17 @@ conventions() {
         check "--dry-run: the units as written" \
                 grep -qx 'Service=dovesd-imap.service' "$work/dry"
 
+        cp "$casedir/type-log.conf" "$work/log.conf"
+        mkdir -p "$work/l1" "$work/l2" "$work/l3"
+        env -u SYSTEMD_SCOPE DOVESD_LOG_LEVEL=err "$gen" -c "$work/log.conf" "$work/l1" 2>"$work/log"
+        check "DOVESD_LOG_LEVEL=err: no info line" [ ! -s "$work/log" ]
+        env -u SYSTEMD_SCOPE DOVESD_LOG_LEVEL=debug "$gen" -c "$work/log.conf" "$work/l2" 2>"$work/log"
+        check "DOVESD_LOG_LEVEL=debug: says what it wrote" \
+                grep -q "^Wrote 6 units and links from $work/log.conf to $work/l2.$" "$work/log"
+        env -u SYSTEMD_SCOPE DOVESD_LOG_LEVEL=loud "$gen" -c "$work/log.conf" "$work/l3" 2>"$work/log"
+        check "DOVESD_LOG_LEVEL=loud: warned about and ignored" \
+                grep -q "^DOVESD_LOG_LEVEL=loud is not one of err, warning, notice, info, debug, ignoring$" "$work/log"
+
         env -u SYSTEMD_SCOPE "$gen" -c "$work/dovesd.conf" "$work/a" "$work/b" >/dev/null 2>&1
         check "two directories: refused" [ $? = 1 ]
 }
