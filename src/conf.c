@@ -33,9 +33,18 @@ typedef enum section_kind {
         SEC_IGNORE,     /* contents of a section that already failed */
 } section_kind;
 
+/* An IP range of a local/remote filter; family 0 = none, or a host name (not resolved). */
+typedef struct net_range {
+        int family;
+        unsigned char addr[16];
+        unsigned bits;
+} net_range;
+
 typedef struct section {
         section_kind kind;
         char *key;              /* the section type as written: "service", "unix_listener" */
+        char *key_path;         /* not a filter: "KEY/NAME/" as in Dovecot's setting paths,
+                                 * NAME escaped or the counter of unnamed sections */
         const char *table;      /* SEC_KNOWN: known-settings section name */
         size_t service;         /* SEC_SERVICE/SEC_LISTENER: index into cfg->services */
         size_t listener;        /* SEC_LISTENER: index into the service's listeners */
@@ -43,6 +52,7 @@ typedef struct section {
         bool path_reset;        /* a filter: "Unknown setting" paths start again after it */
         /* filter state, inherited from enclosing filters */
         bool f_protocol, f_local, f_remote, f_local_name;
+        net_range local_net, remote_net;        /* the innermost local / remote filter */
         char *file;
         unsigned line;
 } section;
@@ -54,11 +64,22 @@ typedef struct input {
         struct input *parent;
 } input;
 
+/* The first place a key was set directly inside a filter (config_parser_check_warnings()). */
+typedef struct filter_seen {
+        char *key;
+        char *file;
+        unsigned line;
+} filter_seen;
+
 typedef struct parser {
         config_state *st;
+        filter_seen *seen;
+        size_t n_seen;
         conf_diags *diags;
         section stack[CONF_MAX_DEPTH + 1];
         size_t depth;           /* stack[0] is the root */
+        const char *push_name;  /* the name of the section being pushed */
+        unsigned section_counter; /* names unnamed sections in setting paths: 0, 1, ... */
         unsigned n_includes;
         unsigned include_depth;
         bool failed;
@@ -125,6 +146,54 @@ static char *setting_path(parser *p, const char *key) {
         return buf;
 }
 
+/* "KEY/NAME/" with NAME escaped as Dovecot's settings_section_escape() does. */
+static char *key_path_component(const char *key, const char *name) {
+        size_t len = strlen(key) + 2 * strlen(name) + 3;
+        char *buf = malloc(len), *q;
+
+        if (!buf)
+                return NULL;
+        q = stpcpy(stpcpy(buf, key), "/");
+        for (const char *c = name; *c; c++) {
+                const char *e = NULL;
+                switch (*c) {
+                case '=':  e = "\\e"; break;
+                case '/':  e = "\\s"; break;
+                case '\\': e = "\\\\"; break;
+                case ' ':  e = "\\_"; break;
+                case ',':  e = "\\+"; break;
+                }
+                if (e)
+                        q = stpcpy(q, e);
+                else
+                        *q++ = *c;
+        }
+        strcpy(q, "/");
+        return buf;
+}
+
+/* The full path of KEY as doveconf prints it in errors: "service/imap/unix_listener/x/user";
+ * filters add nothing. */
+static char *key_path(parser *p, const char *key) {
+        size_t len = strlen(key) + 1;
+        char *buf, *q;
+
+        for (size_t i = 1; i <= p->depth; i++)
+                if (p->stack[i].key_path)
+                        len += strlen(p->stack[i].key_path);
+        buf = malloc(len);
+        if (!buf)
+                return NULL;
+        q = buf;
+        for (size_t i = 1; i <= p->depth; i++)
+                if (p->stack[i].key_path)
+                        q = stpcpy(q, p->stack[i].key_path);
+        strcpy(q, key);
+        return buf;
+}
+
+static char *relative_to(const char *cur, const char *path);
+
 static int unknown_setting(parser *p, const char *file, unsigned line, const char *key) {
         _cleanup_free_ char *path = setting_path(p, key);
 
@@ -159,7 +228,8 @@ static bool is_service_key(const char *key) {
 }
 
 /*
- * $variables (Dovecot's config_write_keyvariable()): the value is split on single spaces;
+ * $variables (Dovecot's config_write_keyvariable()): the value is split on spaces, empty
+ * tokens are dropped and the rest joined with single spaces (tabs are not separators);
  * a token starting with '$' names a variable. doveconf -a expands only a token naming the
  * key being set (`key = $key more`); the master's view expands every token.
  * ret_dump: what doveconf -a prints; ret_full: what the master sees (may be NULL).
@@ -181,16 +251,26 @@ static int expand_variables(parser *p, section *ctx, const char *key, const char
                         fclose(ff);
                 return -ENOMEM;
         }
-        for (;;) {
-                const char *end = strchr(t, ' ');
-                size_t n = end ? (size_t) (end - t) : strlen(t);
-                _cleanup_free_ char *tok = strndup(t, n);
-                _cleanup_free_ char *val = NULL;
+        for (bool first = true;; first = false) {
+                const char *end;
+                size_t n;
+                _cleanup_free_ char *tok = NULL, *val = NULL;
                 bool self;
 
+                /* runs of spaces are one separator: empty tokens are dropped */
+                t += strspn(t, " ");
+                if (*t == '\0')
+                        break;
+                end = strchr(t, ' ');
+                n = end ? (size_t) (end - t) : strlen(t);
+                tok = strndup(t, n);
                 if (!tok) {
                         r = -ENOMEM;
                         break;
+                }
+                if (!first) {
+                        fputc(' ', fd);
+                        fputc(' ', ff);
                 }
                 self = tok[0] == '$' && streq(tok + 1, key);
                 if (tok[0] != '$') {
@@ -216,9 +296,7 @@ static int expand_variables(parser *p, section *ctx, const char *key, const char
                 }
                 if (!end)
                         break;
-                fputc(' ', fd);
-                fputc(' ', ff);
-                t = end + 1;
+                t = end;
         }
         if (fclose(fd) != 0 || fclose(ff) != 0)
                 return -ENOMEM;
@@ -230,6 +308,136 @@ static int expand_variables(parser *p, section *ctx, const char *key, const char
         return 0;
 }
 
+/* A global setting after a filter that set the same key does not change the filter's value:
+ * warn as doveconf does. Settings directly inside a filter are remembered (the first one). */
+static int check_filter_warning(parser *p, const char *key, const char *file, unsigned line) {
+        filter_seen *f = NULL;
+
+        for (size_t i = 0; i < p->n_seen; i++)
+                if (streq(p->seen[i].key, key)) {
+                        f = &p->seen[i];
+                        break;
+                }
+        if (p->depth == 0) {
+                if (!f)
+                        return 0;
+                return diag_add(p->diags, true, file, line,
+                                "Global setting %s won't change the setting inside an earlier "
+                                "filter at %s line %u (if this is intentional, avoid this "
+                                "warning by moving the global setting before %s line %u)",
+                                key, f->file, f->line, f->file, f->line);
+        }
+        if (f || top(p)->kind != SEC_FILTER)
+                return 0;
+        f = realloc(p->seen, (p->n_seen + 1) * sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        p->seen = f;
+        f = &p->seen[p->n_seen];
+        *f = (filter_seen) { .key = strdup(key), .file = strdup(file), .line = line };
+        if (!f->key || !f->file) {
+                free(f->key);
+                free(f->file);
+                return -ENOMEM;
+        }
+        p->n_seen++;
+        return 0;
+}
+
+/* Settings whose value dovesd uses as text: for these `key = <file` reads the file, as the
+ * config process does (doveconf -x). Typed settings keep "<file" as doveconf -a does, and
+ * settings dovesd does not use (ssl_key, ...) are never read. */
+static bool reads_file(section_kind kind, const char *key) {
+        static const char *const service_keys[] = {
+                "executable", "user", "group", "privileged_group", "extra_groups", "chroot",
+        };
+        static const char *const listener_keys[] = { "user", "group", "address" };
+        static const char *const global_keys[] = {
+                "base_dir", "libexec_dir", "instance_name", "protocols", "listen",
+                "default_internal_user", "default_internal_group", "default_login_user",
+                "haproxy_trusted_networks",
+        };
+        const char *const *keys;
+        size_t n;
+
+        switch (kind) {
+        case SEC_SERVICE:
+                keys = service_keys;
+                n = ELEMENTSOF(service_keys);
+                break;
+        case SEC_LISTENER:
+                keys = listener_keys;
+                n = ELEMENTSOF(listener_keys);
+                break;
+        case SEC_ROOT:
+                keys = global_keys;
+                n = ELEMENTSOF(global_keys);
+                break;
+        default:
+                return false;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (streq(keys[i], key))
+                        return true;
+        return false;
+}
+
+/* `key = <PATH`: the whole content of PATH (relative to the directory of the file holding
+ * the line), verbatim, is the value. Errors as doveconf -x prints them. */
+static int read_file_value(parser *p, const char *key, const char *path, const char *file,
+                           unsigned line, char **ret) {
+        _cleanup_free_ char *full = relative_to(file, path), *kp = key_path(p, key);
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t size = 0, alloc = 0;
+        struct stat st;
+
+        if (!full || !kp)
+                return -ENOMEM;
+        fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return perr(p, file, line, "%s: Can't open file %s: %m", kp, full) ?: -EINVAL;
+        if (fstat(fd, &st) < 0)
+                return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?: -EINVAL;
+        if (S_ISDIR(st.st_mode)) {
+                errno = EISDIR;
+                return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?: -EINVAL;
+        }
+        for (;;) {
+                ssize_t n;
+
+                if (alloc - size < 4096) {
+                        char *nb;
+                        alloc = alloc ? alloc * 2 : 4096 + 1;
+                        nb = realloc(buf, alloc);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                n = read(fd, buf + size, alloc - size - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?:
+                                -EINVAL;
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > CONF_MAX_VALUE_FILE_SIZE)
+                        return perr(p, file, line, "%s: %s is larger than %u bytes", kp, full,
+                                    CONF_MAX_VALUE_FILE_SIZE) ?: -EINVAL;
+        }
+        if (!buf) {
+                buf = strdup("");
+                if (!buf)
+                        return -ENOMEM;
+        } else
+                buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
 static int set_var_field(char **field, char *full) {
         free(*field);
         *field = full;
@@ -237,7 +445,7 @@ static int set_var_field(char **field, char *full) {
 }
 
 static int apply_setting(parser *p, const char *key, const char *value, bool variable,
-                         const char *file, unsigned line) {
+                         const char *file_value, const char *file, unsigned line) {
         section *ctx = context(p);
         _cleanup_free_ char *dump = NULL, *full = NULL, *error = NULL;
         int r;
@@ -268,6 +476,14 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                 value = dump;
         }
 
+        if (file_value && reads_file(ctx->kind, key)) {
+                r = read_file_value(p, key, file_value, file, line, &full);
+                if (r == -EINVAL)
+                        return 0;
+                if (r < 0)
+                        return r;
+        }
+
         switch (ctx->kind) {
         case SEC_SERVICE: {
                 service *s = cur_service(p, ctx);
@@ -281,7 +497,7 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                         return perr(p, file, line, "%s", error);
                 if (r < 0)
                         return r;
-                if (variable) {
+                if (full) {
                         if (streq(key, "executable"))
                                 return set_var_field(&s->var_executable, TAKE_PTR(full));
                         if (streq(key, "user"))
@@ -321,11 +537,11 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                 if (r < 0)
                         return r;
                 if (streq(key, "user"))
-                        return set_var_field(&l->var_user, variable ? TAKE_PTR(full) : NULL);
+                        return set_var_field(&l->var_user, TAKE_PTR(full));
                 if (streq(key, "group"))
-                        return set_var_field(&l->var_group, variable ? TAKE_PTR(full) : NULL);
+                        return set_var_field(&l->var_group, TAKE_PTR(full));
                 if (streq(key, "address"))
-                        return set_var_field(&l->var_address, variable ? TAKE_PTR(full) : NULL);
+                        return set_var_field(&l->var_address, TAKE_PTR(full));
                 return 0;
         }
         case SEC_KNOWN: {
@@ -340,7 +556,7 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
         case SEC_ROOT: {
                 bool root = p->depth == 0 || context(p) == &p->stack[0];
                 bool filtered = p->depth > 0;
-                const char *v = variable ? full : value;
+                const char *v = full ?: value;
 
                 r = config_set_global(p->st->cfg, key, v, !filtered, &error);
                 if (r == -EINVAL)
@@ -384,31 +600,38 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                         if (!g->value || !g->file)
                                 return -ENOMEM;
                 }
-                return 0;
+                return check_filter_warning(p, key, file, line);
         }
         default:
                 return 0;
         }
 }
 
-static int parse_net(const char *value, char **ret_error) {
+static int parse_net(const char *value, net_range *ret, char **ret_error) {
         _cleanup_free_ char *ip = strdup(value);
-        unsigned char buf[16];
-        unsigned max = 32;
-        char *slash;
+        net_range n = {};
+        unsigned max;
+        char *slash, *a;
+        size_t len;
 
         if (!ip)
                 return -ENOMEM;
         slash = strchr(ip, '/');
         if (slash)
                 *slash++ = '\0';
-        if (inet_pton(AF_INET, ip, buf) == 1)
-                max = 32;
-        else if (inet_pton(AF_INET6, ip, buf) == 1)
-                max = 128;
-        else
-                /* a host name: Dovecot resolves it; a generator does no DNS */
-                max = 128;
+        a = ip;
+        len = strlen(a);
+        if (len > 2 && a[0] == '[' && a[len - 1] == ']') {
+                a[len - 1] = '\0';
+                a++;
+        }
+        if (inet_pton(AF_INET, a, n.addr) == 1)
+                n.family = AF_INET;
+        else if (inet_pton(AF_INET6, a, n.addr) == 1)
+                n.family = AF_INET6;
+        /* else a host name: Dovecot resolves it; a generator does no DNS */
+        max = n.family == AF_INET ? 32 : 128;
+        n.bits = max;
         if (slash) {
                 char *e;
                 unsigned long bits = strtoul(slash, &e, 10);
@@ -417,8 +640,33 @@ static int parse_net(const char *value, char **ret_error) {
                                 return -ENOMEM;
                         return -EINVAL;
                 }
+                n.bits = (unsigned) bits;
         }
+        if (n.family == 0)
+                n = (net_range) {};
+        *ret = n;
         return 0;
+}
+
+/* Is the address of child inside the network parent/bits? An IPv4-mapped IPv6 child counts
+ * as IPv4; the families must then agree (Dovecot's net_is_in_network()). */
+static bool net_contains(const net_range *parent, const net_range *child) {
+        static const unsigned char mapped[12] = { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff };
+        const unsigned char *c = child->addr;
+        int family = child->family;
+
+        if (family == AF_INET6 && memcmp(c, mapped, sizeof(mapped)) == 0) {
+                family = AF_INET;
+                c += 12;
+        }
+        if (family != parent->family)
+                return false;
+        for (unsigned i = 0; i < parent->bits; i++) {
+                unsigned char m = (unsigned char) (0x80U >> (i % 8));
+                if ((c[i / 8] & m) != (parent->addr[i / 8] & m))
+                        return false;
+        }
+        return true;
 }
 
 static int push(parser *p, section_kind kind, const char *key, const char *file, unsigned line,
@@ -437,6 +685,20 @@ static int push(parser *p, section_kind kind, const char *key, const char *file,
                 .file = strdup(file),
                 .line = line,
         };
+        if (kind != SEC_FILTER) {
+                const char *name = p->push_name ?: "";
+                if (name[0] == '\0') {
+                        if (asprintf(&s->key_path, "%s/%u/", key, p->section_counter++) < 0)
+                                s->key_path = NULL;
+                } else
+                        s->key_path = key_path_component(key, name);
+                if (!s->key_path) {
+                        free(s->key);
+                        free(s->file);
+                        p->depth--;
+                        return -ENOMEM;
+                }
+        }
         /* inherit filter state */
         if (p->depth > 1) {
                 section *parent = &p->stack[p->depth - 1];
@@ -444,6 +706,8 @@ static int push(parser *p, section_kind kind, const char *key, const char *file,
                 s->f_local = parent->f_local;
                 s->f_remote = parent->f_remote;
                 s->f_local_name = parent->f_local_name;
+                s->local_net = parent->local_net;
+                s->remote_net = parent->remote_net;
         }
         if (!s->key || !s->file)
                 return -ENOMEM;
@@ -463,7 +727,10 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
         section *ctx = context(p), *s, *t = top(p);
         const char *filter_error = NULL;
         _cleanup_free_ char *error = NULL;
+        net_range net = {};
         int r;
+
+        p->push_name = name;
 
         if (t->kind == SEC_IGNORE)
                 return push(p, SEC_IGNORE, key, file, line, &s);
@@ -497,11 +764,21 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                                 filter_error = "protocol { remote { .. } } not allowed (use remote { protocol { .. } } instead)";
                 }
                 if (!filter_error && (streq(key, "local") || streq(key, "remote"))) {
-                        r = parse_net(name, &error);
+                        const net_range *outer = streq(key, "local") ? &t->local_net
+                                                                     : &t->remote_net;
+                        r = parse_net(name, &net, &error);
                         if (r == -EINVAL)
                                 filter_error = error;
                         else if (r < 0)
                                 return r;
+                        /* nested ranges must narrow down (config_filter_add_new_filter());
+                         * host names are not resolved, so they are not compared */
+                        else if (outer->family != 0 && net.family != 0 &&
+                                 (outer->bits > net.bits ||
+                                  (outer->bits > 0 && !net_contains(outer, &net))))
+                                filter_error = streq(key, "local") ?
+                                        "local net1 { local net2 { .. } } requires net2 to be inside net1" :
+                                        "remote net1 { remote net2 { .. } } requires net2 to be inside net1";
                 }
                 if (filter_error)
                         return perr(p, file, line, "%s", filter_error) ?:
@@ -514,6 +791,10 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                 s->f_local = fl || streq(key, "local");
                 s->f_remote = fr || streq(key, "remote");
                 s->f_local_name = fn || streq(key, "local_name");
+                if (streq(key, "local"))
+                        s->local_net = net;
+                else if (streq(key, "remote"))
+                        s->remote_net = net;
                 return 0;
         }
 
@@ -607,6 +888,7 @@ static void section_done(section *s) {
                         free(d);
         }
         free(s->key);
+        free(s->key_path);
         free(s->file);
         *s = (section) {};
 }
@@ -780,10 +1062,9 @@ static int handle_line(parser *p, input *in, char *line, unsigned lineno) {
                         q++;
                         while (IS_WHITE(*q))
                                 q++;
-                        /* doveconf -a prints "<path"; the master would read the file, which
-                         * never matters for a service setting */
+                        /* doveconf -a prints "<path"; the value used is the file's content */
                         q[-1] = '<';
-                        return apply_setting(p, key, q - 1, false, in->path, lineno);
+                        return apply_setting(p, key, q - 1, false, q, in->path, lineno);
                 }
                 len = strlen(q);
                 if (*q != '\'' && *q != '"' && strchr(q, '$'))
@@ -793,7 +1074,7 @@ static int handle_line(parser *p, input *in, char *line, unsigned lineno) {
                         q[len - 1] = '\0';
                         q = str_unescape(q + 1);
                 }
-                return apply_setting(p, key, q, variable, in->path, lineno);
+                return apply_setting(p, key, q, variable, NULL, in->path, lineno);
         }
 
         if (streq(key, "}") && *q == '\0') {
@@ -993,6 +1274,11 @@ int conf_parse(config_state *st, const char *path, conf_diags *diags) {
         }
         while (p->depth > 0)
                 pop(p);
+        for (size_t i = 0; i < p->n_seen; i++) {
+                free(p->seen[i].key);
+                free(p->seen[i].file);
+        }
+        free(p->seen);
         if (r >= 0 && p->failed)
                 r = -EINVAL;
         free(p);

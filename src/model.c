@@ -548,6 +548,8 @@ static void service_done(service *s) {
         strv_free(s->eff_argv);
         free(s->eff_user);
         free(s->eff_extra_groups);
+        free(s->eff_group);
+        free(s->eff_privileged_group);
         free(s->eff_chroot);
         free(s->var_executable);
         free(s->var_user);
@@ -699,7 +701,10 @@ static int effective(config *c, service *s, char **protocols) {
         s->eff_user = strdup(expand_user(c, s->var_user ?: s->user));
         s->eff_extra_groups = strdup(expand_group(c, s->var_extra_groups ?: s->extra_groups));
         s->eff_chroot = chroot_path(c, s->var_chroot ?: s->chroot);
-        if (!s->eff_user || !s->eff_extra_groups || !s->eff_chroot)
+        s->eff_group = strdup(s->var_group ?: s->group);
+        s->eff_privileged_group = strdup(s->var_privileged_group ?: s->privileged_group);
+        if (!s->eff_user || !s->eff_extra_groups || !s->eff_chroot || !s->eff_group ||
+            !s->eff_privileged_group)
                 return -ENOMEM;
 
         for (size_t i = 0; i < s->n_listeners; i++) {

@@ -90,6 +90,8 @@ typedef struct service {
         char **eff_argv;                /* executable split on spaces, argv[0] absolute */
         char *eff_user;                 /* $default_* expanded */
         char *eff_extra_groups;
+        char *eff_group;                /* after $variables and <file; "" = the user's group */
+        char *eff_privileged_group;
         char *eff_chroot;               /* absolute, no trailing '/', "" = none */
         bool per_connection;            /* service_count == 1 && process_min_avail == 0 */
 

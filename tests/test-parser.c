@@ -75,6 +75,30 @@ Test(parser, errors) {
                 { "local_name x {\n local 1.2.3.4 {\n}\n}\n",
                   "main.conf:2: local_name { local { .. } } not allowed (use local { local_name { .. } } instead)" },
                 { "remote 1.2.3.4/99 {\n}\n", "main.conf:1: Invalid network mask: 99" },
+                { "remote 1.2.3.4/ {\n}\n", "main.conf:1: Invalid network mask: " },
+                /* nested local/remote ranges must lie inside the enclosing one (F6) */
+                { "local 1.2.3.4 {\n  local 1.2.3.5 {\n  }\n}\n",
+                  "main.conf:2: local net1 { local net2 { .. } } requires net2 to be inside net1" },
+                { "local 1.2.3.0/24 {\n  local 1.2.0.0/16 {\n  }\n}\n",
+                  "main.conf:2: local net1 { local net2 { .. } } requires net2 to be inside net1" },
+                { "local 1.2.3.0/24 {\n  local 1.2.3.0/16 {\n  }\n}\n",
+                  "main.conf:2: local net1 { local net2 { .. } } requires net2 to be inside net1" },
+                { "remote 10.0.0.0/8 {\n remote 11.1.0.0/16 {\n }\n}\n",
+                  "main.conf:2: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
+                { "remote 10.0.0.0/8 {\n remote ::1 {\n }\n}\n",
+                  "main.conf:2: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
+                { "remote ::ffff:10.0.0.0/104 {\n remote 10.1.1.1 {\n }\n}\n",
+                  "main.conf:2: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
+                { "remote 10.0.0.0/8 {\n remote 10.1.1.1/0 {\n }\n}\n",
+                  "main.conf:2: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
+                { "remote 2001:db8::/32 {\n remote 2001:db9:1::/48 {\n }\n}\n",
+                  "main.conf:2: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
+                { "remote 10.0.0.0/8 {\n remote 10.1.0.0/16 {\n remote 10.2.0.0/16 {\n }\n }\n}\n",
+                  "main.conf:3: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
+                { "local 10.0.0.0/8 {\n protocol imap {\n }\n}\nlocal 11.0.0.0/8 {\n local 10.1.1.1 {\n }\n}\n",
+                  "main.conf:6: local net1 { local net2 { .. } } requires net2 to be inside net1" },
+                { "local 10.0.0.0/9 {\n local_name x {\n remote 1.2.3.4 {\n remote 1.2.3.5 {\n }\n }\n }\n}\n",
+                  "main.conf:4: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
                 { "plugin {\n foo = 1\n x {\n }\n}\n", "main.conf:3: Section not allowed here" },
                 { "dict {\n foo = 1\n x {\n }\n}\n", "main.conf:3: Section not allowed here" },
                 { "mail_fsync = sometimes\n", "main.conf:1: Invalid value: sometimes" },
@@ -118,6 +142,17 @@ Test(parser, valid) {
                 "remote 1.2.3.4 {\n protocol imap {\n }\n}\n",
                 "local 1.2.3.4 {\n remote 10.0.0.0/8 {\n }\n}\n",
                 "local 1.2.3.4 {\n local_name x {\n }\n}\n",
+                "local 1.2.3.0/24 {\n local 1.2.3.5 {\n }\n}\n",
+                "local 1.2.3.0/24 {\n local 1.2.3.0/24 {\n local 1.2.3.7/25 {\n }\n }\n}\n",
+                "local 1.2.3.4 {\n local 1.2.3.4 {\n }\n}\n",
+                "remote ::/0 {\n remote 1.2.3.4 {\n }\n}\n",
+                "remote 0.0.0.0/0 {\n remote ::1 {\n }\n}\n",
+                "remote 1.2.3.4/0 {\n remote 5.6.7.8 {\n }\n}\n",
+                "remote 10.0.0.0/8 {\n remote ::ffff:10.1.1.1 {\n }\n}\n",
+                "remote 2001:db8::/32 {\n remote [2001:db8:1::]/48 {\n }\n}\n",
+                "remote 10.0.0.0/9 {\n remote 10.127.1.1 {\n }\n}\n",
+                "local 10.0.0.0/8 {\n remote 1.2.3.4 {\n }\n}\nlocal 11.0.0.0/8 {\n remote 1.2.3.5 {\n }\n}\n",
+                "local 10.0.0.0/8 {\n local mail.example.com {\n }\n}\n",
                 "local_name mail.example.com {\n ssl_cert = </etc/ssl/x.pem\n}\n",
                 "plugin x {\n anything = 1\n}\n",
                 "dict {\n foo = bar\n}\n",
@@ -177,6 +212,49 @@ Test(parser, ambiguous_hash_warning) {
         free(first);
         conf_diags_done(&d);
         config_free(c);
+}
+
+/* A global setting after a filter that set the same key (F-warning): doveconf's text, the
+ * first filter line, only settings directly inside a filter. */
+Test(parser, global_after_filter_warning) {
+        static const struct {
+                const char *conf;
+                const char *warnings;   /* "LINE: TEXT\n" per warning */
+        } cases[] = {
+                { "protocol imap {\n  ssl = no\n}\nssl = yes\n",
+                  "4: Global setting ssl won't change the setting inside an earlier filter at main.conf line 2 (if this is intentional, avoid this warning by moving the global setting before main.conf line 2)\n" },
+                { "local 1.2.3.4 {\n protocol imap {\n  base_dir = /y\n }\n}\n"
+                  "protocol pop3 {\n base_dir = /z\n}\nbase_dir = /x\nbase_dir = /w\n",
+                  "9: Global setting base_dir won't change the setting inside an earlier filter at main.conf line 3 (if this is intentional, avoid this warning by moving the global setting before main.conf line 3)\n"
+                  "10: Global setting base_dir won't change the setting inside an earlier filter at main.conf line 3 (if this is intentional, avoid this warning by moving the global setting before main.conf line 3)\n" },
+                { "protocol imap {\n  mail_max_userip_connections = 5\n}\nmail_max_userip_connections = 6\n",
+                  "4: Global setting mail_max_userip_connections won't change the setting inside an earlier filter at main.conf line 2 (if this is intentional, avoid this warning by moving the global setting before main.conf line 2)\n" },
+                { "ssl = yes\nprotocol imap {\n  ssl = no\n}\n", "" },
+                { "protocol imap {\n service x {\n  inet_listener y {\n   ssl = yes\n  }\n }\n}\nssl = no\n", "" },
+                { "protocol imap {\n plugin {\n  ssl = x\n }\n}\nssl = no\n", "" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *got = NULL, *first = NULL;
+                size_t len = 0;
+                conf_diags d;
+                FILE *f;
+
+                cr_assert_geq(test_load(cases[i].conf, NULL, &first, &d), 0, "case %zu", i);
+                cr_assert_str_eq(first, "", "case %zu", i);
+                f = open_memstream(&got, &len);
+                for (size_t j = 0; j < d.n_items; j++) {
+                        cr_assert(d.items[j].warning);
+                        cr_assert(strstr(d.items[j].file, "/main.conf"));
+                        fprintf(f, "%u: %s\n", d.items[j].line, d.items[j].text);
+                }
+                fclose(f);
+                /* the text names the file as it was opened: make it relative */
+                for (char *m; (m = strstr(got, test_dir)); )
+                        memmove(m, m + strlen(test_dir) + 1, strlen(m + strlen(test_dir) + 1) + 1);
+                cr_assert_str_eq(got, cases[i].warnings, "case %zu", i);
+                conf_diags_done(&d);
+        }
 }
 
 Test(parser, merge_case_insensitive) {

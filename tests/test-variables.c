@@ -38,6 +38,32 @@ Test(variables, configured_vs_effective) {
         config_free(c);
 }
 
+/* doveconf splits a value holding '$' on spaces, drops empty tokens and joins with single
+ * spaces; tabs are not separators (F8). */
+Test(variables, spaces_collapse) {
+        static const struct {
+                const char *value;
+                const char *configured;
+                const char *effective;
+        } cases[] = {
+                { "a    $default_internal_user   b", "a $default_internal_user b", "a dovecot b" },
+                { "x\t$default_internal_user", "x\t$default_internal_user", "x\t$default_internal_user" },
+                { "x\t $default_internal_user", "x\t $default_internal_user", "x\t dovecot" },
+                { "$ENV:DOVESD_TEST_UNSET  x", "$ENV:DOVESD_TEST_UNSET x", " x" },
+                { "x  \"$a\"  'b'", "x \"$a\" 'b'", "x \"$a\" 'b'" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                cr_assert(asprintf(&text, "service s {\n  group = %s\n}\n", cases[i].value) > 0);
+                config *c = test_config(text);
+                service *s = test_service(c, "s");
+                cr_assert_str_eq(s->group, cases[i].configured, "case %zu", i);
+                cr_assert_str_eq(s->eff_group, cases[i].effective, "case %zu", i);
+                config_free(c);
+        }
+}
+
 Test(variables, default_user_expanded_with_final_value) {
         config *c = test_config(
                 "service s {\n  user = $default_internal_user\n"
@@ -79,6 +105,11 @@ Test(variables, errors) {
                 { "mail_plugins = $mail_plugins quota\n", "" },
                 { "service imap {\n user = postmaster@$ENV:X\n}\n", "" },
                 { "service imap {\n user = \"$nosuchvar\"\n}\n", "" },
+                /* runs of spaces are one separator, also in error texts (F8) */
+                { "service imap {\n unix_listener x {\n  mode = 066    $default_internal_group\n }\n}\n",
+                  "main.conf:3: Invalid number: 066 $default_internal_group" },
+                { "service imap {\n client_limit = 1   $default_client_limit\n}\n",
+                  "main.conf:2: Invalid number 1 $default_client_limit: Not a valid number" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *e = test_first_error(cases[i].conf);
