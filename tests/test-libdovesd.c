@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * libdovesd with real sockets handed over the way systemd does it: every case forks a child
+ * that gets its fds at 3…, LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES and DOVESD_*, runs the
+ * library and writes "key=value" lines to a report pipe; the test process plays the clients
+ * and asserts on what they saw and on the report.
+ */
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dovesd.h"
+#include "internal.h"
+
+#define REPORT_FD 200
+
+/* ---- plumbing ------------------------------------------------------------------------- */
+
+_printf_(1, 2)
+static void report(const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        vdprintf(REPORT_FD, format, ap);
+        va_end(ap);
+        dprintf(REPORT_FD, "\n");
+}
+
+static void log_to_report(const dovesd_log_record *rec, void *userdata) {
+        report("log=%s|%s|%s|%s", rec->message_id ?: "-", rec->listener ?: "-",
+               rec->client ?: "-", rec->message);
+}
+
+typedef struct svc_fd {
+        int fd;
+        const char *name;
+} svc_fd;
+
+typedef int (*child_body)(void *arg);
+
+static pid_t spawn(const svc_fd *fds, size_t n, child_body body, void *arg, int *ret_report) {
+        int p[2];
+        pid_t pid;
+
+        cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                char names[1024] = "", buf[32];
+                int tmp[16];
+
+                dup2(p[1], REPORT_FD);
+                for (size_t i = 0; i < n; i++)
+                        tmp[i] = fcntl(fds[i].fd, F_DUPFD, 300);
+                for (size_t i = 0; i < n; i++) {
+                        dup2(tmp[i], 3 + (int) i);
+                        close(tmp[i]);
+                }
+                close_range(3 + n, REPORT_FD - 1, 0);
+                close_range(REPORT_FD + 1, ~0U, 0);
+
+                for (size_t i = 0; i < n; i++) {
+                        if (i > 0)
+                                strcat(names, ":");
+                        strcat(names, fds[i].name);
+                }
+                if (n > 0) {
+                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
+                        setenv("LISTEN_PID", buf, 1);
+                        snprintf(buf, sizeof(buf), "%zu", n);
+                        setenv("LISTEN_FDS", buf, 1);
+                        setenv("LISTEN_FDNAMES", names, 1);
+                }
+                if (getenv("TEST_WATCHDOG_USEC")) {
+                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
+                        setenv("WATCHDOG_PID", buf, 1);
+                        setenv("WATCHDOG_USEC", getenv("TEST_WATCHDOG_USEC"), 1);
+                }
+                _exit(body(arg));
+        }
+        close(p[1]);
+        *ret_report = p[0];
+        return pid;
+}
+
+/* Wait for the child and return everything it reported. */
+static char *finish(pid_t pid, int report_fd, int *ret_status) {
+        size_t size = 0, cap = 65536;
+        char *buf = malloc(cap);
+        ssize_t k;
+        int status;
+
+        while ((k = read(report_fd, buf + size, cap - size - 1)) > 0) {
+                size += (size_t) k;
+                if (size + 1 >= cap)
+                        buf = realloc(buf, cap *= 2);
+        }
+        buf[size] = '\0';
+        close(report_fd);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        if (ret_status)
+                *ret_status = status;
+        return buf;
+}
+
+/* The value of the first "key=" line, or NULL. */
+static char *report_get(const char *rep, const char *key) {
+        size_t l = strlen(key);
+
+        for (const char *p = rep; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                if (strncmp(p, key, l) == 0 && p[l] == '=')
+                        return strndup(p + l + 1, strcspn(p + l + 1, "\n"));
+        return NULL;
+}
+
+static long report_num(const char *rep, const char *key) {
+        char *v = report_get(rep, key);
+        long n;
+
+        cr_assert_not_null(v, "no %s= in the report:\n%s", key, rep);
+        n = strtol(v, NULL, 10);
+        free(v);
+        return n;
+}
+
+static int listen_tcp(int backlog, unsigned *ret_port) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+        cr_assert_eq(listen(fd, backlog), 0);
+        cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &l), 0);
+        *ret_port = ntohs(a.sin_port);
+        return fd;
+}
+
+static int connect_tcp(unsigned port) {
+        struct sockaddr_in a = {
+                .sin_family = AF_INET,
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                .sin_port = htons(port),
+        };
+        struct timeval tv = { .tv_sec = 10 };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(connect(fd, (struct sockaddr *) &a, sizeof(a)), 0, "connect: %m");
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        return fd;
+}
+
+/* Read up to one line (blocking, with the socket's timeout). Returns the length, 0 on EOF. */
+static ssize_t read_line(int fd, char *buf, size_t size) {
+        size_t n = 0;
+
+        while (n + 1 < size) {
+                ssize_t k = read(fd, buf + n, 1);
+                if (k <= 0) {
+                        if (n == 0)
+                                return k;
+                        break;
+                }
+                if (buf[n++] == '\n')
+                        break;
+        }
+        buf[n] = '\0';
+        return (ssize_t) n;
+}
+
+static double now_sec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void env_base(const char *service, const char *listeners, const char *client_limit) {
+        setenv("DOVESD_SERVICE", service, 1);
+        setenv("DOVESD_LISTENERS", listeners, 1);
+        setenv("DOVESD_CLIENT_LIMIT", client_limit, 1);
+        unsetenv("NOTIFY_SOCKET");
+}
+
+/* ---- a small program on top of the library -------------------------------------------- */
+
+typedef struct prog {
+        dovesd_service *s;
+        uint64_t hold_usec;             /* keep each client this long, then answer and close */
+        unsigned max_clients;
+        bool close_on_stop;             /* stop callback closes every client */
+        bool read_first;                /* echo the first line the client sent */
+        dovesd_conn *conns[64];
+        unsigned n_conns;
+        bool stop_on_fifo;
+} prog;
+
+static void prog_forget(prog *p, dovesd_conn *c) {
+        for (unsigned i = 0; i < p->n_conns; i++)
+                if (p->conns[i] == c) {
+                        p->conns[i] = p->conns[--p->n_conns];
+                        return;
+                }
+}
+
+static void answer_and_close(prog *p, dovesd_conn *c) {
+        char msg[512], first[128] = "";
+        sd_event_source *t = dovesd_conn_get_userdata(c);
+
+        if (p->read_first) {
+                ssize_t k = read(dovesd_conn_get_fd(c), first, sizeof(first) - 1);
+                first[k > 0 ? k : 0] = '\0';
+                first[strcspn(first, "\r\n")] = '\0';
+        }
+        snprintf(msg, sizeof(msg), "served %s %s local=%s proxied=%d alpn=%s authority=%s ssl=%d cn=%s first=%s\n",
+                 dovesd_conn_get_listener(c), dovesd_conn_get_remote_str(c),
+                 dovesd_conn_get_local_str(c), dovesd_conn_is_proxied(c),
+                 dovesd_conn_get_proxy_alpn(c) ?: "-", dovesd_conn_get_proxy_authority(c) ?: "-",
+                 dovesd_conn_get_proxy_ssl(c), dovesd_conn_get_proxy_ssl_cn(c) ?: "-", first);
+        (void) write(dovesd_conn_get_fd(c), msg, strlen(msg));
+        sd_event_source_disable_unref(t);
+        prog_forget(p, c);
+        dovesd_conn_close(c);
+}
+
+static prog *the_prog;
+
+static int hold_done(sd_event_source *src, uint64_t usec, void *userdata) {
+        answer_and_close(the_prog, userdata);
+        return 0;
+}
+
+static int prog_connection(dovesd_conn *c, void *userdata) {
+        prog *p = userdata;
+        unsigned n = dovesd_service_get_clients(p->s);
+        sd_event_source *t = NULL;
+
+        if (n > p->max_clients)
+                p->max_clients = n;
+        if (p->n_conns < ELEMENTSOF(p->conns))
+                p->conns[p->n_conns++] = c;
+        if (p->hold_usec == 0) {
+                dovesd_conn_set_userdata(c, NULL);
+                answer_and_close(p, c);
+                return 0;
+        }
+        cr_assert_geq(sd_event_add_time_relative(dovesd_service_get_event(p->s), &t,
+                                                 CLOCK_MONOTONIC, p->hold_usec, 0, hold_done, c), 0);
+        dovesd_conn_set_userdata(c, t);
+        return 0;
+}
+
+static void prog_disconnect(dovesd_conn *c, void *userdata) {
+        prog *p = userdata;
+
+        report("disconnect=%s", dovesd_conn_get_remote_str(c));
+        sd_event_source_disable_unref(dovesd_conn_get_userdata(c));
+        prog_forget(p, c);
+}
+
+static void prog_stop(dovesd_service *s, void *userdata) {
+        prog *p = userdata;
+
+        report("stop=1");
+        if (p->close_on_stop)
+                while (p->n_conns > 0)
+                        answer_and_close(p, p->conns[0]);
+}
+
+static int prog_fifo(dovesd_service *s, const char *listener, int fd, void *userdata) {
+        prog *p = userdata;
+        char buf[256];
+        ssize_t k = read(fd, buf, sizeof(buf) - 1);
+
+        if (k > 0) {
+                buf[k] = '\0';
+                buf[strcspn(buf, "\n")] = '\0';
+                report("fifo=%s:%s", listener, buf);
+        }
+        if (p->stop_on_fifo)
+                (void) dovesd_service_stop(s);
+        return 0;
+}
+
+static int prog_main(void *arg) {
+        prog *p = arg;
+        char *error = NULL;
+        int r;
+
+        the_prog = p;
+        r = dovesd_service_new(&p->s, &error);
+        report("new=%d", r);
+        if (r < 0) {
+                report("error=%s", error ?: "(null)");
+                free(error);
+                return 0;
+        }
+        dovesd_service_set_log_callback(p->s, log_to_report, NULL);
+        report("per_connection=%d", dovesd_service_is_per_connection(p->s));
+        report("client_limit=%u", dovesd_service_get_client_limit(p->s));
+        report("n_listeners=%zu", dovesd_service_get_n_listeners(p->s));
+        (void) dovesd_service_set_stop_timeout(p->s, 300 * USEC_PER_MSEC);
+
+        dovesd_callbacks cb = {
+                .connection = prog_connection,
+                .disconnect = prog_disconnect,
+                .stop = prog_stop,
+                .fifo_readable = prog_fifo,
+        };
+        r = dovesd_service_run(p->s, &cb, p);
+        report("run=%d", r);
+        report("served=%llu", (unsigned long long) dovesd_service_get_served(p->s));
+        report("max_clients=%u", p->max_clients);
+        report("clients_after=%u", dovesd_service_get_clients(p->s));
+        dovesd_service_unref(p->s);
+        return 0;
+}
+
+/* ---- environment and fds: malformed input is rejected with a message naming it ------------ */
+
+/* Inline arrays, not pointers: Criterion runs each case in a re-executed process. */
+typedef struct env_case {
+        char vars[96];          /* "NAME=VALUE" separated by '\n'; "NAME" alone unsets */
+        char fds[48];           /* kinds at fd 3…, ',' separated: tcp udp unix fifo file pair conn */
+        char names[48];         /* LISTEN_FDNAMES entries, ':' separated */
+        char error[128];        /* "": must succeed */
+} env_case;
+
+static env_case env_cases[] = {
+        { "DOVESD_SERVICE", "", "", "DOVESD_SERVICE is not set" },
+        { "DOVESD_CLIENT_LIMIT", "", "", "DOVESD_CLIENT_LIMIT is not set" },
+        { "DOVESD_CLIENT_LIMIT=abc", "", "", "DOVESD_CLIENT_LIMIT: invalid number 'abc'" },
+        { "DOVESD_CLIENT_LIMIT=-1", "", "", "DOVESD_CLIENT_LIMIT: invalid number '-1'" },
+        { "DOVESD_CLIENT_LIMIT=", "", "", "DOVESD_CLIENT_LIMIT: invalid number ''" },
+        { "DOVESD_CLIENT_LIMIT=0", "", "", "DOVESD_CLIENT_LIMIT: must be at least 1, got '0'" },
+        { "DOVESD_CLIENT_LIMIT=99999999999", "", "", "DOVESD_CLIENT_LIMIT: number too large '99999999999'" },
+        { "DOVESD_SERVICE_COUNT=5x", "", "", "DOVESD_SERVICE_COUNT: invalid number '5x'" },
+        { "DOVESD_PROCESS_LIMIT=0", "", "", "DOVESD_PROCESS_LIMIT: must be at least 1, got '0'" },
+        { "DOVESD_PROCESS_MIN_AVAIL= 1", "", "", "DOVESD_PROCESS_MIN_AVAIL: invalid number ' 1'" },
+        { "DOVESD_IDLE_KILL=1m", "", "", "DOVESD_IDLE_KILL: invalid number '1m'" },
+        { "DOVESD_HAPROXY_TIMEOUT=0", "", "", "DOVESD_HAPROXY_TIMEOUT: must be at least 1, got '0'" },
+        { "DOVESD_TYPE=daemon", "", "", "DOVESD_TYPE: unknown service type 'daemon'" },
+        { "DOVESD_LISTENERS=imap:tls", "", "", "DOVESD_LISTENERS: unknown flag 'tls' for listener 'imap'" },
+        { "DOVESD_LISTENERS=imap;imap:ssl", "", "", "DOVESD_LISTENERS: duplicate listener 'imap'" },
+        { "DOVESD_LISTENERS=;imap", "", "", "DOVESD_LISTENERS: empty listener name in ';imap'" },
+        { "DOVESD_CHROOT=var/empty", "", "", "DOVESD_CHROOT: not an absolute path: 'var/empty'" },
+        { "DOVESD_HAPROXY_TRUSTED_NETWORKS=10.0.0.0/8 10.0.0.0/33", "", "",
+          "DOVESD_HAPROXY_TRUSTED_NETWORKS: Invalid network '10.0.0.0/33'" },
+        { "DOVESD_LISTENERS=imap", "", "", "listener 'imap': no file descriptor named 'imap' in LISTEN_FDNAMES" },
+        { "DOVESD_LISTENERS=imap;pop3", "tcp", "imap",
+          "listener 'pop3': no file descriptor named 'pop3' in LISTEN_FDNAMES" },
+        { "DOVESD_LISTENERS=imap", "tcp,tcp", "imap:pop3",
+          "fd 4 named 'pop3' matches no listener in DOVESD_LISTENERS" },
+        { "DOVESD_LISTENERS=imap", "udp", "imap",
+          "listener 'imap' (fd 3): expected a listening stream socket or a FIFO, got a datagram socket" },
+        { "DOVESD_LISTENERS=imap", "file", "imap",
+          "listener 'imap' (fd 3): expected a listening stream socket or a FIFO, got a regular file" },
+        { "DOVESD_LISTENERS=imap", "pair", "imap",
+          "listener 'imap' (fd 3): expected a listening stream socket or a FIFO, got a connected stream socket" },
+        { "DOVESD_LISTENERS=log:ssl", "fifo", "log", "listener 'log' (fd 3): ssl needs an inet socket, got a FIFO" },
+        { "DOVESD_LISTENERS=auth:haproxy", "unix", "auth",
+          "listener 'auth' (fd 3): haproxy needs an inet socket, got a unix socket" },
+        { "DOVESD_LISTENERS=imap", "tcp", "connection",
+          "fd 3 (connection): expected a connected stream socket, got a listening stream socket" },
+        { "DOVESD_LISTENERS=", "conn", "connection",
+          "DOVESD_LISTENERS is empty: cannot name the listener of the connection on fd 3" },
+        { "DOVESD_LISTENERS=imap;imaps:ssl", "conn", "connection",
+          "DOVESD_LISTENERS: cannot tell which of 2 listeners the connection on fd 3 came from" },
+        /* accepted */
+        { "DOVESD_LISTENERS=imap;imaps:ssl:haproxy;log;auth", "tcp,tcp,tcp,fifo,unix",
+          "imap:imap:imaps:log:auth", "" },
+        { "DOVESD_LISTENERS=imap", "conn", "connection", "" },
+        { "DOVESD_LISTENERS=", "", "", "" },
+};
+
+static int env_child(void *arg) {
+        char *error = NULL;
+        dovesd_service *s = NULL;
+        int r = dovesd_service_new(&s, &error);
+
+        report("new=%d", r);
+        report("error=%s", error ?: "");
+        report("ptr=%d", s != NULL);
+        if (s) {
+                report("per_connection=%d", dovesd_service_is_per_connection(s));
+                report("n_listeners=%zu", dovesd_service_get_n_listeners(s));
+                report("listen_fds_env=%s", getenv("LISTEN_FDS") ?: "unset");
+        }
+        free(error);
+        dovesd_service_unref(s);
+        return 0;
+}
+
+static int make_fd(const char *kind, const char *dir, int i) {
+        unsigned port;
+        int fd, sv[2];
+
+        if (strcmp(kind, "tcp") == 0)
+                return listen_tcp(16, &port);
+        if (strcmp(kind, "udp") == 0)
+                return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (strcmp(kind, "file") == 0) {
+                char path[256];
+                snprintf(path, sizeof(path), "%s/file%d", dir, i);
+                return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        }
+        if (strcmp(kind, "pair") == 0) {
+                cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+                return sv[0];
+        }
+        if (strcmp(kind, "fifo") == 0) {
+                char path[256];
+                snprintf(path, sizeof(path), "%s/fifo%d", dir, i);
+                cr_assert_eq(mkfifo(path, 0600), 0);
+                return open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        }
+        if (strcmp(kind, "unix") == 0) {
+                struct sockaddr_un a = { .sun_family = AF_UNIX };
+                snprintf(a.sun_path, sizeof(a.sun_path), "%s/sock%d", dir, i);
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+                cr_assert_eq(listen(fd, 4), 0);
+                return fd;
+        }
+        if (strcmp(kind, "conn") == 0) {
+                int l = listen_tcp(4, &port), c = connect_tcp(port);
+                fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+                close(l);
+                (void) c;       /* kept open: the peer of the connection */
+                return fd;
+        }
+        cr_assert_fail("unknown fd kind %s", kind);
+        return -1;
+}
+
+ParameterizedTestParameters(libdovesd, environment) {
+        return cr_make_param_array(env_case, env_cases, ELEMENTSOF(env_cases));
+}
+
+ParameterizedTest(env_case *c, libdovesd, environment) {
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", *vars, *saveptr = NULL, *rep, *v;
+        svc_fd fds[8];
+        size_t n = 0;
+        int rfd;
+        pid_t pid;
+
+        cr_assert_not_null(mkdtemp(dir));
+        env_base("imap", "", "10");
+        vars = strdup(c->vars);
+        for (char *line = strtok_r(vars, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
+                char *eq = strchr(line, '=');
+                if (eq) {
+                        *eq = '\0';
+                        setenv(line, eq + 1, 1);
+                } else
+                        unsetenv(line);
+        }
+        if (c->fds[0]) {
+                char *kinds = strdup(c->fds), *names = strdup(c->names), *sp1 = NULL, *sp2 = NULL;
+                char *k = strtok_r(kinds, ",", &sp1), *nm = strtok_r(names, ":", &sp2);
+
+                for (; k && nm; k = strtok_r(NULL, ",", &sp1), nm = strtok_r(NULL, ":", &sp2)) {
+                        fds[n].fd = make_fd(k, dir, (int) n);
+                        cr_assert_geq(fds[n].fd, 0);
+                        fds[n].name = strdup(nm);
+                        n++;
+                }
+        }
+
+        pid = spawn(fds, n, env_child, NULL, &rfd);
+        rep = finish(pid, rfd, NULL);
+        v = report_get(rep, "error");
+        if (c->error[0]) {
+                cr_expect_eq(report_num(rep, "new"), -EINVAL, "vars %s: %s", c->vars, rep);
+                cr_expect_str_eq(v, c->error, "vars %s", c->vars);
+                cr_expect_eq(report_num(rep, "ptr"), 0);
+        } else {
+                cr_expect_eq(report_num(rep, "new"), 0, "vars %s: %s", c->vars, rep);
+                cr_expect_str_eq(v, "");
+                cr_expect_eq(report_num(rep, "ptr"), 1);
+                free(v);
+                v = report_get(rep, "listen_fds_env");
+                cr_expect_str_eq(v, "unset", "LISTEN_FDS must be removed from the environment");
+        }
+        free(v);
+        free(rep);
+}
+
+Test(libdovesd, environment_values) {
+        unsigned port;
+        svc_fd fds[2];
+        int rfd;
+        char *rep;
+
+        env_base("imap", "imap;imaps:ssl", "1000");
+        setenv("DOVESD_SERVICE_COUNT", "7", 1);         /* caps client_limit, as Dovecot */
+        fds[0] = (svc_fd) { listen_tcp(4, &port), "imaps" };
+        fds[1] = (svc_fd) { listen_tcp(4, &port), "imap" };
+        pid_t pid_ = spawn(fds, 2, env_child, NULL, &rfd);
+        rep = finish(pid_, rfd, NULL);
+        cr_assert_eq(report_num(rep, "new"), 0, "%s", rep);
+        cr_assert_eq(report_num(rep, "n_listeners"), 2);
+        cr_assert_eq(report_num(rep, "per_connection"), 0);
+        free(rep);
+
+        prog p = { .hold_usec = 0 };
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid_ = spawn(fds, 2, prog_main, &p, &rfd);
+        rep = finish(pid_, rfd, NULL);
+        cr_assert_eq(report_num(rep, "client_limit"), 7, "%s", rep);
+        free(rep);
+}
+
+/* ---- accepting and limits ------------------------------------------------------------- */
+
+Test(libdovesd, client_limit_never_exceeded_none_refused) {
+        enum { LIMIT = 3, CLIENTS = 10 * LIMIT };
+        unsigned port;
+        int lfd = listen_tcp(128, &port), cfd[CLIENTS], rfd, served = 0;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .hold_usec = 30 * USEC_PER_MSEC };
+        char line[512], *rep;
+        pid_t pid;
+
+        env_base("imap", "imap", "3");
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+
+        for (int i = 0; i < CLIENTS; i++)
+                cfd[i] = connect_tcp(port);     /* asserts: nobody is refused */
+        for (int i = 0; i < CLIENTS; i++) {
+                ssize_t k = read_line(cfd[i], line, sizeof(line));
+
+                cr_expect_gt(k, 0, "client %d got no answer (%s)", i, k < 0 ? strerror(errno) : "EOF");
+                if (k > 0 && strncmp(line, "served imap 127.0.0.1:", 22) == 0)
+                        served++;
+                close(cfd[i]);
+        }
+        rep = finish(pid, rfd, NULL);
+        cr_expect_eq(served, CLIENTS);
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_eq(report_num(rep, "served"), CLIENTS);
+        cr_expect_leq(report_num(rep, "max_clients"), LIMIT, "client_limit exceeded");
+        cr_expect_eq(report_num(rep, "max_clients"), LIMIT, "the limit was never reached");
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_LIMIT_REACHED "|-|-|client_limit (3) reached"),
+                           "%s", rep);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_IDLE_EXIT "|"), "%s", rep);
+        free(rep);
+}
+
+Test(libdovesd, service_count_exact_and_nobody_lost) {
+        enum { COUNT = 5, CLIENTS = 8 };
+        unsigned port;
+        int lfd = listen_tcp(64, &port), cfd[CLIENTS], rfd;
+        svc_fd fds[] = { { lfd, "pop3" } };
+        prog p = { .hold_usec = 10 * USEC_PER_MSEC };
+        char line[512], *rep;
+        pid_t pid;
+
+        env_base("pop3", "pop3", "100");
+        setenv("DOVESD_SERVICE_COUNT", "5", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        for (int i = 0; i < CLIENTS; i++)
+                cfd[i] = connect_tcp(port);
+        for (int i = 0; i < COUNT; i++)
+                cr_expect_gt(read_line(cfd[i], line, sizeof(line)), 0, "client %d", i);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_eq(report_num(rep, "served"), COUNT);
+        cr_expect_eq(report_num(rep, "client_limit"), COUNT);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_SERVICE_COUNT_EXIT "|-|-|service_count (5) reached"),
+                           "%s", rep);
+        free(rep);
+
+        /* The rest still wait in the backlog, untouched: neither answered nor reset. */
+        for (int i = COUNT; i < CLIENTS; i++) {
+                struct pollfd pfd = { .fd = cfd[i], .events = POLLIN };
+                cr_expect_eq(poll(&pfd, 1, 0), 0, "client %d was touched", i);
+        }
+
+        /* A fresh process (systemd re-activating the socket) serves them. */
+        setenv("DOVESD_SERVICE_COUNT", "3", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        for (int i = COUNT; i < CLIENTS; i++)
+                cr_expect_gt(read_line(cfd[i], line, sizeof(line)), 0, "client %d lost", i);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_eq(report_num(rep, "served"), CLIENTS - COUNT);
+        free(rep);
+}
+
+Test(libdovesd, idle_kill_exits_when_idle) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = {};
+        double t0 = now_sec(), dt;
+        char *rep;
+
+        env_base("imap", "imap", "10");
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid_t pid_ = spawn(fds, 1, prog_main, &p, &rfd);
+        rep = finish(pid_, rfd, NULL);
+        dt = now_sec() - t0;
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_geq(dt, 0.9, "exited after %.2f s", dt);
+        cr_expect_lt(dt, 4.0, "exited after %.2f s", dt);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_IDLE_EXIT "|-|-|No clients for 1 s (idle_kill), exiting"),
+                           "%s", rep);
+        free(rep);
+}
+
+Test(libdovesd, idle_kill_waits_for_clients) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd, c;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .hold_usec = 1500 * USEC_PER_MSEC };
+        double t0 = now_sec(), dt;
+        char line[512], *rep;
+        pid_t pid;
+
+        env_base("imap", "imap", "10");
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        c = connect_tcp(port);
+        cr_expect_gt(read_line(c, line, sizeof(line)), 0);
+        rep = finish(pid, rfd, NULL);
+        dt = now_sec() - t0;
+        cr_expect_eq(report_num(rep, "served"), 1, "%s", rep);
+        /* 1.5 s with a client, then 1 s idle */
+        cr_expect_geq(dt, 2.3, "exited after %.2f s", dt);
+        cr_expect_lt(dt, 6.0, "exited after %.2f s", dt);
+        free(rep);
+}
+
+Test(libdovesd, per_connection_mode) {
+        unsigned port;
+        int lfd = listen_tcp(4, &port), c, afd, rfd;
+        prog p = {};
+        char line[512], expect[128], *rep;
+        struct sockaddr_in a;
+        socklen_t al = sizeof(a);
+
+        c = connect_tcp(port);
+        cr_assert_eq(getsockname(c, (struct sockaddr *) &a, &al), 0);
+        afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        cr_assert_geq(afd, 0);
+        svc_fd fds[] = { { afd, "connection" } };
+
+        env_base("imap", "imap:ssl", "1000");
+        pid_t pid_ = spawn(fds, 1, prog_main, &p, &rfd);
+        rep = finish(pid_, rfd, NULL);
+        cr_expect_eq(report_num(rep, "per_connection"), 1, "%s", rep);
+        cr_expect_eq(report_num(rep, "client_limit"), 1);
+        cr_expect_eq(report_num(rep, "run"), 0);
+        cr_expect_eq(report_num(rep, "served"), 1);
+        cr_expect_null(strstr(rep, DOVESD_MESSAGE_SERVICE_COUNT_EXIT), "no exit record per connection");
+        cr_assert_gt(read_line(c, line, sizeof(line)), 0);
+        snprintf(expect, sizeof(expect), "served imap 127.0.0.1:%u local=127.0.0.1:%u ",
+                 ntohs(a.sin_port), port);
+        cr_expect_eq(strncmp(line, expect, strlen(expect)), 0, "got '%s', want '%s'", line, expect);
+        free(rep);
+}
+
+Test(libdovesd, fifo_delivers_readable_events) {
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", path[256], *rep;
+        unsigned port;
+        int ffd, wfd, rfd;
+        prog p = { .stop_on_fifo = true };
+        pid_t pid;
+
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/ctl", dir);
+        cr_assert_eq(mkfifo(path, 0600), 0);
+        ffd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        svc_fd fds[] = { { listen_tcp(4, &port), "imap" }, { ffd, "ctl" } };
+
+        env_base("imap", "imap;ctl", "10");
+        pid = spawn(fds, 2, prog_main, &p, &rfd);
+        wfd = open(path, O_WRONLY | O_CLOEXEC);
+        cr_assert_geq(wfd, 0);
+        cr_assert_eq(write(wfd, "hello\n", 6), 6);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_not_null(strstr(rep, "fifo=ctl:hello\n"), "%s", rep);
+        cr_expect_eq(report_num(rep, "run"), 0);
+        cr_expect_eq(report_num(rep, "served"), 0, "a FIFO is not a client");
+        cr_expect_eq(report_num(rep, "max_clients"), 0);
+        free(rep);
+}
+
+/* ---- stopping ------------------------------------------------------------------------- */
+
+Test(libdovesd, sigterm_lets_clients_finish) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd, c;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .hold_usec = 60 * USEC_PER_SEC, .close_on_stop = true };
+        char line[512], *rep;
+        pid_t pid;
+
+        env_base("imap", "imap", "10");
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        c = connect_tcp(port);
+        usleep(200 * 1000);
+        kill(pid, SIGTERM);
+        cr_expect_gt(read_line(c, line, sizeof(line)), 0, "the program answered at stop");
+        rep = finish(pid, rfd, NULL);
+        cr_expect_not_null(strstr(rep, "stop=1\n"), "%s", rep);
+        cr_expect_eq(report_num(rep, "run"), 0);
+        cr_expect_null(strstr(rep, "disconnect="), "the program closed it, not the library");
+        free(rep);
+}
+
+Test(libdovesd, sigterm_closes_clients_after_timeout) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd, c;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .hold_usec = 60 * USEC_PER_SEC };
+        char line[512], *rep;
+        pid_t pid;
+
+        env_base("imap", "imap", "10");
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        c = connect_tcp(port);
+        usleep(200 * 1000);
+        kill(pid, SIGTERM);
+        cr_expect_eq(read_line(c, line, sizeof(line)), 0, "closed without an answer");
+        rep = finish(pid, rfd, NULL);
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_not_null(strstr(rep, "disconnect=127.0.0.1:"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_STOP_TIMEOUT "|-|-|1 clients still connected"),
+                           "%s", rep);
+        cr_expect_eq(report_num(rep, "clients_after"), 0);
+        free(rep);
+}
+
+/* ---- sd_notify ------------------------------------------------------------------------ */
+
+Test(libdovesd, notify_ready_status_stopping_watchdog) {
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", *rep, all[8192] = "";
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        unsigned port;
+        int nfd, rfd;
+        svc_fd fds[1];
+        prog p = {};
+        ssize_t k;
+        char buf[1024];
+
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", dir);
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        cr_assert_eq(bind(nfd, (struct sockaddr *) &a, sizeof(a)), 0);
+        fds[0] = (svc_fd) { listen_tcp(8, &port), "imap" };
+
+        env_base("imap", "imap", "4");
+        setenv("NOTIFY_SOCKET", a.sun_path, 1);
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        setenv("TEST_WATCHDOG_USEC", "200000", 1);
+        pid_t pid = spawn(fds, 1, prog_main, &p, &rfd);
+        /* Drain while it runs: sd_notify() blocks when the datagram queue is full. */
+        for (;;) {
+                int st;
+                bool done = waitpid(pid, &st, WNOHANG) == pid;
+
+                while ((k = recv(nfd, buf, sizeof(buf) - 1, 0)) > 0) {
+                        buf[k] = '\0';
+                        strncat(all, buf, sizeof(all) - strlen(all) - 2);
+                        strcat(all, "\n");
+                }
+                if (done)
+                        break;
+                usleep(10 * 1000);
+        }
+        rep = calloc(1, 65536);
+        k = read(rfd, rep, 65535);
+        cr_expect_gt(k, 0);
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_not_null(strstr(all, "READY=1\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "STATUS=0 clients, 4 free slots, 0 served\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "WATCHDOG=1\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "STOPPING=1\n"), "%s", all);
+        cr_expect_lt(strstr(all, "READY=1"), strstr(all, "STOPPING=1"), "%s", all);
+}
