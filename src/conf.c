@@ -50,6 +50,7 @@ typedef struct section {
         size_t listener;        /* SEC_LISTENER: index into the service's listeners */
         service *dummy;         /* a service inside a filter: checked, not kept */
         bool path_reset;        /* a filter: "Unknown setting" paths start again after it */
+        size_t scope;           /* index into parser.scopes, inherited; 0 = none (root) */
         /* filter state, inherited from enclosing filters */
         bool f_protocol, f_local, f_remote, f_local_name;
         net_range local_net, remote_net;        /* the innermost local / remote filter */
@@ -71,8 +72,28 @@ typedef struct filter_seen {
         unsigned line;
 } filter_seen;
 
+/* A filter (or the root, scope 0) as the checks of other settings blocks see it: the same
+ * filter written twice is one scope, as Dovecot merges them. */
+typedef struct scope {
+        char *desc;             /* "protocol imap;local 1.2.3.4;" from the root down */
+        size_t parent;
+} scope;
+
+/* A root-level setting that a whole-config check needs (ssl, ssl_ca, ...), in file order. */
+typedef struct scoped_value {
+        size_t scope;
+        const char *key;        /* static */
+        char *value;
+        char *file;
+        unsigned line;
+} scoped_value;
+
 typedef struct parser {
         config_state *st;
+        scope *scopes;
+        size_t n_scopes;
+        scoped_value *values;
+        size_t n_values;
         filter_seen *seen;
         size_t n_seen;
         conf_diags *diags;
@@ -202,13 +223,16 @@ static int unknown_setting(parser *p, const char *file, unsigned line, const cha
         return perr(p, file, line, "Unknown setting: %s", path);
 }
 
-/* Dovecot's str_unescape(): "\x" becomes "x". In place. */
+/* Dovecot's str_unescape(): "\x" becomes "x", a "\" at the end is dropped. In place. */
 static char *str_unescape(char *s) {
         char *w = s;
 
         for (char *r = s; *r; r++) {
-                if (*r == '\\' && r[1] != '\0')
+                if (*r == '\\') {
                         r++;
+                        if (*r == '\0')
+                                break;
+                }
                 *w++ = *r;
         }
         *w = '\0';
@@ -438,6 +462,160 @@ static int read_file_value(parser *p, const char *key, const char *path, const c
         return 0;
 }
 
+/*
+ * Checks doveconf runs on settings blocks other than the master's, for the root and for every
+ * filter with the filter's own values over the final global ones (F12):
+ * syslog_facility must name a facility; ssl_verify_client_cert needs ssl_ca unless ssl = no.
+ */
+static const char *const scoped_keys[] = {
+        "ssl", "ssl_verify_client_cert", "ssl_ca", "syslog_facility",
+};
+
+static int enter_scope(parser *p, size_t parent, const char *key, const char *name,
+                       size_t *ret) {
+        _cleanup_free_ char *desc = NULL;
+        scope *n;
+
+        if (p->n_scopes == 0) {
+                p->scopes = calloc(1, sizeof(scope));
+                if (!p->scopes)
+                        return -ENOMEM;
+                p->n_scopes = 1;        /* the root */
+        }
+        if (asprintf(&desc, "%s%s %s;", p->scopes[parent].desc ?: "", key, name) < 0)
+                return -ENOMEM;
+        for (size_t i = 1; i < p->n_scopes; i++)
+                if (streq(p->scopes[i].desc, desc)) {
+                        *ret = i;
+                        return 0;
+                }
+        n = realloc(p->scopes, (p->n_scopes + 1) * sizeof(scope));
+        if (!n)
+                return -ENOMEM;
+        p->scopes = n;
+        p->scopes[p->n_scopes] = (scope) { .desc = TAKE_PTR(desc), .parent = parent };
+        *ret = p->n_scopes++;
+        return 0;
+}
+
+static int remember_scoped(parser *p, const char *key, const char *value, const char *file,
+                           unsigned line) {
+        const char *k = NULL;
+        scoped_value *n;
+
+        for (size_t i = 0; i < ELEMENTSOF(scoped_keys); i++)
+                if (streq(scoped_keys[i], key))
+                        k = scoped_keys[i];
+        if (!k)
+                return 0;
+        n = realloc(p->values, (p->n_values + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        p->values = n;
+        n = &p->values[p->n_values];
+        *n = (scoped_value) {
+                .scope = p->depth > 0 ? top(p)->scope : 0,
+                .key = k,
+                .value = strdup(value),
+                .file = strdup(file),
+                .line = line,
+        };
+        if (!n->value || !n->file) {
+                free(n->value);
+                free(n->file);
+                return -ENOMEM;
+        }
+        p->n_values++;
+        return 0;
+}
+
+/* The value of KEY in scope S: the last one set in S or the nearest enclosing filter, else
+ * the last global one; NULL when never set. */
+static const scoped_value *scoped_lookup(parser *p, size_t s, const char *key) {
+        for (;;) {
+                const scoped_value *found = NULL;
+                for (size_t i = 0; i < p->n_values; i++)
+                        if (p->values[i].scope == s && streq(p->values[i].key, key))
+                                found = &p->values[i];
+                if (found || s == 0)
+                        return found;
+                s = p->scopes[s].parent;
+        }
+}
+
+static bool is_facility(const char *v) {
+        static const char *const names[] = {
+                "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
+                "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4",
+                "local5", "local6", "local7",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(names[i], v))
+                        return true;
+        return false;
+}
+
+static bool is_true(const char *v) {
+        _cleanup_free_ char *error = NULL;
+        bool b = false;
+
+        return value_parse_bool(v, &b, &error) >= 0 && b;
+}
+
+static bool reported(parser *p, const char *file, unsigned line, const char *text) {
+        for (size_t i = 0; i < p->diags->n_items; i++) {
+                const conf_diag *d = &p->diags->items[i];
+                if (d->line == line && streq(d->file, file) && streq(d->text, text))
+                        return true;
+        }
+        return false;
+}
+
+static int check_scopes(parser *p) {
+        const scoped_value *global_ssl = scoped_lookup(p, 0, "ssl");
+        bool warned = false;
+        int r;
+
+        for (size_t s = 0; s == 0 || s < p->n_scopes; s++) {
+                const scoped_value *fac = scoped_lookup(p, s, "syslog_facility");
+                const scoped_value *ssl = scoped_lookup(p, s, "ssl");
+                const scoped_value *verify = scoped_lookup(p, s, "ssl_verify_client_cert");
+                const scoped_value *ca = scoped_lookup(p, s, "ssl_ca");
+                _cleanup_free_ char *text = NULL;
+
+                if (fac && !is_facility(fac->value)) {
+                        if (asprintf(&text, "Unknown syslog_facility: %s", fac->value) < 0)
+                                return -ENOMEM;
+                        if (!reported(p, fac->file, fac->line, text) &&
+                            (r = perr(p, fac->file, fac->line, "%s", text)) < 0)
+                                return r;
+                }
+                if (verify && is_true(verify->value) &&
+                    !(ssl && streq(ssl->value, "no")) && (!ca || ca->value[0] == '\0')) {
+                        const char *t = "ssl_verify_client_cert set, but ssl_ca not";
+                        if (!reported(p, verify->file, verify->line, t) &&
+                            (r = perr(p, verify->file, verify->line, "%s", t)) < 0)
+                                return r;
+                }
+                /* one warning, for the first filter that turns SSL on under a global ssl=no */
+                if (s > 0 && !warned && global_ssl && streq(global_ssl->value, "no"))
+                        for (size_t i = 0; i < p->n_values; i++) {
+                                const scoped_value *v = &p->values[i];
+                                if (v->scope == s && streq(v->key, "ssl") &&
+                                    !streq(v->value, "no")) {
+                                        r = diag_add(p->diags, true, v->file, v->line,
+                                                     "SSL is disabled because global ssl=no, ignoring ssl=%s for subsection",
+                                                     v->value);
+                                        if (r < 0)
+                                                return r;
+                                        warned = true;
+                                        break;
+                                }
+                        }
+        }
+        return 0;
+}
+
 static int set_var_field(char **field, char *full) {
         free(*field);
         *field = full;
@@ -450,8 +628,12 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
         _cleanup_free_ char *dump = NULL, *full = NULL, *error = NULL;
         int r;
 
-        if (ctx->kind == SEC_ANY)
+        if (ctx->kind == SEC_ANY) {
+                /* any key, but '/' separates setting paths in Dovecot */
+                if (strchr(key, '/'))
+                        return unknown_setting(p, file, line, key);
                 return 0;
+        }
 
         if (key[0] == '\0') {
                 if (p->depth == 0 || ctx->kind == SEC_ROOT)
@@ -600,6 +782,9 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                         if (!g->value || !g->file)
                                 return -ENOMEM;
                 }
+                r = remember_scoped(p, key, v, file, line);
+                if (r < 0)
+                        return r;
                 return check_filter_warning(p, key, file, line);
         }
         default:
@@ -706,6 +891,7 @@ static int push(parser *p, section_kind kind, const char *key, const char *file,
                 s->f_local = parent->f_local;
                 s->f_remote = parent->f_remote;
                 s->f_local_name = parent->f_local_name;
+                s->scope = parent->scope;
                 s->local_net = parent->local_net;
                 s->remote_net = parent->remote_net;
         }
@@ -787,6 +973,9 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                 if (r < 0)
                         return r;
                 s->path_reset = true;
+                r = enter_scope(p, t->scope, key, name, &s->scope);
+                if (r < 0)
+                        return r;
                 s->f_protocol = fp || streq(key, "protocol");
                 s->f_local = fl || streq(key, "local");
                 s->f_remote = fr || streq(key, "remote");
@@ -1265,7 +1454,7 @@ int conf_parse(config_state *st, const char *path, conf_diags *diags) {
 
         r = parse_file(p, path, NULL, NULL, 0);
         if (r >= 0 || r == -EINVAL) {
-                /* unclosed sections: report the outermost one, as doveconf does */
+                /* unclosed sections: report the innermost one */
                 if (p->depth > 0) {
                         section *s = &p->stack[p->depth];
                         perr(p, s->file, s->line, "Missing '}' (section started at %s:%u)",
@@ -1274,11 +1463,24 @@ int conf_parse(config_state *st, const char *path, conf_diags *diags) {
         }
         while (p->depth > 0)
                 pop(p);
+        if (r >= 0 && !p->failed) {
+                r = check_scopes(p);
+                if (r >= 0 && p->failed)
+                        r = -EINVAL;
+        }
         for (size_t i = 0; i < p->n_seen; i++) {
                 free(p->seen[i].key);
                 free(p->seen[i].file);
         }
         free(p->seen);
+        for (size_t i = 0; i < p->n_scopes; i++)
+                free(p->scopes[i].desc);
+        free(p->scopes);
+        for (size_t i = 0; i < p->n_values; i++) {
+                free(p->values[i].value);
+                free(p->values[i].file);
+        }
+        free(p->values);
         if (r >= 0 && p->failed)
                 r = -EINVAL;
         free(p);

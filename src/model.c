@@ -889,10 +889,10 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                         size_t bl = strlen(c->base_dir);
                                         if (strncmp(l->name, c->base_dir, bl) == 0 &&
                                             l->name[bl] == '/') {
+                                                /* doveconf says unix_listener for fifo
+                                                 * listeners too */
                                                 r = diag_add(d, true, l->file, l->line,
-                                                             "You should remove base_dir prefix from %s: %s",
-                                                             kind == LISTENER_UNIX ?
-                                                             "unix_listener" : "fifo_listener",
+                                                             "You should remove base_dir prefix from unix_listener: %s",
                                                              l->name);
                                                 if (r < 0)
                                                         goto fail;

@@ -101,6 +101,11 @@ Test(parser, errors) {
                   "main.conf:4: remote net1 { remote net2 { .. } } requires net2 to be inside net1" },
                 { "plugin {\n foo = 1\n x {\n }\n}\n", "main.conf:3: Section not allowed here" },
                 { "dict {\n foo = 1\n x {\n }\n}\n", "main.conf:3: Section not allowed here" },
+                /* '/' separates setting paths: no key may hold one, not even in plugin {} (F11) */
+                { "plugin {\n quota = maildir\n sieve/x = 1\n}\n",
+                  "main.conf:3: Unknown setting: plugin { sieve/x" },
+                { "dict {\n a/b = x\n}\n", "main.conf:2: Unknown setting: dict { a/b" },
+                { "a/b = x\n", "main.conf:1: Unknown setting: a/b" },
                 { "mail_fsync = sometimes\n", "main.conf:1: Invalid value: sometimes" },
                 { "namespace x {\n list = children\n type = bad\n}\n",
                   "main.conf:3: Invalid value: bad" },
@@ -191,6 +196,16 @@ Test(parser, quoting_and_continuation) {
         cr_assert_str_eq(s->chroot, "");
         cr_assert_str_eq(s->privileged_group, "a b c");
         cr_assert_str_eq(s->extra_groups, "v");
+        config_free(c);
+
+        /* a backslash left at the end once the quotes are gone is dropped (F10) */
+        c = test_config("service q {\n  chroot = \"\\\"\n  user = \"a\\\"\n  group = 'b\\'\n"
+                        "  executable = \"c\\\\\"\n}\n");
+        s = test_service(c, "q");
+        cr_assert_str_eq(s->chroot, "");
+        cr_assert_str_eq(s->user, "a");
+        cr_assert_str_eq(s->group, "b");
+        cr_assert_str_eq(s->executable, "c\\");
         config_free(c);
 }
 

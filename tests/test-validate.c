@@ -54,6 +54,20 @@ Test(validate, errors) {
                   "main.conf:1: first_valid_uid can't be larger than last_valid_uid" },
                 { "first_valid_gid = 10\nlast_valid_gid = 5\n",
                   "main.conf:2: first_valid_gid can't be larger than last_valid_gid" },
+                /* checks of other settings blocks, per filter over the final globals (F12);
+                 * the line is the setting's that gave the value */
+                { "syslog_facility = bogus\n", "main.conf:1: Unknown syslog_facility: bogus" },
+                { "syslog_facility = LOCAL7\n", "main.conf:1: Unknown syslog_facility: LOCAL7" },
+                { "protocol imap {\n syslog_facility = security\n}\n",
+                  "main.conf:2: Unknown syslog_facility: security" },
+                { "service x {\n inet_listener y {\n  ssl = yes\n }\n}\nssl_verify_client_cert = yes\n",
+                  "main.conf:6: ssl_verify_client_cert set, but ssl_ca not" },
+                { "protocol imap {\n ssl_verify_client_cert = yes\n}\nprotocol pop3 {\n ssl_ca = </x\n}\n",
+                  "main.conf:2: ssl_verify_client_cert set, but ssl_ca not" },
+                { "local 1.2.3.4 {\n ssl_verify_client_cert = yes\n protocol imap {\n  ssl_ca = </x\n }\n}\n",
+                  "main.conf:2: ssl_verify_client_cert set, but ssl_ca not" },
+                { "ssl = no\nprotocol imap {\n ssl = yes\n ssl_verify_client_cert = yes\n}\n",
+                  "main.conf:4: ssl_verify_client_cert set, but ssl_ca not" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *e = test_first_error(cases[i].conf);
@@ -75,6 +89,12 @@ Test(validate, skipped_or_fine) {
                 "service zz {\n vsz_limit = 0\n}\ndefault_vsz_limit = 1k\n",
                 "service zz {\n vsz_limit = 1M\n}\n",
                 "service auth {\n process_limit = 1\n}\n",
+                "syslog_facility = local7\nprotocol imap {\n syslog_facility = authpriv\n}\n",
+                "ssl_verify_client_cert = yes\nssl = no\n",
+                "ssl_verify_client_cert = yes\nssl_ca = </nonexistent/ca.pem\n",
+                "ssl = no\nprotocol imap {\n ssl_verify_client_cert = yes\n}\n",
+                "protocol imap {\n ssl_verify_client_cert = yes\n}\nprotocol imap {\n ssl_ca = </x\n}\n",
+                "protocol imap {\n ssl_verify_client_cert = yes\n}\nssl_ca = </x\n",
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *e = test_first_error(cases[i]);
@@ -93,6 +113,31 @@ Test(validate, base_dir_prefix_warning) {
         cr_assert_eq(d.items[0].line, 2);
         cr_assert_str_eq(d.items[0].text,
                          "You should remove base_dir prefix from unix_listener: /run/dovesd/x");
+        free(first);
+        conf_diags_done(&d);
+
+        /* doveconf names unix_listener for a fifo listener too (F9) */
+        cr_assert_eq(test_load("service zz {\n fifo_listener /run/dovesd/f {\n }\n}\n", NULL,
+                               &first, &d), 0);
+        cr_assert_eq(d.n_items, 1);
+        cr_assert_str_eq(d.items[0].text,
+                         "You should remove base_dir prefix from unix_listener: /run/dovesd/f");
+        free(first);
+        conf_diags_done(&d);
+}
+
+Test(validate, ssl_disabled_warning) {
+        conf_diags d;
+        char *first;
+
+        cr_assert_eq(test_load("ssl = no\nprotocol imap {\n ssl = no\n}\nprotocol pop3 {\n"
+                               " ssl = required\n}\nlocal 1.2.3.4 {\n ssl = yes\n}\n", NULL,
+                               &first, &d), 0);
+        cr_assert_eq(d.n_items, 1);
+        cr_assert(d.items[0].warning);
+        cr_assert_eq(d.items[0].line, 6);
+        cr_assert_str_eq(d.items[0].text,
+                         "SSL is disabled because global ssl=no, ignoring ssl=required for subsection");
         free(first);
         conf_diags_done(&d);
 }
