@@ -1,0 +1,161 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# TAP: `meson install` into a DESTDIR installs exactly tests/install-files.txt, and programs
+# build against the installed libdovesd through pkg-config and run.
+# Usage: test-install.sh BUILD-ROOT INSTALL-FILES.TXT HELLO.C NAME=DIR...
+#   NAME=DIR pairs name the install directories as the list spells them (LIBDIR=/usr/lib/…);
+#   the installed paths are rewritten with them, longest directory first.
+set -uo pipefail
+
+build=$1 expected=$2 hello=$3
+shift 3
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+diag() { sed 's/^/# /'; }
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+dest=$tmp/dest
+
+echo "1..8"
+
+# 1. Install. --no-rebuild: meson test has built everything already, and a rebuild would
+#    race with the tests running next to this one.
+if meson install -C "$build" --no-rebuild --quiet --destdir "$dest" >"$tmp/install.log" 2>&1; then
+        ok "meson install --destdir"
+else
+        not_ok "meson install --destdir"
+        diag <"$tmp/install.log"
+fi
+
+# 2. The file list, directories spelled by name.
+declare -a pairs
+for p in "$@"; do
+        pairs+=("${#p} $p")
+done
+sed_args=()
+while read -r _ p; do
+        name=${p%%=*} dir=${p#*=}
+        sed_args+=(-e "s|^${dir}/|${name}/|")
+done < <(printf '%s\n' "${pairs[@]}" | sort -rn)
+(cd "$dest" && find . \( -type f -o -type l \) -printf '/%P\n') | sed "${sed_args[@]}" | sort \
+        >"$tmp/got"
+grep -v '^#' "$expected" | sed '/^$/d' | sort >"$tmp/want"
+if diff -u "$tmp/want" "$tmp/got" >"$tmp/diff"; then
+        ok "installed files equal $(basename "$expected") ($(wc -l <"$tmp/got") files)"
+else
+        not_ok "installed files differ from $(basename "$expected")"
+        diag <"$tmp/diff"
+fi
+
+# Where the installed library is.
+pc=$(find "$dest" -name libdovesd.pc | head -n1)
+libdir=$(dirname "$(dirname "$pc")")
+# PKG_CONFIG_SYSROOT_DIR, not --define-prefix: the latter guesses the prefix from the .pc
+# location and gets multiarch libdirs (lib/x86_64-linux-gnu) wrong.
+export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest
+
+# 3. pkg-config resolves into the DESTDIR.
+cflags=$(pkg-config --cflags libdovesd 2>"$tmp/pc.err")
+libs=$(pkg-config --libs libdovesd 2>>"$tmp/pc.err")
+if [ -n "$pc" ] && [[ "$cflags" == *"-I$dest/"* ]] && [[ "$libs" == *"-L$dest/"*"-ldovesd"* ]]; then
+        ok "pkg-config --cflags --libs libdovesd: $(echo $cflags $libs | sed "s|$dest|DESTDIR|g")"
+else
+        not_ok "pkg-config --cflags --libs libdovesd: '$cflags' '$libs'"
+        diag <"$tmp/pc.err"
+fi
+
+# 4. A program against the shared library: a bad environment is an error with a message.
+cat >"$tmp/badenv.c" <<'PROG'
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dovesd.h>
+
+int main(void) {
+        dovesd_service *s = NULL;
+        char *error = NULL;
+        int r;
+
+        unsetenv("DOVESD_SERVICE");
+        r = dovesd_service_new(&s, &error);
+        printf("%d %s %s\n", r, s ? "service" : "NULL", error ?: "(no message)");
+        free(error);
+        return r == -EINVAL && !s ? 0 : 1;
+}
+PROG
+if cc -Wall -Werror -o "$tmp/badenv" "$tmp/badenv.c" $cflags $libs 2>"$tmp/cc.log"; then
+        out=$(LD_LIBRARY_PATH=$libdir "$tmp/badenv" 2>&1)
+        if [ "$out" = "-22 NULL DOVESD_SERVICE is not set" ]; then
+                ok "linked against the installed libdovesd.so: dovesd_service_new() says '$out'"
+        else
+                not_ok "installed libdovesd.so: dovesd_service_new() said '$out'"
+        fi
+else
+        not_ok "compile and link against the installed libdovesd.so"
+        diag <"$tmp/cc.log"
+fi
+
+# 5. It really used the installed copy.
+if LD_LIBRARY_PATH=$libdir ldd "$tmp/badenv" 2>&1 | grep -q "libdovesd.so.0 => $libdir/"; then
+        ok "the program loads libdovesd.so.0 from the DESTDIR"
+else
+        not_ok "the program does not load libdovesd.so.0 from the DESTDIR"
+        LD_LIBRARY_PATH=$libdir ldd "$tmp/badenv" 2>&1 | diag
+fi
+
+# 6. The same program against the static library (pkg-config --static adds libcap).
+static_libs=$(pkg-config --static --libs libdovesd | sed 's/-ldovesd//')
+if cc -Wall -Werror -o "$tmp/badenv-static" "$tmp/badenv.c" $cflags "$libdir/libdovesd.a" \
+        $static_libs 2>"$tmp/cc.log" &&
+   out=$("$tmp/badenv-static" 2>&1) && ! ldd "$tmp/badenv-static" | grep -q libdovesd; then
+        ok "linked against the installed libdovesd.a: '$out'"
+else
+        not_ok "static link against the installed libdovesd.a: '${out:-}'"
+        diag <"$tmp/cc.log"
+fi
+
+# 7. examples/hello.c (the README's program) builds with the README's command line.
+if cc -Wall -Werror -o "$tmp/hello" "$hello" $cflags $libs 2>"$tmp/cc.log"; then
+        ok "examples/hello.c builds against the installed library"
+else
+        not_ok "examples/hello.c does not build against the installed library"
+        diag <"$tmp/cc.log"
+fi
+
+# 8. ... and greets a client when socket-activated the way the generator's units do it.
+if [ -x "$tmp/hello" ] && command -v systemd-socket-activate >/dev/null; then
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        LD_LIBRARY_PATH=$libdir systemd-socket-activate -l "127.0.0.1:$port" --fdname=greet \
+                -E DOVESD_SERVICE=hello -E DOVESD_CLIENT_LIMIT=10 -E DOVESD_LISTENERS=greet \
+                -E LD_LIBRARY_PATH="$libdir" "$tmp/hello" >"$tmp/hello.log" 2>&1 &
+        pid=$!
+        line=
+        for _ in $(seq 50); do
+                line=$(python3 - "$port" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+print(s.makefile("rb").readline().decode().strip())
+PY
+) && [ -n "$line" ] && break
+                sleep 0.1
+        done
+        if [[ "$line" =~ ^"hello from hello on greet, you are 127.0.0.1:"[0-9]+$ ]]; then
+                ok "hello under systemd-socket-activate: '$line'"
+        else
+                not_ok "hello under systemd-socket-activate said '$line'"
+                diag <"$tmp/hello.log"
+        fi
+else
+        not_ok "hello not built or systemd-socket-activate missing"
+fi
+
+exit 0
