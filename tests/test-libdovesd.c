@@ -797,3 +797,340 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
         cr_expect_not_null(strstr(all, "STOPPING=1\n"), "%s", all);
         cr_expect_lt(strstr(all, "READY=1"), strstr(all, "STOPPING=1"), "%s", all);
 }
+
+/* ---- PROXY protocol on haproxy=yes listeners ------------------------------------------ */
+
+/* Serve one client that sends hdr (+ "HELLO\r\n") and return the line it got back ("" on EOF)
+ * and the child's report. */
+static void proxy_roundtrip(const void *hdr, size_t len, const char *trusted, char *line,
+                            size_t size, char **ret_report, unsigned *ret_client_port) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd, c;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .read_first = true };
+        struct sockaddr_in a;
+        socklen_t al = sizeof(a);
+        pid_t pid;
+
+        env_base("imap", "imap:haproxy", "10");
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        setenv("DOVESD_HAPROXY_TRUSTED_NETWORKS", trusted, 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        c = connect_tcp(port);
+        cr_assert_eq(getsockname(c, (struct sockaddr *) &a, &al), 0);
+        *ret_client_port = ntohs(a.sin_port);
+        if (len > 0)
+                cr_assert_eq(write(c, hdr, len), (ssize_t) len);
+        cr_assert_eq(write(c, "HELLO\r\n", 7), 7);
+        if (read_line(c, line, size) <= 0)
+                line[0] = '\0';
+        close(c);
+        *ret_report = finish(pid, rfd, NULL);
+}
+
+Test(libdovesd, proxy_v1_gives_the_real_client) {
+        const char hdr[] = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 143\r\n";
+        char line[512], *rep;
+        unsigned cport;
+
+        proxy_roundtrip(hdr, strlen(hdr), "127.0.0.0/8", line, sizeof(line), &rep, &cport);
+        cr_expect_str_eq(line, "served imap 192.0.2.1:5555 local=192.0.2.2:143 proxied=1 alpn=- "
+                               "authority=- ssl=0 cn=- first=HELLO\n", "%s", rep);
+        cr_expect_eq(report_num(rep, "served"), 1);
+        free(rep);
+}
+
+Test(libdovesd, proxy_v2_tlvs) {
+        static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51,
+                                         0x55, 0x49, 0x54, 0x0a };
+        uint8_t h[256], *q;
+        char line[512], *rep;
+        unsigned cport;
+        size_t len;
+
+        memcpy(h, sig, 12);
+        h[12] = 0x21;                   /* v2, PROXY */
+        h[13] = 0x11;                   /* AF_INET, STREAM */
+        q = h + 16;
+        memcpy(q, (uint8_t[]) { 198, 51, 100, 7, 192, 0, 2, 9, 0x30, 0x39, 0x03, 0xe1 }, 12);
+        q += 12;
+        *q++ = 0x01; *q++ = 0; *q++ = 4; memcpy(q, "imap", 4); q += 4;
+        *q++ = 0x02; *q++ = 0; *q++ = 12; memcpy(q, "mail.example", 12); q += 12;
+        *q++ = 0x20; *q++ = 0; *q++ = 5 + 3 + 5;
+        *q++ = 0x01; memset(q, 0, 4); q += 4;
+        *q++ = 0x22; *q++ = 0; *q++ = 5; memcpy(q, "alice", 5); q += 5;
+        len = (size_t) (q - h);
+        h[14] = (uint8_t) ((len - 16) >> 8);
+        h[15] = (uint8_t) ((len - 16) & 0xff);
+
+        proxy_roundtrip(h, len, "::1, 127.0.0.1", line, sizeof(line), &rep, &cport);
+        cr_expect_str_eq(line, "served imap 198.51.100.7:12345 local=192.0.2.9:993 proxied=1 "
+                               "alpn=imap authority=mail.example ssl=1 cn=alice first=HELLO\n",
+                         "%s", rep);
+        free(rep);
+}
+
+Test(libdovesd, proxy_untrusted_peer_closed_and_logged) {
+        const char hdr[] = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 143\r\n";
+        char line[512], *rep, expect[256];
+        unsigned cport;
+
+        proxy_roundtrip(hdr, strlen(hdr), "10.0.0.0/8", line, sizeof(line), &rep, &cport);
+        cr_expect_str_eq(line, "");
+        cr_expect_eq(report_num(rep, "served"), 0);
+        snprintf(expect, sizeof(expect),
+                 "log=%s|imap|127.0.0.1:%u|haproxy: Client not trusted (rip=127.0.0.1:%u)\n",
+                 DOVESD_MESSAGE_PROXY_REJECTED, cport, cport);
+        cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
+        free(rep);
+}
+
+Test(libdovesd, proxy_empty_trust_list_trusts_nobody) {
+        const char hdr[] = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 143\r\n";
+        char line[512], *rep;
+        unsigned cport;
+
+        proxy_roundtrip(hdr, strlen(hdr), "", line, sizeof(line), &rep, &cport);
+        cr_expect_str_eq(line, "");
+        cr_expect_not_null(strstr(rep, "haproxy: Client not trusted"), "%s", rep);
+        free(rep);
+}
+
+Test(libdovesd, proxy_malformed_header_closed_and_logged) {
+        const char hdr[] = "PROXY TCP9 192.0.2.1 192.0.2.2 5555 143\r\n";
+        char line[512], *rep;
+        unsigned cport;
+
+        proxy_roundtrip(hdr, strlen(hdr), "127.0.0.1", line, sizeof(line), &rep, &cport);
+        cr_expect_str_eq(line, "");
+        cr_expect_eq(report_num(rep, "served"), 0);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_PROXY_REJECTED "|imap|127.0.0.1:"),
+                           "%s", rep);
+        free(rep);
+}
+
+Test(libdovesd, proxy_timeout_releases_the_slot) {
+        const char hdr[] = "PROXY TCP6 2001:db8::1 2001:db8::2 4000 143\r\nHELLO\r\n";
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd, silent, good;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .read_first = true };
+        char line[512], *rep;
+        double t0, dt;
+        pid_t pid;
+
+        env_base("imap", "imap:haproxy", "1");          /* one slot */
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        setenv("DOVESD_HAPROXY_TIMEOUT", "1", 1);
+        setenv("DOVESD_HAPROXY_TRUSTED_NETWORKS", "127.0.0.0/8", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        t0 = now_sec();
+        silent = connect_tcp(port);     /* takes the slot and never sends a header */
+        usleep(100 * 1000);
+        good = connect_tcp(port);       /* waits in the backlog */
+        cr_assert_eq(write(good, hdr, strlen(hdr)), (ssize_t) strlen(hdr));
+        cr_expect_eq(read_line(silent, line, sizeof(line)), 0, "silent client closed");
+        cr_expect_gt(read_line(good, line, sizeof(line)), 0);
+        dt = now_sec() - t0;
+        cr_expect_str_eq(line, "served imap [2001:db8::1]:4000 local=[2001:db8::2]:143 proxied=1 "
+                               "alpn=- authority=- ssl=0 cn=- first=HELLO\n");
+        cr_expect_geq(dt, 0.9, "slot released after %.2f s", dt);
+        cr_expect_lt(dt, 4.0, "slot released after %.2f s", dt);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_not_null(strstr(rep, "|haproxy: Client timed out (rip=127.0.0.1:"), "%s", rep);
+        cr_expect_eq(report_num(rep, "served"), 1);
+        cr_expect_leq(report_num(rep, "max_clients"), 1);
+        free(rep);
+}
+
+/* ---- privileges (root only) ----------------------------------------------------------- */
+
+static int restrict_child(void *arg) {
+        dovesd_service *s = NULL;
+        char *error = NULL, *desc = NULL;
+        int r;
+
+        r = dovesd_service_new(&s, &error);
+        report("new=%d", r);
+        if (r < 0) {
+                report("error=%s", error);
+                return 0;
+        }
+        dovesd_service_set_log_callback(s, log_to_report, NULL);
+        report("before=%d", dovesd_privileged_group_enable(s, true));
+        r = dovesd_service_restrict(s);
+        report("restrict=%d", r);
+        if (r < 0)
+                return 0;
+        report("again=%d", dovesd_service_restrict(s));
+        (void) dovesd_service_describe_privileges(s, &desc);
+        report("describe=%s", desc);
+        report("restricted=%d", dovesd_service_is_restricted(s));
+        report("chroot=%s", dovesd_service_get_chroot(s) ?: "(null)");
+        report("caps_dropped=%d", dovesd_service_caps_dropped(s));
+        errno = 0;
+        r = setuid(0);
+        report("setuid0=%d/%d", r, errno);
+        report("cwd_is_root=%d", access("/dovesd-chroot-marker", F_OK) == 0);
+        r = dovesd_privileged_group_enable(s, true);
+        report("priv_on=%d egid=%u", r, (unsigned) getegid());
+        r = dovesd_privileged_group_enable(s, false);
+        report("priv_off=%d egid=%u", r, (unsigned) getegid());
+        report("ready=1");
+        for (int i = 0; i < 20; i++)
+                sleep(1);       /* the test reads /proc/PID/status, then kills us */
+        return 0;
+}
+
+static char *read_file_str(const char *path) {
+        char *buf = calloc(1, 8192);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        cr_assert_geq(fd, 0, "%s: %m", path);
+        cr_assert_gt(read(fd, buf, 8191), 0);
+        close(fd);
+        return buf;
+}
+
+static char *status_line(const char *status, const char *key) {
+        const char *p = strstr(status, key);
+
+        cr_assert_not_null(p, "no %s in /proc/PID/status", key);
+        p += strlen(key);
+        return strndup(p, strcspn(p, "\n"));
+}
+
+Test(libdovesd, restrict_drops_everything) {
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", marker[256], rep[8192] = "", path[64];
+        char root[256] = "", expect[512], *status, *v;
+        size_t n = 0;
+        int rfd, fd;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        cr_assert_not_null(mkdtemp(dir));
+        chmod(dir, 0755);
+        snprintf(marker, sizeof(marker), "%s/dovesd-chroot-marker", dir);
+        fd = open(marker, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        close(fd);
+
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        setenv("DOVESD_GROUP", "nogroup", 1);
+        setenv("DOVESD_EXTRA_GROUPS", "daemon", 1);
+        setenv("DOVESD_PRIVILEGED_GROUP", "mail", 1);
+        setenv("DOVESD_CHROOT", dir, 1);
+        pid = spawn(NULL, 0, restrict_child, NULL, &rfd);
+        while (!strstr(rep, "ready=1\n") && !strstr(rep, "restrict=-")) {
+                ssize_t k = read(rfd, rep + n, sizeof(rep) - n - 1);
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        cr_assert_not_null(strstr(rep, "ready=1\n"), "%s", rep);
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        status = read_file_str(path);
+        snprintf(path, sizeof(path), "/proc/%d/root", (int) pid);
+        cr_expect_gt(readlink(path, root, sizeof(root) - 1), 0);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+
+        cr_expect_str_eq((v = status_line(status, "Uid:\t")), "65534\t65534\t65534\t65534"); free(v);
+        /* real, effective (back to primary), saved = privileged (mail = 8), fs */
+        cr_expect_str_eq((v = status_line(status, "Gid:\t")), "65534\t65534\t8\t65534"); free(v);
+        cr_expect_str_eq((v = status_line(status, "Groups:\t")), "1 65534 "); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapEff:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapPrm:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapInh:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapBnd:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapAmb:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq(root, dir);
+
+        cr_expect_not_null(strstr(rep, "before=-107\n"), "ENOTCONN before restrict: %s", rep);
+        cr_expect_not_null(strstr(rep, "restrict=0\nagain=0\n"), "%s", rep);
+        snprintf(expect, sizeof(expect),
+                 "describe=uid=65534 euid=65534 gid=65534 egid=65534 sgid=8 groups=1,65534 chroot=%s caps=none\n",
+                 dir);
+        cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
+        snprintf(expect, sizeof(expect), "log=%s|-|-|Privileges dropped: uid=65534 ",
+                 DOVESD_MESSAGE_PRIVILEGES_DROPPED);
+        cr_expect_not_null(strstr(rep, expect), "%s", rep);
+        cr_expect_not_null(strstr(rep, "restricted=1\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "caps_dropped=1\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "setuid0=-1/1\n"), "setuid(0) must fail with EPERM: %s", rep);
+        cr_expect_not_null(strstr(rep, "cwd_is_root=1\n"), "chroot in effect: %s", rep);
+        cr_expect_not_null(strstr(rep, "priv_on=0 egid=8\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "priv_off=0 egid=65534\n"), "%s", rep);
+        free(status);
+}
+
+typedef struct restrict_case {
+        char vars[96];
+        char log[128];          /* the error record */
+        int r;
+} restrict_case;
+
+static restrict_case restrict_cases[] = {
+        { "DOVESD_USER=nosuchuser-dovesd", "DOVESD_USER: unknown user 'nosuchuser-dovesd'", -ESRCH },
+        { "DOVESD_USER=nobody\nDOVESD_GROUP=nosuchgroup-dovesd",
+          "DOVESD_GROUP: unknown group 'nosuchgroup-dovesd'", -ESRCH },
+        { "DOVESD_USER=nobody\nDOVESD_EXTRA_GROUPS=mail,nosuchgroup-dovesd",
+          "DOVESD_EXTRA_GROUPS: unknown group 'nosuchgroup-dovesd'", -ESRCH },
+        { "DOVESD_USER=nobody\nDOVESD_PRIVILEGED_GROUP=nosuchgroup-dovesd",
+          "DOVESD_PRIVILEGED_GROUP: unknown group 'nosuchgroup-dovesd'", -ESRCH },
+        { "DOVESD_USER=nobody\nDOVESD_CHROOT=/nonexistent-dovesd",
+          "chroot(/nonexistent-dovesd) failed: No such file or directory", -ENOENT },
+        { "DOVESD_TYPE=login", "DOVESD_USER is not set: a login process must not run as root", -EPERM },
+        { "DOVESD_TYPE=login\nDOVESD_USER=root", "This process must not be run as root", -EPERM },
+};
+
+ParameterizedTestParameters(libdovesd, restrict_errors) {
+        return cr_make_param_array(restrict_case, restrict_cases, ELEMENTSOF(restrict_cases));
+}
+
+ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
+        char *vars = strdup(c->vars), *saveptr = NULL, *rep, expect[256];
+        int rfd;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        env_base("imap", "", "10");
+        for (char *line = strtok_r(vars, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
+                char *eq = strchr(line, '=');
+                *eq = '\0';
+                setenv(line, eq + 1, 1);
+        }
+        pid = spawn(NULL, 0, restrict_child, NULL, &rfd);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_eq(report_num(rep, "restrict"), c->r, "%s: %s", c->vars, rep);
+        snprintf(expect, sizeof(expect), "log=-|-|-|%s\n", c->log);
+        cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
+        free(rep);
+}
+
+Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
+        char *rep;
+        int rfd;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        env_base("config", "", "10");
+        pid = spawn(NULL, 0, restrict_child, NULL, &rfd);
+        /* the child sleeps after ready=1; read until then */
+        char buf[8192] = "";
+        size_t n = 0;
+        while (!strstr(buf, "ready=1\n") && !strstr(buf, "restrict=-")) {
+                ssize_t k = read(rfd, buf + n, sizeof(buf) - n - 1);
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        kill(pid, SIGKILL);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_not_null(strstr(buf, "restrict=0\n"), "%s", buf);
+        cr_expect_not_null(strstr(buf, "describe=uid=0 euid=0 gid=0 egid=0 sgid=0 groups="), "%s", buf);
+        cr_expect_not_null(strstr(buf, " chroot=none caps=none\n"), "%s", buf);
+        cr_expect_not_null(strstr(buf, "priv_on=-2 "), "no privileged group: %s", buf);
+        free(rep);
+}
