@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dump.h"
 #include "log.h"
 #include "macro.h"
 #include "model.h"
+#include "snapshot.h"
 #include "units.h"
 
 #define DEFAULT_CONFIG "/etc/dovesd/dovesd.conf"
@@ -141,12 +143,66 @@ static int run_dry_run(const args *a) {
         return 0;
 }
 
+/* Where the last good unit set is kept: $DOVESD_LAST_GOOD_DIR (empty: nowhere), or
+ * SNAPSHOT_DIR_DEFAULT when systemd runs us for the system; by hand, nowhere. */
+static const char *last_good_dir(void) {
+        const char *e = getenv("DOVESD_LAST_GOOD_DIR");
+
+        if (e)
+                return isempty(e) ? NULL : e;
+        e = getenv("SYSTEMD_SCOPE");
+        if (e && streq(e, "system"))
+                return SNAPSHOT_DIR_DEFAULT;
+        return NULL;
+}
+
+/* The config is broken: write the last good unit set again, so that daemon-reload leaves
+ * every dovesd unit as it was (see snapshot.c). Returns 0 when it did, -errno otherwise. */
+static int keep_last_good(const args *a, const char *dir) {
+        _cleanup_(unit_set_done) unit_set set = {};
+        _cleanup_free_ char *failed = NULL;
+        char when[64] = "an earlier run";
+        int64_t saved = 0;
+        struct tm tm;
+        time_t t;
+        int r;
+
+        r = snapshot_load(dir, a->config, &set, &saved);
+        if (r == -ENOENT || r == -ESTALE) {
+                log_error("%s: no units written; every dovesd unit is now gone from systemd's "
+                          "view and its sockets stop listening until restarted.", a->config);
+                return r;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the last good unit set from %s: %m", dir);
+                return r;
+        }
+        r = units_write(&set, a->dest, &failed);
+        if (r < 0) {
+                log_error_errno(r, "Failed to write %s/%s from the last good unit set: %m",
+                                a->dest, failed ?: "");
+                return r;
+        }
+        t = (time_t) saved;
+        if (localtime_r(&t, &tm))
+                (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+        log_error("%s: kept the %zu units and links of the last good configuration (from %s); "
+                  "fix the errors above and run 'systemctl daemon-reload' again.",
+                  a->config, set.n_entries, when);
+        return 0;
+}
+
 static int run_systemd(const args *a) {
         _cleanup_(unit_set_done) unit_set set = {};
         _cleanup_free_ char *failed = NULL;
+        const char *keep = last_good_dir();
         int r;
 
         r = build(a, &set);
+        if (r == 0 && keep)
+                (void) snapshot_remove(keep, a->config);
+        if (r < 0 && keep)
+                (void) keep_last_good(a, keep);
         if (r <= 0)
                 return r;
         r = units_write(&set, a->dest, &failed);
@@ -156,6 +212,13 @@ static int run_systemd(const args *a) {
         if (r < 0)
                 return log_error_errno(r, "Failed to write %s/%s: %m", a->dest, failed ?: "");
         log_debug("Wrote %zu units and links from %s to %s.", set.n_entries, a->config, a->dest);
+
+        if (keep) {
+                r = snapshot_save(&set, keep, a->config);
+                if (r < 0)
+                        log_full(LOG_WARNING, -r, NULL, 0, "Failed to keep a copy of the units in %s, "
+                                          "ignoring: %m", keep);
+        }
         return 0;
 }
 
