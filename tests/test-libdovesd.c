@@ -819,9 +819,11 @@ static void proxy_roundtrip(const void *hdr, size_t len, const char *trusted, ch
         c = connect_tcp(port);
         cr_assert_eq(getsockname(c, (struct sockaddr *) &a, &al), 0);
         *ret_client_port = ntohs(a.sin_port);
+        /* A rejected client may be closed before it is done writing: no SIGPIPE, no assert;
+         * the answer (or its absence) is what counts. */
         if (len > 0)
-                cr_assert_eq(write(c, hdr, len), (ssize_t) len);
-        cr_assert_eq(write(c, "HELLO\r\n", 7), 7);
+                (void) send(c, hdr, len, MSG_NOSIGNAL);
+        (void) send(c, "HELLO\r\n", 7, MSG_NOSIGNAL);
         if (read_line(c, line, size) <= 0)
                 line[0] = '\0';
         close(c);
