@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: MIT
 # TAP: `meson install` into a DESTDIR installs exactly tests/install-files.txt, and programs
 # build against the installed libdovesd through pkg-config and run.
-# Usage: test-install.sh BUILD-ROOT INSTALL-FILES.TXT HELLO.C NAME=DIR...
+# Usage: test-install.sh BUILD-ROOT INSTALL-FILES.TXT HELLO.C README.md NAME=DIR...
 #   NAME=DIR pairs name the install directories as the list spells them (LIBDIR=/usr/lib/…);
 #   the installed paths are rewritten with them, longest directory first.
 set -uo pipefail
 
-build=$1 expected=$2 hello=$3
-shift 3
+build=$1 expected=$2 hello=$3 readme=$4
+shift 4
 
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 dest=$tmp/dest
 
-echo "1..8"
+echo "1..9"
 
 # 1. Install. --no-rebuild: meson test has built everything already, and a rebuild would
 #    race with the tests running next to this one.
@@ -156,6 +156,16 @@ PY
         fi
 else
         not_ok "hello not built or systemd-socket-activate missing"
+fi
+
+# 9. The C program in README.md builds too (it is hello.c without the comments).
+awk '/^```c$/ { on = 1; next } /^```$/ { on = 0 } on' "$readme" >"$tmp/readme.c"
+if [ -s "$tmp/readme.c" ] &&
+   cc -Wall -Werror -o "$tmp/readme" "$tmp/readme.c" $cflags $libs 2>"$tmp/cc.log"; then
+        ok "the C program in README.md builds against the installed library"
+else
+        not_ok "the C program in README.md does not build ($(wc -l <"$tmp/readme.c") lines)"
+        diag <"$tmp/cc.log"
 fi
 
 exit 0
