@@ -224,8 +224,10 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                 dovesd_conn *c;
                 int cfd, r;
 
+                /* Full: only the wakeup itself proves a client is waiting, so make room for
+                 * at most that one; the level-triggered listener reports any others. */
                 if (service_free_slots(s) == 0 &&
-                    !(can_overflow(s) && service_drop_oldest_unlogged(s) > 0))
+                    !(i == 0 && can_overflow(s) && service_drop_oldest_unlogged(s) > 0))
                         break;
                 /* dropping a client may have ended the loop */
                 if (!s->listening)

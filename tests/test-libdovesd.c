@@ -284,6 +284,16 @@ static void prog_stop(dovesd_service *s, void *userdata) {
                         answer_and_close(p, p->conns[0]);
 }
 
+static void prog_overflow(dovesd_conn *c, void *userdata) {
+        report("overflow=%s", dovesd_conn_get_remote_str(c));
+        (void) write(dovesd_conn_get_fd(c), "bye\n", 4);
+}
+
+static int prog_reload(dovesd_service *s, void *userdata) {
+        report("reload=1");
+        return 0;
+}
+
 static int prog_fifo(dovesd_service *s, const char *listener, int fd, void *userdata) {
         prog *p = userdata;
         char buf[256];
@@ -323,6 +333,8 @@ static int prog_main(void *arg) {
                 .disconnect = prog_disconnect,
                 .stop = prog_stop,
                 .fifo_readable = prog_fifo,
+                .overflow = prog_overflow,
+                .reload = prog_reload,
         };
         r = dovesd_service_run(p->s, &cb, p);
         report("run=%d", r);
@@ -1134,5 +1146,57 @@ Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
         cr_expect_not_null(strstr(buf, "describe=uid=0 euid=0 gid=0 egid=0 sgid=0 groups="), "%s", buf);
         cr_expect_not_null(strstr(buf, " chroot=none caps=none\n"), "%s", buf);
         cr_expect_not_null(strstr(buf, "priv_on=-2 "), "no privileged group: %s", buf);
+        free(rep);
+}
+
+/* ---- type=login overflow and reload --------------------------------------------------- */
+
+Test(libdovesd, login_overflow_drops_oldest_not_logged_in) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd, c[3];
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = { .hold_usec = 60 * USEC_PER_SEC };
+        char line[512], *rep;
+        pid_t pid;
+
+        env_base("imap-login", "imap", "2");
+        setenv("DOVESD_TYPE", "login", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        c[0] = connect_tcp(port);
+        usleep(100 * 1000);
+        c[1] = connect_tcp(port);
+        usleep(100 * 1000);
+        c[2] = connect_tcp(port);       /* the process is full: the oldest makes room */
+        cr_expect_gt(read_line(c[0], line, sizeof(line)), 0);
+        cr_expect_str_eq(line, "bye\n");
+        cr_expect_eq(read_line(c[0], line, sizeof(line)), 0, "then closed");
+        usleep(200 * 1000);
+        kill(pid, SIGTERM);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_eq(report_num(rep, "served"), 3, "%s", rep);
+        cr_expect_leq(report_num(rep, "max_clients"), 2);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_LOGIN_OVERFLOW "|imap|127.0.0.1:"), "%s", rep);
+        /* exactly one overflow: the first client's */
+        char *o = strstr(rep, "overflow=");
+        cr_expect(o && !strstr(o + 1, "overflow="), "%s", rep);
+        free(rep);
+}
+
+Test(libdovesd, sighup_calls_reload) {
+        unsigned port;
+        int lfd = listen_tcp(8, &port), rfd;
+        svc_fd fds[] = { { lfd, "imap" } };
+        prog p = {};
+        char *rep;
+        pid_t pid;
+
+        env_base("imap", "imap", "2");
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        usleep(300 * 1000);
+        kill(pid, SIGHUP);
+        rep = finish(pid, rfd, NULL);
+        cr_expect_not_null(strstr(rep, "reload=1\n"), "%s", rep);
+        cr_expect_eq(report_num(rep, "run"), 0, "the service carried on and exited on idle");
         free(rep);
 }
