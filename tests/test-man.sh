@@ -11,7 +11,7 @@ echo "1..$(( $# * 2 ))"
 if ! command -v man >/dev/null 2>&1; then
         for p in "$@"; do
                 n=$((n + 1)); echo "ok $n - $(basename "$p") renders # SKIP man (man-db) not installed"
-                n=$((n + 1)); echo "ok $n - $(basename "$p") has NAME and SYNOPSIS # SKIP man not installed"
+                n=$((n + 1)); echo "ok $n - $(basename "$p") has a NAME section # SKIP man not installed"
         done
         exit 0
 fi
@@ -30,11 +30,10 @@ for p in "$@"; do
         n=$((n + 1))
         text=$(MANWIDTH=80 man -l "$p" 2>/dev/null)
         if printf '%s\n' "$text" | grep -q '^NAME' &&
-           printf '%s\n' "$text" | grep -q '^SYNOPSIS' &&
            [ "$(printf '%s\n' "$text" | wc -l)" -gt 20 ]; then
-                echo "ok $n - $name has NAME and SYNOPSIS"
+                echo "ok $n - $name has a NAME section and a body"
         else
-                echo "not ok $n - $name has NAME and SYNOPSIS"
+                echo "not ok $n - $name has a NAME section and a body"
                 fail=1
         fi
 done
