@@ -105,18 +105,20 @@ else
 fi
 
 # 5. It really used the installed copy.
-if LD_LIBRARY_PATH=$libdir ldd "$tmp/badenv" 2>&1 | grep -q "libdovesd.so.0 => $libdir/"; then
+# (ldd's output is captured first: grep -q in a pipe under pipefail can fail by SIGPIPE.)
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/badenv" 2>&1)
+if [[ "$deps" == *"libdovesd.so.0 => $libdir/"* ]]; then
         ok "the program loads libdovesd.so.0 from the DESTDIR"
 else
         not_ok "the program does not load libdovesd.so.0 from the DESTDIR"
-        LD_LIBRARY_PATH=$libdir ldd "$tmp/badenv" 2>&1 | diag
+        echo "$deps" | diag
 fi
 
 # 6. The same program against the static library (pkg-config --static adds libcap).
 static_libs=$(pkg-config --static --libs libdovesd | sed 's/-ldovesd//')
 if cc -Wall -Werror -o "$tmp/badenv-static" "$tmp/badenv.c" $cflags "$libdir/libdovesd.a" \
         $static_libs 2>"$tmp/cc.log" &&
-   out=$("$tmp/badenv-static" 2>&1) && ! ldd "$tmp/badenv-static" | grep -q libdovesd; then
+   out=$("$tmp/badenv-static" 2>&1) && [[ "$(ldd "$tmp/badenv-static")" != *libdovesd* ]]; then
         ok "linked against the installed libdovesd.a: '$out'"
 else
         not_ok "static link against the installed libdovesd.a: '${out:-}'"
