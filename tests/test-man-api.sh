@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# TAP: the libdovesd man pages cover the public API exactly. Every symbol of libdovesd.sym
+# is named in the NAME section and declared in the SYNOPSIS of one section-3 page, every
+# function a page names exists, and `man SYMBOL` opens a page: the page itself or an alias
+# from man/meson.build.
+# Usage: test-man-api.sh libdovesd.sym MAN-DIR PAGE:ALIAS...
+set -uo pipefail
+sym=$1 mandir=$2
+shift 2
+
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
+
+symbols=$(sed -n 's/^[[:space:]]*\(dovesd_[a-z0-9_]*\);.*/\1/p' "$sym" | sort)
+pages=$(cd "$mandir" && ls *.3.scd)
+
+# NAME line(s) of a page: from "# NAME" to the " - " that ends the names.
+names_of() {
+        awk '/^# NAME/ { on = 1; next } on && /^# / { exit } on' "$mandir/$1" |
+                tr '\n' ' ' | sed 's/ - .*//' | tr ', ' '\n\n' | sed '/^$/d'
+}
+
+echo "1..4"
+
+# 1. Each symbol is in the NAME section of exactly one page.
+bad=
+for s in $symbols; do
+        c=0
+        for p in $pages; do
+                names_of "$p" | grep -qx "$s" && c=$((c + 1))
+        done
+        [ $c = 1 ] || bad="$bad $s($c)"
+done
+if [ -z "$bad" ]; then
+        ok "each of the $(echo "$symbols" | wc -l) symbols of $(basename "$sym") is named by one page"
+else
+        not_ok "symbols named by no page or several:$bad"
+fi
+
+# 2. ... and declared in that page's SYNOPSIS as "NAME(".
+bad=
+for s in $symbols; do
+        found=
+        for p in $pages; do
+                awk '/^# SYNOPSIS/ { on = 1; next } on && /^# / { exit } on' "$mandir/$p" |
+                        grep -q "[ *]$s(" && found=yes
+        done
+        [ -n "$found" ] || bad="$bad $s"
+done
+if [ -z "$bad" ]; then
+        ok "every symbol has a prototype in a SYNOPSIS"
+else
+        not_ok "symbols without a prototype in any SYNOPSIS:$bad"
+fi
+
+# 3. No page names a dovesd_ function that does not exist (types are allowed).
+bad=
+for p in $pages; do
+        for name in $(names_of "$p"); do
+                case "$name" in
+                libdovesd|dovesd_conn|dovesd_callbacks) continue ;;
+                esac
+                echo "$symbols" | grep -qx "$name" || bad="$bad $p:$name"
+        done
+done
+if [ -z "$bad" ]; then
+        ok "every name in a NAME section is a symbol or a documented type"
+else
+        not_ok "NAME sections name unknown functions:$bad"
+fi
+
+# 4. man SYMBOL works: SYMBOL.3 is a page, or an alias to the page that names it.
+bad=
+for s in $symbols; do
+        if [ -e "$mandir/$s.3.scd" ]; then
+                continue
+        fi
+        page=
+        for a in "$@"; do
+                [ "${a#*:}" = "$s" ] && page=${a%%:*}
+        done
+        if [ -z "$page" ] || ! names_of "$page.scd" | grep -qx "$s"; then
+                bad="$bad $s"
+        fi
+done
+for a in "$@"; do
+        page=${a%%:*} name=${a#*:}
+        [ -e "$mandir/$page.scd" ] && names_of "$page.scd" | grep -qx "$name" || bad="$bad $a"
+done
+if [ -z "$bad" ]; then
+        ok "every symbol has a page or an alias, and every alias points to the page naming it"
+else
+        not_ok "missing or wrong man aliases:$bad"
+fi
