@@ -1034,7 +1034,8 @@ int config_finish(config_state *st, conf_diags *diags) {
                         return r;
         }
 
-        qsort(c->services, c->n_services, sizeof(service), service_cmp);
+        if (c->n_services > 0)
+                qsort(c->services, c->n_services, sizeof(service), service_cmp);
         for (size_t i = 0; i < c->n_services; i++)
                 if (c->services[i].n_listeners > 1)
                         qsort(c->services[i].listeners, c->services[i].n_listeners,
