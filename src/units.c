@@ -1585,7 +1585,8 @@ int units_build(const config *c, unit_set *ret, conf_diags *diags) {
                 return r;
         }
 
-        qsort(b.set.entries, b.set.n_entries, sizeof(unit_entry), unit_entry_cmp);
+        if (b.set.n_entries > 0)
+                qsort(b.set.entries, b.set.n_entries, sizeof(unit_entry), unit_entry_cmp);
         *ret = b.set;
         b.set = (unit_set) {};
         builder_done(&b);
