@@ -87,5 +87,9 @@ char *config_global_value(config_state *st, const char *key);
 /* Compute effective values and validate; errors go to diags. Returns 0 or -EINVAL. */
 int config_finish(config_state *st, conf_diags *diags);
 
+/* Test hook (the fuzzer): when set, every !include / !include_try pattern must lie below this
+ * absolute directory and contain no "..", or it is refused with an error. NULL: no limit. */
+extern const char *conf_include_root;
+
 /* Parse the file into st. Returns 0, or -EINVAL when errors were recorded, -ENOMEM. */
 int conf_parse(config_state *st, const char *path, conf_diags *diags);

@@ -1085,6 +1085,17 @@ static void section_done(section *s) {
 static int parse_file(parser *p, const char *path, input *parent, const char *inc_file,
                       unsigned inc_line);
 
+const char *conf_include_root = NULL;
+
+static bool include_allowed(const char *full) {
+        size_t n;
+
+        if (!conf_include_root)
+                return true;
+        n = strlen(conf_include_root);
+        return strncmp(full, conf_include_root, n) == 0 && full[n] == '/' && !strstr(full, "..");
+}
+
 static char *dir_of(const char *path) {
         const char *slash = strrchr(path, '/');
 
@@ -1117,6 +1128,9 @@ static int do_include(parser *p, input *in, const char *pattern, bool try, unsig
                 return -ENOMEM;
         if (pattern[0] == '\0')
                 return try ? 0 : perr(p, in->path, line, "No matches");
+        if (!include_allowed(full))
+                return perr(p, in->path, line, "Include outside %s refused: %s",
+                            conf_include_root, full);
         gr = glob(full, GLOB_BRACE, NULL, &g);
         if (gr == GLOB_NOMATCH) {
                 globfree(&g);
