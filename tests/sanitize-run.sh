@@ -1,0 +1,47 @@
+#!/bin/bash
+# exe_wrapper of the test setups 'asan' and 'valgrind' (tests/meson.build):
+#   meson test -C build-asan --setup asan --suite unit      (a -Db_sanitize=address,undefined build)
+#   meson test -C build --setup valgrind --suite unit       (a plain build, under memcheck)
+# Criterion runs every test in a child process whose stderr it discards, so reports are written
+# to files in a private directory (ASan/UBSan log_path, valgrind --log-file=%p, one per
+# process). Any report fails the test and is printed to stderr. Scripts run unwrapped.
+set -u
+mode=$1
+shift
+if [ "$(head -c4 "$1" 2>/dev/null | tail -c3)" != ELF ]; then
+        exec "$@"
+fi
+
+logs=$(mktemp -d /tmp/dovesd-sanitize.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
+case $mode in
+asan)
+        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:log_path=$logs/asan"
+        export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
+        "$@"
+        rc=$?
+        ;;
+valgrind)
+        valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
+                --errors-for-leak-kinds=definite,indirect --trace-children=yes \
+                --log-file="$logs/valgrind.%p" "$@"
+        rc=$?
+        ;;
+*)
+        echo "sanitize-run: unknown mode $mode" >&2
+        exit 2
+        ;;
+esac
+
+reports=0
+for f in "$logs"/*; do
+        [ -s "$f" ] || continue
+        reports=$((reports + 1))
+        echo "=== $mode report ($(basename "$f")) ===" >&2
+        cat "$f" >&2
+done
+if [ $reports -gt 0 ]; then
+        echo "sanitize-run: $reports $mode report(s) from $*" >&2
+        exit 1
+fi
+exit $rc
