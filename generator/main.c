@@ -68,14 +68,25 @@ static int load(const char *path, config **ret) {
         return 0;
 }
 
+/* The config is OK when the generator would write its units: the unit writer's own checks
+ * (name collisions, values systemd would refuse, socket path lengths) run too. */
 static int run_check(const args *a) {
+        _cleanup_(conf_diags_done) conf_diags d = {};
+        _cleanup_(unit_set_done) unit_set set = {};
         config *c = NULL;
         int r;
 
         r = load(a->config, &c);
         if (r < 0)
                 return r;
+        r = units_build(c, &set, &d);
+        print_diags(&d);
         config_free(c);
+        if (r < 0) {
+                if (d.n_errors == 0)
+                        log_error_errno(r, "Failed to build units: %m");
+                return r;
+        }
         printf("configuration OK\n");
         return 0;
 }

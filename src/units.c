@@ -357,32 +357,36 @@ int unit_name_escape(const char *s, unsigned flags, char **ret) {
         return 0;
 }
 
-/* One word of an Environment= or Exec*= line. DOLLAR: also double '$'. */
+/* One word of an Environment= or Exec*= line. DOLLAR: also double '$'. Control characters
+ * are written as C escapes ("\x09") inside double quotes, which systemd unescapes in both
+ * kinds of line (systemd.syntax(7), "Quoting"); since v248 it accepts them in values. */
 static int quote_word(const char *w, bool dollar, char **ret) {
-        bool need_quotes = false, single;
-        size_t n = 0;
+        bool need_quotes = false, single, cc = has_cc(w);
         char *r, *p;
-
-        if (has_cc(w))
-                return -EINVAL;
 
         for (const char *c = w; *c; c++)
                 if (strchr(" \t\"'\\", *c))
                         need_quotes = true;
         if (dollar && streq(w, ";"))
                 need_quotes = true;
+        if (cc)
+                need_quotes = true;
         /* Single quotes when nothing inside needs an escape: they read best. */
-        single = !strchr(w, '\'') && !strchr(w, '\\');
+        single = !cc && !strchr(w, '\'') && !strchr(w, '\\');
 
-        for (const char *c = w; *c; c++)
-                n += 2;
-        r = malloc(n + 3);
+        r = malloc(strlen(w) * 4 + 3);
         if (!r)
                 return -ENOMEM;
         p = r;
         if (need_quotes)
                 *p++ = single ? '\'' : '"';
         for (const char *c = w; *c; c++) {
+                unsigned char u = (unsigned char) *c;
+
+                if (u < ' ' || u == 0x7f) {
+                        p += sprintf(p, "\\x%02x", u);
+                        continue;
+                }
                 if (*c == '%' || (dollar && *c == '$'))
                         *p++ = *c;
                 else if (need_quotes && !single && (*c == '"' || *c == '\\'))
@@ -808,9 +812,9 @@ static int put_environment(builder *b, text *t, const service *s, const listener
                 { "DOVESD_IDLE_KILL", NULL, s->eff_idle_kill },
                 { "DOVESD_LISTENERS", listeners },
                 { "DOVESD_USER", drop ? "" : expand_default(c, s->eff_user) },
-                { "DOVESD_GROUP", drop ? "" : expand_default(c, s->group) },
+                { "DOVESD_GROUP", drop ? "" : expand_default(c, s->eff_group) },
                 { "DOVESD_EXTRA_GROUPS", drop ? "" : expand_default(c, s->eff_extra_groups) },
-                { "DOVESD_PRIVILEGED_GROUP", drop ? "" : expand_default(c, s->privileged_group) },
+                { "DOVESD_PRIVILEGED_GROUP", drop ? "" : expand_default(c, s->eff_privileged_group) },
                 { "DOVESD_CHROOT", drop ? "" : (s->eff_chroot ?: "") },
                 { "DOVESD_HAPROXY_TRUSTED_NETWORKS", c->haproxy_trusted_networks ?: "" },
                 { "DOVESD_HAPROXY_TIMEOUT", NULL, c->haproxy_timeout },
@@ -825,14 +829,6 @@ static int put_environment(builder *b, text *t, const service *s, const listener
                         v = num;
                 }
                 r = put_env(t, env[i].name, v);
-                if (r == -EINVAL) {
-                        r = push_diag(b, false, s->file, s->line,
-                                      "service(%s): %s holds a control character", s->name,
-                                      env[i].name);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
                 if (r < 0)
                         return r;
         }
@@ -871,7 +867,8 @@ static int build_service(builder *b, const service *s, const char *unit, const c
         r = put_exec(&t, "ExecStart", s->eff_argv);
         if (r == -EINVAL)
                 r = push_diag(b, false, s->file, s->line,
-                              "service(%s): executable holds a control character", s->name);
+                              "service(%s): executable has an empty argument (two spaces in "
+                              "a row?)", s->name);
         if (r < 0)
                 goto fail;
         fputs("ExecReload=/bin/kill -HUP $MAINPID\n", t.f);
@@ -890,9 +887,9 @@ static int build_service(builder *b, const service *s, const char *unit, const c
 
         if (s->drop_priv_before_exec) {
                 const char *user = expand_default(c, s->eff_user);
-                const char *group = expand_default(c, s->group);
+                const char *group = expand_default(c, s->eff_group);
                 const char *extra = expand_default(c, s->eff_extra_groups);
-                const char *priv = expand_default(c, s->privileged_group);
+                const char *priv = expand_default(c, s->eff_privileged_group);
 
                 if (!isempty(user) && (r = put(&t, "User", user)) < 0)
                         goto fail;
@@ -996,6 +993,34 @@ static void refs_free(listener_ref *refs, size_t n) {
 }
 
 /* Fills REF for an enabled listener. Returns 1 when usable, 0 after recording an error. */
+/* Does another enabled listener of S (of any kind, or only inet ones) reach the program under
+ * the same name as L? */
+static bool listener_name_shared_kind(const service *s, const listener *l, bool inet_only) {
+        _cleanup_free_ char *mine = NULL;
+
+        if (unit_listener_fdname(l, &mine) < 0)
+                return false;
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                const listener *o = &s->listeners[i];
+                _cleanup_free_ char *other = NULL;
+
+                if (o == l || !o->enabled || (inet_only && o->kind != LISTENER_INET) ||
+                    unit_listener_fdname(o, &other) < 0)
+                        continue;
+                if (streq(mine, other))
+                        return true;
+        }
+        return false;
+}
+
+static bool listener_name_shared(const service *s, const listener *l) {
+        return listener_name_shared_kind(s, l, false);
+}
+
+static bool listener_name_shared_with_inet(const service *s, const listener *l) {
+        return listener_name_shared_kind(s, l, true);
+}
+
 static int make_ref(builder *b, const service *s, const listener *l, const char *unit,
                     bool by_path, listener_ref *ref) {
         const char *file = l->file ?: s->file;
@@ -1022,8 +1047,18 @@ static int make_ref(builder *b, const service *s, const listener *l, const char 
                 return r < 0 ? r : 0;
         }
 
-        /* Named as the program sees it, or by its path when that name is shared (see the top). */
-        if (by_path)
+        /* Named as the program sees it, or by its path when that name is shared (see the top);
+         * a path with no directory beside an inet listener of that name would be that name
+         * again, so it gets its kind in front ("lmtp" beside inet_listener lmtp →
+         * PREFIX-lmtp-unix-lmtp.socket). */
+        if (by_path && l->kind != LISTENER_INET && !strchr(l->name, '/') &&
+            listener_name_shared_with_inet(s, l)) {
+                _cleanup_free_ char *p = NULL;
+
+                r = unit_name_escape(l->name, UNIT_ESCAPE_KEEP_DASH | UNIT_ESCAPE_PATH, &p);
+                if (r >= 0 && !strf(&lst, "%s-%s", l->kind == LISTENER_UNIX ? "unix" : "fifo", p))
+                        r = -ENOMEM;
+        } else if (by_path)
                 r = unit_name_escape(l->name, UNIT_ESCAPE_KEEP_DASH | UNIT_ESCAPE_PATH, &lst);
         else
                 r = unit_name_escape(fdname, UNIT_ESCAPE_KEEP_DASH, &lst);
@@ -1044,24 +1079,6 @@ static int make_ref(builder *b, const service *s, const listener *l, const char 
                 .socket = TAKE_PTR(socket),
         };
         return 1;
-}
-
-/* Does another enabled listener of S reach the program under the same name as L? */
-static bool listener_name_shared(const service *s, const listener *l) {
-        _cleanup_free_ char *mine = NULL;
-
-        if (unit_listener_fdname(l, &mine) < 0)
-                return false;
-        for (size_t i = 0; i < s->n_listeners; i++) {
-                const listener *o = &s->listeners[i];
-                _cleanup_free_ char *other = NULL;
-
-                if (o == l || !o->enabled || unit_listener_fdname(o, &other) < 0)
-                        continue;
-                if (streq(mine, other))
-                        return true;
-        }
-        return false;
 }
 
 static int build_one_service(builder *b, const service *s) {

@@ -50,12 +50,12 @@ typedef struct unit_set {
 int unit_name_escape(const char *s, unsigned flags, char **ret);
 
 /* Formats NAME=VALUE as one word of an Environment= line: quoted when needed, '\' and '"'
- * escaped inside the quotes, '%' doubled. Returns 0, or -EINVAL when the value holds a
- * control character (systemd would refuse it), -ENOMEM. */
+ * escaped inside the quotes, '%' doubled, control characters as "\xNN". Returns 0 or
+ * -ENOMEM. */
 int unit_env_assignment(const char *name, const char *value, char **ret);
 
 /* Formats one argv word of an Exec*= line: quoted when needed, '%' → "%%", '$' → "$$",
- * a lone ";" escaped. Returns 0, -EINVAL for a control character or an empty word,
+ * a lone ";" escaped, control characters as "\xNN". Returns 0, -EINVAL for an empty word,
  * -ENOMEM. */
 int unit_exec_word(const char *word, char **ret);
 
