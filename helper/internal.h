@@ -151,8 +151,11 @@ struct dovesd_conn {
 
 /*
  * A worker's slot in the pool's shared anonymous mapping (MAP_SHARED|MAP_ANONYMOUS, created
- * by pool.c before forking). The worker writes every field but overflow; the supervisor
- * reads them and sets overflow (then signals SIGUSR1) on login overflow.
+ * by pool.c before forking). The supervisor fills it before the fork (a starting worker counts
+ * as one with free slots); then the worker writes every field but overflow. overflow is the
+ * type=login "all processes full" state, set and cleared by the supervisor (then SIGUSR1):
+ * while it is set, a full worker with a client not logged in keeps listening and lets a new
+ * client push out its oldest such client.
  */
 typedef struct dovesd_worker_slot {
         _Atomic(pid_t) pid;                     /* 0: slot unused */
@@ -161,8 +164,12 @@ typedef struct dovesd_worker_slot {
         _Atomic(uint64_t) served;               /* clients handed to the program */
         _Atomic(unsigned) not_logged_in;        /* active clients eligible for overflow */
         _Atomic(bool) accepting;                /* false: service_count reached or stopping */
-        _Atomic(bool) overflow;                 /* set by the supervisor, cleared by the worker */
+        _Atomic(bool) overflow;                 /* login: every process full (supervisor) */
+        _Atomic(bool) ready;                    /* the worker's loop is set up */
+        _Atomic(unsigned) max_clients;          /* most clients held at once */
 } dovesd_worker_slot;
+
+typedef struct pool pool;
 
 struct dovesd_service {
         unsigned n_ref;
@@ -223,6 +230,7 @@ struct dovesd_service {
 
         /* pool seam: set by pool.c in a worker */
         dovesd_worker_slot *slot;
+        pool *pool;                     /* pool mode (supervisor, and inherited by workers) */
 };
 
 /* log.c */
@@ -252,6 +260,34 @@ int service_drop_oldest_unlogged(dovesd_service *s);
  * new sd_event, become ROLE_WORKER publishing into slot. Then service_loop_setup() and
  * service_loop_run(); exit with its result. */
 int service_after_fork(dovesd_service *s, dovesd_worker_slot *slot);
+
+/* pool.c: pool mode (!per_connection && process_limit > 1). */
+static inline bool service_is_pool(const dovesd_service *s) {
+        return !s->per_connection && s->process_limit > 1;
+}
+int pool_run(dovesd_service *s);                /* the supervisor's dovesd_service_run() */
+int pool_stop(dovesd_service *s);               /* SIGTERM in the supervisor */
+pool *pool_free(pool *p);
+/* In a worker, from service_publish(): wake the supervisor when the worker fills up, frees a
+ * slot, becomes idle or busy, or stops accepting. */
+void pool_worker_publish(dovesd_service *s, unsigned free_slots);
+
+/* The pool as the shared mapping shows it, from the supervisor or any worker. */
+typedef struct pool_stats {
+        unsigned workers;               /* alive now */
+        unsigned workers_max;           /* most alive at once */
+        uint64_t spawned;
+        uint64_t crashed;               /* killed by a signal or exited non-zero */
+        uint64_t throttled;             /* start-up throttling periods */
+        unsigned clients;               /* held by live workers now */
+        unsigned free_slots;            /* of live workers that accept */
+        unsigned avail;                 /* live workers that accept and have a free slot */
+        unsigned max_clients;           /* most clients one worker held at once, ever */
+        uint64_t served;                /* by all workers, live and gone */
+} pool_stats;
+int pool_get_stats(const dovesd_service *s, pool_stats *ret);
+/* Pids of the live workers, at most n; returns how many. */
+size_t pool_get_pids(const dovesd_service *s, pid_t *pids, size_t n);
 
 /* conn.c */
 int conn_new(dovesd_service *s, dovesd_listener *l, int fd, const struct sockaddr *remote,

@@ -44,11 +44,18 @@ static dovesd_conn *oldest_unlogged(const dovesd_service *s) {
         return NULL;
 }
 
-/* A single login process at its client_limit is "every process full" (process_limit = 1):
- * it keeps listening, and a waiting client pushes out the oldest one not logged in. */
+/* A single login process at its client_limit is "every process full" (process_limit = 1);
+ * in a pool the supervisor says so through the worker's slot. Such a process keeps listening,
+ * and a waiting client pushes out the oldest one not logged in. Only client_limit can be
+ * overflowed, never service_count. */
 static bool can_overflow(const dovesd_service *s) {
-        return s->role == ROLE_SINGLE && !s->per_connection && service_is_login(s) &&
-                !s->exhausted && !s->stopping && oldest_unlogged(s);
+        bool full = s->role == ROLE_SINGLE ||
+                (s->role == ROLE_WORKER && s->slot && atomic_load(&s->slot->overflow));
+
+        return full && !s->per_connection && service_is_login(s) &&
+                !s->exhausted && !s->stopping &&
+                (s->service_count == 0 || s->n_served + s->n_pending < s->service_count) &&
+                oldest_unlogged(s);
 }
 
 int service_drop_oldest_unlogged(dovesd_service *s) {
@@ -98,6 +105,7 @@ void service_publish(dovesd_service *s) {
                 atomic_store(&s->slot->served, s->n_served);
                 atomic_store(&s->slot->not_logged_in, unlogged);
                 atomic_store(&s->slot->accepting, !s->stopping && !s->exhausted);
+                pool_worker_publish(s, free_slots);
         }
 
         if (s->role == ROLE_WORKER || !s->event)
@@ -160,7 +168,9 @@ void service_update_accepting(dovesd_service *s) {
                                 (void) sd_event_source_set_enabled(s->sockets[i].source,
                                                                    want ? SD_EVENT_ON : SD_EVENT_OFF);
                 s->listening = want;
-                if (!want && !s->stopping && !s->exhausted && s->service_count != 1)
+                /* In a pool a full worker is normal: the supervisor logs process_limit. */
+                if (!want && !s->stopping && !s->exhausted && s->service_count != 1 &&
+                    s->role != ROLE_WORKER)
                         limit_reached(s);
         }
 
@@ -221,17 +231,15 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
         for (unsigned i = 0; i < DOVESD_ACCEPT_BURST && s->listening; i++) {
                 struct sockaddr_storage ss;
                 socklen_t len = sizeof(ss);
+                bool overflow = false;
                 dovesd_conn *c;
                 int cfd, r;
 
-                /* Full: only the wakeup itself proves a client is waiting, so make room for
-                 * at most that one; the level-triggered listener reports any others. */
-                if (service_free_slots(s) == 0 &&
-                    !(i == 0 && can_overflow(s) && service_drop_oldest_unlogged(s) > 0))
-                        break;
-                /* dropping a client may have ended the loop */
-                if (!s->listening)
-                        break;
+                if (service_free_slots(s) == 0) {
+                        if (!can_overflow(s))
+                                break;
+                        overflow = true;
+                }
 
                 cfd = accept4(fd, (struct sockaddr *) &ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
@@ -244,6 +252,11 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                         break;
                 }
                 s->n_accepted++;
+
+                /* Only a client that really arrived pushes one out: several pool workers may
+                 * race for it, and the losers get EAGAIN above without dropping anyone. */
+                if (overflow)
+                        (void) service_drop_oldest_unlogged(s);
 
                 r = conn_new(s, sock->listener, cfd, (struct sockaddr *) &ss, len, &c);
                 if (r < 0) {
@@ -356,8 +369,8 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
 static int on_sigusr1(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         dovesd_service *s = userdata;
 
-        if (s->slot && atomic_exchange(&s->slot->overflow, false))
-                (void) service_drop_oldest_unlogged(s);
+        /* The supervisor changed the login "all processes full" state in our slot. */
+        service_update_accepting(s);
         return 0;
 }
 

@@ -33,6 +33,7 @@ static dovesd_service *service_free(dovesd_service *s) {
         sd_event_source_disable_unref(s->status_timer);
         sd_event_unref(s->event);
 
+        s->pool = pool_free(s->pool);
         proxy_networks_free(s->networks);
         free(s->name);
         free(s->type);
@@ -107,9 +108,9 @@ _public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, v
         s->cb = *cb;
         s->userdata = userdata;
 
-        /* Pool mode (issue 5): when !s->per_connection && s->process_limit > 1, pool.c takes
-         * over here as the supervisor and forks workers that call service_after_fork(),
-         * service_loop_setup() and service_loop_run(). Until then one process serves. */
+        /* Pool mode: this process becomes the supervisor; its workers run the loop below. */
+        if (service_is_pool(s))
+                return pool_run(s);
 
         r = service_loop_setup(s);
         if (r < 0) {
@@ -145,6 +146,8 @@ int service_after_fork(dovesd_service *s, dovesd_worker_slot *slot) {
 _public_ int dovesd_service_stop(dovesd_service *s) {
         if (!s)
                 return -EINVAL;
+        if (s->role == ROLE_SUPERVISOR)
+                return pool_stop(s);
         return service_begin_stop(s);
 }
 
