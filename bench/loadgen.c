@@ -298,7 +298,7 @@ static int run_load(void) {
                 }
                 t = now_us();
                 expire(conns, arg.concurrency, t);
-                if (!res.measuring && t >= t_measure) {
+                if (!res.measuring && !stop && t >= t_measure) {
                         res.measuring = true;
                         t_measure = t;
                 }

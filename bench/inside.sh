@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Helpers bench/run runs inside the benchmark container.
+#   inside.sh pids UNIT       the PIDs in UNIT's cgroup (one per line)
+#   inside.sh rss UNIT        sum of VmRSS of those processes, KiB
+#   inside.sh count UNIT [COMM]  how many processes (only those named COMM, if given)
+#   inside.sh cpu             CPU time so far (ns, from schedstat) of PID 1, systemd-journald
+#                             and dbus-daemon: "PID1 JOURNALD DBUS"
+#   inside.sh wait-port PORT  wait (up to 10 s) until 127.0.0.1:PORT accepts
+set -uo pipefail
+
+pids() {
+        local unit="/$1" p line
+        # (no awk: /etc/alternatives does not exist in the container)
+        for p in /proc/[0-9]*; do
+                # any hierarchy whose path ends in /UNIT (unified or name=systemd)
+                while IFS= read -r line; do
+                        if [[ "$line" == *"$unit" ]]; then
+                                echo "${p#/proc/}"
+                                break
+                        fi
+                done < "$p/cgroup" 2>/dev/null
+        done
+}
+
+case "$1" in
+pids) pids "$2" ;;
+count)
+        n=0
+        for p in $(pids "$2"); do
+                if [ -z "${3:-}" ] || [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$3" ]; then
+                        n=$((n + 1))
+                fi
+        done
+        echo "$n" ;;
+cpu)
+        j=0 d=0
+        read -r one _ < /proc/1/schedstat
+        for p in /proc/[0-9]*; do
+                c=$(cat "$p/comm" 2>/dev/null) || continue
+                case "$c" in
+                systemd-journal) read -r t _ < "$p/schedstat" && j=$((j + t)) ;;
+                dbus-daemon) read -r t _ < "$p/schedstat" && d=$((d + t)) ;;
+                esac
+        done
+        echo "$one $j $d" ;;
+rss)
+        t=0
+        for p in $(pids "$2"); do
+                while read -r k v _; do
+                        [ "$k" = VmRSS: ] && t=$((t + v))
+                done < "/proc/$p/status" 2>/dev/null
+        done
+        echo "$t" ;;
+wait-port)
+        for _ in $(seq 200); do
+                (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && exit 0
+                sleep 0.05
+        done
+        exit 1 ;;
+*) echo "inside.sh: unknown command $1" >&2; exit 2 ;;
+esac
