@@ -835,6 +835,142 @@ static int put_environment(builder *b, text *t, const service *s, const listener
         return 0;
 }
 
+/* ---- the sandbox ---------------------------------------------------------------------- */
+
+/* Is PATH the directory DIR or below it? */
+static bool path_in(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Does the process stay root? User names are never resolved: only an empty user (Dovecot's
+ * "run as root") and the literal name "root" are known to be uid 0. */
+static bool service_runs_as_root(const config *c, const service *s) {
+        const char *user = expand_default(c, s->eff_user);
+
+        return isempty(user) || streq(user, "root");
+}
+
+/* The capability bounding set: exactly what the start-as-root-then-drop sequence needs.
+ * Sockets are always bound by systemd (also with drop_priv_before_exec=yes: the unit's
+ * sockets are passed in), so CAP_NET_BIND_SERVICE is never needed. */
+static const char *sandbox_capabilities(const config *c, const service *s) {
+        if (service_runs_as_root(c, s))
+                /* The process stays root and does root's work for every mail user: imap, pop3,
+                 * lmtp, submission, doveadm, indexer-worker switch to the mail user themselves
+                 * (SETUID, SETGID; mail_chroot: SYS_CHROOT); auth-worker reads passwd files
+                 * and lmtp reads users' homes and mail of any owner before the switch
+                 * (DAC_OVERRIDE, DAC_READ_SEARCH); mail directories are created and handed
+                 * to their owner (CHOWN, FOWNER); libdovesd drops the bounding set (SETPCAP).
+                 * Broad, but explicit: no SYS_ADMIN, SYS_PTRACE, NET_ADMIN, SYS_MODULE, … */
+                return "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_SETGID "
+                       "CAP_SETUID CAP_SETPCAP CAP_SYS_CHROOT";
+        if (s->drop_priv_before_exec)
+                /* systemd switched to User= before exec: a non-root process has no capability
+                 * to keep, and nothing in the bounding set could be regained (NoNewPrivileges). */
+                return "";
+        if (!isempty(s->eff_chroot))
+                /* setgroups/setresgid (SETGID), setresuid (SETUID), chroot (SYS_CHROOT),
+                 * libdovesd's PR_CAPBSET_DROP of every capability (SETPCAP). */
+                return "CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_SYS_CHROOT";
+        return "CAP_SETGID CAP_SETUID CAP_SETPCAP";
+}
+
+/* Writes a sandbox (man dovesd.units(7)): CAPS is the bounding set, CHROOT the service's
+ * chroot or NULL, REMOVE_IPC for a unit with User=. Every line can be relaxed by the admin
+ * with a drop-in (systemctl edit UNIT). */
+static int put_sandbox(text *t, const char *caps, const char *chroot, bool remove_ipc) {
+        bool chrooted = !isempty(chroot);
+        int r;
+
+        /* No gain of privileges through exec (setuid/setgid binaries, file capabilities).
+         * It does not block the in-process drop: setgroups, setresgid, chroot and setresuid
+         * by a process that already holds the capabilities. */
+        fputs("NoNewPrivileges=yes\n", t->f);
+        r = put(t, "CapabilityBoundingSet", caps);
+        if (r < 0)
+                return r;
+        /* The filter applies to socket(2) only: listening fds passed in by systemd are
+         * accepted on whatever their family. AF_UNIX for journald, sd_notify and Dovecot's
+         * own sockets; AF_INET/AF_INET6 always, not only with inet listeners, because the
+         * programs connect out over TCP in ways a service section does not show (auth to
+         * SQL/LDAP, login proxying to backends, lmtp proxy, submission relay, dict, fts via
+         * HTTP, doveadm_server). PROXY protocol needs nothing more. Everything else
+         * (AF_NETLINK, AF_PACKET, …) is refused. */
+        fputs("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n", t->f);
+        /* mail_temp_dir defaults to /tmp: a private one is fine, the files are the
+         * process's own. */
+        fputs("PrivateTmp=yes\n", t->f);
+        /* /dev/null, zero, (u)random, tty only; no raw devices, no mknod. */
+        fputs("PrivateDevices=yes\n", t->f);
+        if (chrooted) {
+                _cleanup_free_ char *rw = NULL, *w = NULL;
+
+                /* A chrooted process works inside its chroot (Dovecot's login, anvil, ipc,
+                 * director: under base_dir): everything else read-only, the chroot itself
+                 * writable as its permissions allow, homes hidden unless the chroot is
+                 * there. */
+                fputs("ProtectSystem=strict\n", t->f);
+                if (!strf(&rw, "-%s", chroot))
+                        return -ENOMEM;
+                r = quote_word(rw, false, &w);
+                if (r < 0)
+                        return r;
+                fprintf(t->f, "ReadWritePaths=%s\n", w);
+                if (!path_in(chroot, "/home") && !path_in(chroot, "/root") &&
+                    !path_in(chroot, "/run/user"))
+                        fputs("ProtectHome=yes\n", t->f);
+        } else
+                /* /usr, /boot, /etc read-only; not strict: mail storage (/var/mail,
+                 * /var/vmail, /var/lib/dovecot, index dirs) is wherever mail_location says,
+                 * which the generator does not know. ProtectHome= stays off for the same
+                 * reason: ~/Maildir under /home is Dovecot's most common layout. */
+                fputs("ProtectSystem=full\n", t->f);
+        /* Nothing in a mail service writes kernel tunables, loads modules, reads the kernel
+         * log (journald is the log), changes cgroups, the clock or the host name, creates
+         * namespaces, asks for realtime scheduling, creates setuid/setgid files (relax
+         * for shared mailboxes that rely on setgid directories), or changes personality. */
+        fputs("ProtectKernelTunables=yes\n"
+              "ProtectKernelModules=yes\n"
+              "ProtectKernelLogs=yes\n"
+              "ProtectControlGroups=yes\n"
+              "ProtectClock=yes\n"
+              "ProtectHostname=yes\n", t->f);
+        /* Other users' processes are invisible in /proc: libdovesd's supervisor signals its
+         * workers, it never reads their /proc entries. */
+        fputs("ProtectProc=invisible\n", t->f);
+        fputs("RestrictNamespaces=yes\n"
+              "RestrictRealtime=yes\n"
+              "RestrictSUIDSGID=yes\n"
+              "LockPersonality=yes\n", t->f);
+        /* C code needs no writable+executable memory; a program with a JIT (LuaJIT for
+         * auth/mail Lua, PCRE2's JIT) must relax this line. */
+        fputs("MemoryDenyWriteExecute=yes\n", t->f);
+        fputs("SystemCallArchitectures=native\n", t->f);
+        /* @system-service holds @setuid (setgroups, setresgid, setresuid) and capset; prctl
+         * (PR_CAPBSET_DROP) is in @process. chroot(2) is only in @mount/@privileged: added
+         * for a chrooted service. Anything else fails with EPERM instead of killing the
+         * process, so that the program logs what it tried. */
+        fputs("SystemCallFilter=@system-service\n", t->f);
+        if (chrooted)
+                fputs("SystemCallFilter=chroot\n", t->f);
+        fputs("SystemCallErrorNumber=EPERM\n", t->f);
+        /* Dovecot's master runs every service with umask 0077; listener modes are applied by
+         * systemd (SocketMode=), not by the service's umask. */
+        fputs("UMask=0077\n", t->f);
+        /* With User= (drop_priv_before_exec=yes), the user's System V IPC and POSIX message
+         * queues go away when the unit stops. No effect on root. */
+        if (remove_ipc)
+                fputs("RemoveIPC=yes\n", t->f);
+        return 0;
+}
+
+static int put_service_sandbox(builder *b, text *t, const service *s) {
+        return put_sandbox(t, sandbox_capabilities(b->c, s), s->eff_chroot,
+                           s->drop_priv_before_exec && !service_runs_as_root(b->c, s));
+}
+
 /* A pool service, or (PER_CONN) the template of the one per-connection listener in REFS. */
 static int build_service(builder *b, const service *s, const char *unit, const char *slice,
                          const listener_ref *refs, size_t n_refs, bool per_conn) {
@@ -932,6 +1068,10 @@ static int build_service(builder *b, const service *s, const char *unit, const c
         if (s->eff_vsz_limit > 0)
                 fprintf(t.f, "LimitAS=%" PRIu64 "\nLimitDATA=%" PRIu64 "\n", s->eff_vsz_limit,
                         s->eff_vsz_limit);
+
+        r = put_service_sandbox(b, &t, s);
+        if (r < 0)
+                goto fail;
 
         r = put_environment(b, &t, s, refs, n_refs);
         if (r < 0)
@@ -1416,6 +1556,13 @@ static int build_dirs(builder *b) {
                 if (r < 0)
                         goto finish;
         }
+
+        /* The same sandbox: root, creating directories and handing them to root:GROUP
+         * (CHOWN), fixing the mode of one that exists with another owner (FOWNER), under
+         * parents of any mode (DAC_OVERRIDE). `id -g` may ask NSS over the network. */
+        r = put_sandbox(&t, "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER", NULL, false);
+        if (r < 0)
+                goto finish;
 
         if (!strf(&path, "%s", b->dirs_unit)) {
                 r = -ENOMEM;

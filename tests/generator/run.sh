@@ -21,6 +21,12 @@
 #       `systemd-analyze verify --root=ROOT` on all of them (templates also as an
 #       instance). Any output is a failure. A deliberately broken unit checks that verify
 #       does report problems in this setup.
+#
+#   run.sh security GENERATOR CASEDIR STATICUNITDIR [EXTRA.conf...]
+#       In the same root: `systemd-analyze security --offline=yes` on every service unit of
+#       every case and of every EXTRA.conf (generated in place; a missing one is a SKIP).
+#       Prints each score; a score above 5.0 fails. A unit without the sandbox must score
+#       above 5.0. Debian's dovecot.service score is printed as a comment, for comparison.
 set -uo pipefail
 
 mode=$1 gen=$(realpath "$2") casedir=$(realpath "$3")
@@ -220,10 +226,92 @@ verify() {
         fi
 }
 
+# Prints the exposure score of unit $2 in root $1 ("" when systemd-analyze gives none).
+score_of() {
+        systemd-analyze security --offline=yes --root="$1" "$2" 2>&1 |
+                sed -n 's/^→ Overall exposure level for .*: \([0-9][0-9.]*\) .*/\1/p'
+}
+
+# Scores every service unit in $2 (a generated tree), named "$1: UNIT" in the output.
+score_units() {
+        local name=$1 units=$2 root=$tmp/root f u score
+        verify_units "$units" "$root" >/dev/null
+        for f in "$units"/*.service; do
+                [ -f "$f" ] || continue
+                u=$(basename "$f")
+                score=$(score_of "$root" "$u")
+                if [ -z "$score" ]; then
+                        systemd-analyze security --offline=yes --root="$root" "$u" 2>&1 | sed 's/^/# /'
+                        not_ok "security $name: $u: no score"
+                elif awk -v s="$score" -v m="$max" 'BEGIN { exit !(s <= m) }'; then
+                        ok "security $name: $u: $score"
+                else
+                        systemd-analyze security --offline=yes --root="$root" "$u" 2>&1 |
+                                grep '✗' | sed 's/^/# /'
+                        not_ok "security $name: $u: $score > $max"
+                fi
+        done
+}
+
+# systemd-analyze security --offline=yes on every generated service unit (templates too: it
+# scores an instance), inside the same root as verify. Fails above $max.
+security() {
+        local static=$1
+        shift
+        local root=$tmp/root conf name score max=5.0
+        make_root "$root" "$static"
+
+        for conf in "$casedir"/*.conf; do
+                name=$(basename "$conf" .conf)
+                [ -d "$casedir/$name.expected" ] || continue
+                run_case "$conf"
+                if [ "$(cat "$tmp/$name/rc")" != 0 ]; then
+                        sed 's/^/# /' "$tmp/$name/log"
+                        not_ok "security $name # generator failed"
+                        continue
+                fi
+                score_units "$name" "$tmp/$name/out"
+        done
+
+        # Other configs, generated where they are (their includes are relative to them).
+        for conf in "$@"; do
+                name=$(basename "$conf" .conf)
+                if [ ! -f "$conf" ]; then
+                        ok "security $name # SKIP $conf does not exist"
+                        continue
+                fi
+                rm -rf "$tmp/extra-$name"
+                mkdir -p "$tmp/extra-$name"
+                if ! env -u SYSTEMD_SCOPE "$gen" -c "$conf" "$tmp/extra-$name" 2>"$tmp/extra.log"; then
+                        sed 's/^/# /' "$tmp/extra.log"
+                        not_ok "security $name # generator failed"
+                        continue
+                fi
+                score_units "$name" "$tmp/extra-$name"
+        done
+
+        # The check must be able to fail: a unit without the sandbox scores above $max.
+        mkdir -p "$tmp/bare"
+        printf '[Unit]\nDescription=x\n[Service]\nExecStart=/usr/bin/true\n' \
+                >"$tmp/bare/dovesd-bare.service"
+        verify_units "$tmp/bare" "$root" >/dev/null
+        score=$(score_of "$root" dovesd-bare.service)
+        check "security: a unit without the sandbox scores above $max (${score:-none})" \
+                awk -v s="${score:-0}" -v m="$max" 'BEGIN { exit !(s > m) }'
+
+        # For comparison only: Debian's hand-written unit.
+        if [ -f /lib/systemd/system/dovecot.service ]; then
+                echo "# dovecot.service (Debian, /lib/systemd/system): $(score_of / dovecot.service)"
+        else
+                echo "# dovecot.service: not installed, no comparison"
+        fi
+}
+
 case $mode in
 golden) golden; conventions ;;
 verify) verify "$@" ;;
-*) echo "usage: $0 golden|verify GENERATOR CASEDIR [STATICUNITDIR EXTRA.conf...]" >&2; exit 2 ;;
+security) security "$@" ;;
+*) echo "usage: $0 golden|verify|security GENERATOR CASEDIR [STATICUNITDIR EXTRA.conf...]" >&2; exit 2 ;;
 esac
 
 echo "1..$n"
