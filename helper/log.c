@@ -2,12 +2,108 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <endian.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
 #include "internal.h"
+
+/*
+ * journald's and systemd's notification sockets are addressed by path (sd_journal_sendv(),
+ * sd_notify()), and the path is looked up at every send: after chroot() it does not exist.
+ * So before a chroot, service_log_connect() connects one datagram socket to each, and
+ * records and notifications go through those (journald's native protocol, the notify text)
+ * from then on, in the chroot and in every forked worker. Without them: the sd_* calls.
+ */
+static int journal_fd = -EBADF;
+static int notify_fd = -EBADF;
+
+static int connect_dgram(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t len = strlen(path);
+        socklen_t salen;
+        int fd;
+
+        if (len == 0 || len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@'))
+                return -EINVAL;
+        memcpy(sa.sun_path, path, len);
+        if (path[0] == '@')
+                sa.sun_path[0] = '\0';         /* abstract namespace */
+        salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '/'));
+
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, salen) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+void service_log_connect(void) {
+        const char *e;
+
+        if (journal_fd < 0) {
+                int fd = connect_dgram("/run/systemd/journal/socket");
+
+                if (fd >= 0)
+                        journal_fd = fd;
+        }
+        e = getenv("NOTIFY_SOCKET");
+        if (notify_fd < 0 && e) {
+                int fd = connect_dgram(e);
+
+                if (fd >= 0)
+                        notify_fd = fd;
+        }
+}
+
+/* journald's native protocol: "KEY=VALUE\n" per field; a value with a newline is sent as
+ * "KEY\n", its length as little-endian 64 bit, the value, "\n". Fields are "KEY=VALUE". */
+static int journal_send_native(const struct iovec *fields, size_t n) {
+        struct iovec iov[6 * 4];
+        uint64_t sizes[6];
+        size_t k = 0;
+
+        if (n > 6)
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++) {
+                const char *f = fields[i].iov_base, *eq = memchr(f, '=', fields[i].iov_len);
+                size_t klen = eq ? (size_t) (eq - f) : 0;
+                size_t vlen = eq ? fields[i].iov_len - klen - 1 : 0;
+
+                if (!eq)
+                        continue;
+                if (!memchr(eq + 1, '\n', vlen)) {
+                        iov[k++] = fields[i];
+                } else {
+                        uint64_t le = htole64((uint64_t) vlen);
+
+                        memcpy(&sizes[i], &le, sizeof(le));
+                        iov[k++] = (struct iovec) { .iov_base = (char *) f, .iov_len = klen };
+                        iov[k++] = (struct iovec) { .iov_base = (char *) "\n", .iov_len = 1 };
+                        iov[k++] = (struct iovec) { .iov_base = &sizes[i], .iov_len = 8 };
+                        iov[k++] = (struct iovec) { .iov_base = (char *) eq + 1, .iov_len = vlen };
+                }
+                iov[k++] = (struct iovec) { .iov_base = (char *) "\n", .iov_len = 1 };
+        }
+        if (sendmsg(journal_fd, &(struct msghdr) { .msg_iov = iov, .msg_iovlen = k },
+                    MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                return -errno;
+        return 0;
+}
 
 /* Records go to the program's callback, or to journald. Never to stdout/stderr. */
 void service_log_full(dovesd_service *s, int priority, const char *message_id,
@@ -56,7 +152,8 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
                 if (client)
                         ADD_FIELD(f_cli, "DOVESD_CLIENT=%s", client);
 #undef ADD_FIELD
-                (void) sd_journal_sendv(iov, n);
+                if (journal_fd < 0 || journal_send_native(iov, n) < 0)
+                        (void) sd_journal_sendv(iov, n);
         }
 
         errno = saved_errno;
@@ -65,6 +162,11 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
 int service_notify(dovesd_service *s, const char *state) {
         if (s->role == ROLE_WORKER)
                 return 0;
+        if (notify_fd >= 0) {
+                if (send(notify_fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                        return -errno;
+                return 1;
+        }
         return sd_notify(false, state);
 }
 

@@ -186,6 +186,8 @@ int service_restrict(dovesd_service *s) {
         }
 
         if (s->chroot) {
+                /* journald and NOTIFY_SOCKET are paths outside the chroot: connect first. */
+                service_log_connect();
                 if (chroot(s->chroot) < 0) {
                         r = -errno;
                         service_log(s, LOG_ERR, "chroot(%s) failed: %m", s->chroot);

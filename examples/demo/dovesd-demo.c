@@ -49,6 +49,7 @@ typedef struct client {
         size_t n_out;
         bool closing;                   /* close once the output is written */
         bool stopping;                  /* service stops: BYE after the current command */
+        bool eof;                       /* the client shut down its side: finish, then close */
         struct client *prev, *next;     /* every client of this process */
 } client;
 
@@ -85,7 +86,7 @@ static int client_update_events(client *c) {
 
         if (c->n_out > 0)
                 ev |= EPOLLOUT;
-        if (!c->closing && !c->sleep_timer)
+        if (!c->closing && !c->sleep_timer && !c->eof)
                 ev |= EPOLLIN;
         return sd_event_source_set_io_events(c->io, ev);
 }
@@ -304,6 +305,10 @@ static int client_dispatch(client *c) {
                 c->n_in -= len + 1;
         }
 
+        /* After the client's EOF (nc -N) the commands it sent are answered, then we close. */
+        if (c->eof && !c->sleep_timer)
+                c->closing = true;
+
         if (c->stopping && !c->sleep_timer && !c->closing) {
                 c->closing = true;
                 r = client_send(c, "* BYE server shutting down");
@@ -326,10 +331,12 @@ static int on_client_io(sd_event_source *es, int fd, uint32_t revents, void *use
         if (revents & EPOLLIN) {
                 ssize_t n = recv(fd, c->in + c->n_in, LINE_MAX_BYTES - c->n_in, 0);
 
-                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                if (n < 0 && errno != EAGAIN && errno != EINTR) {
                         client_close(c);        /* the client went away */
                         return 0;
                 }
+                if (n == 0)
+                        c->eof = true;
                 if (n > 0)
                         c->n_in += (size_t) n;
         } else if (revents & (EPOLLHUP | EPOLLERR) && !(revents & EPOLLOUT)) {

@@ -49,6 +49,8 @@
 #   its child stop, stops itself with SIGSTOP and never wakes up again, so the child stays a
 #   zombie and the container hangs in "Waiting for process". ct_stop sends SIGCONT to our
 #   own stopped nsenter processes (found by the exact leader PID in their argv).
+# * systemd-nspawn is a background job of the sourcing shell: never use a bare `wait` there
+#   (it would wait for the container); wait for the PIDs of your own background jobs.
 # * nspawn's last line "Attempted to remove disk file system under
 #   /run/systemd/nspawn/propagate/NAME, and we can't allow that." is harmless here: /run of
 #   this host is not a tmpfs; the directory is removed anyway.
@@ -57,7 +59,7 @@ CT_NSPAWN_PID=
 CT_LEADER=
 CT_ARGS=()
 CT_KARGS=()     # extra arguments for the container's PID 1 ("kernel command line")
-CT_BOOT_TIMEOUT=${CT_BOOT_TIMEOUT:-120}
+CT_BOOT_TIMEOUT=${CT_BOOT_TIMEOUT:-60}
 CT_STOP_TIMEOUT=${CT_STOP_TIMEOUT:-30}
 # Units a Debian host may have installed that would start (or fail) in the container.
 CT_MASK=(dovecot.socket dovecot.service haproxy.service postgresql.service
@@ -170,9 +172,16 @@ ct_boot() {
                 return 1
         fi
         # Early on, PID 1 may not have its private bus socket yet: retry until it answers.
-        for ((i = 0; i < CT_BOOT_TIMEOUT; i++)); do
-                st=$(timeout "$CT_BOOT_TIMEOUT" nsenter -t "$CT_LEADER" -a \
-                        systemctl is-system-running --wait 2>/dev/null)
+        # Each wait runs in the background so that a signal reaches our trap at once (bash
+        # runs traps only between foreground commands, but interrupts `wait`).
+        local deadline=$((SECONDS + CT_BOOT_TIMEOUT)) left
+        while :; do
+                left=$((deadline - SECONDS))
+                [ "$left" -gt 0 ] || break
+                timeout "$left" nsenter -t "$CT_LEADER" -a \
+                        systemctl is-system-running --wait >"$CT_DIR/state" 2>/dev/null &
+                wait $!
+                st=$(cat "$CT_DIR/state" 2>/dev/null)
                 case "$st" in
                 running) return 0 ;;
                 degraded)
@@ -183,8 +192,16 @@ ct_boot() {
                 *) break ;;
                 esac
         done
-        ct_log "boot did not finish (state: '${st:-none}'); console log follows"
-        sed 's/^/  | /' "$CT_CONSOLE" | tail -60 >&2
+        ct_log "boot did not finish within ${CT_BOOT_TIMEOUT}s (state: '${st:-none}')"
+        if [ -n "$CT_LEADER" ] && kill -0 "$CT_LEADER" 2>/dev/null; then
+                ct_log "jobs still pending:"
+                timeout 10 nsenter -t "$CT_LEADER" -a systemctl list-jobs --no-pager >&2
+                ct_log "journal of the units involved (last 40 lines):"
+                timeout 10 nsenter -t "$CT_LEADER" -a journalctl -b --no-pager -n 40 >&2
+        else
+                ct_log "console log follows"
+                sed 's/^/  | /' "$CT_CONSOLE" | tail -60 >&2
+        fi
         return 1
 }
 

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Clients of dovesd-demo for the end-to-end tests (run inside the container).
+
+  client.py burst HOST PORT RATE SECONDS
+      Open RATE connections per second for SECONDS; each reads the greeting, sends LOGOUT
+      and reads "* BYE". Prints "started=N served=N failed=N" and, for failures, one line
+      each "fail: REASON" (at most 10). Exit status 0 when every client was served.
+  client.py hold HOST PORT N SECONDS [--src IP]
+      Open N connections at once, send INFO and hold them SECONDS, then LOGOUT. Prints the
+      INFO line of each connection, then "held=N".
+"""
+import asyncio
+import sys
+import time
+
+TIMEOUT = 60.0
+
+
+async def talk(host, port, lines, src=None):
+    kw = {"local_addr": (src, 0)} if src else {}
+    r, w = await asyncio.wait_for(asyncio.open_connection(host, port, **kw), TIMEOUT)
+    try:
+        out = [(await asyncio.wait_for(r.readline(), TIMEOUT)).decode().rstrip("\r\n")]
+        if not out[0].startswith("* OK"):
+            raise RuntimeError(f"greeting {out[0]!r}")
+        for line in lines:
+            w.write((line + "\n").encode())
+            await w.drain()
+            while True:
+                got = (await asyncio.wait_for(r.readline(), TIMEOUT)).decode().rstrip("\r\n")
+                if not got:
+                    raise RuntimeError(f"closed after {line!r}")
+                out.append(got)
+                if not got.startswith("* ") or got.startswith("* BYE"):
+                    break
+        return out
+    finally:
+        w.close()
+
+
+async def burst(host, port, rate, seconds):
+    results = []
+
+    async def one():
+        try:
+            out = await talk(host, port, ["LOGOUT"])
+            results.append(None if out[-1] == "* BYE" else f"answer {out[-1]!r}")
+        except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+            results.append(f"{type(e).__name__}: {e}")
+
+    tasks = []
+    start = time.monotonic()
+    total = int(rate * seconds)
+    for i in range(total):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*tasks)
+    fails = [r for r in results if r]
+    print(f"started={total} served={total - len(fails)} failed={len(fails)} "
+          f"elapsed={time.monotonic() - start:.1f}")
+    for f in fails[:10]:
+        print(f"fail: {f}")
+    return 0 if not fails else 1
+
+
+async def hold(host, port, n, seconds, src):
+    async def one():
+        kw = {"local_addr": (src, 0)} if src else {}
+        r, w = await asyncio.open_connection(host, port, **kw)
+        greet = (await r.readline()).decode().rstrip("\r\n")
+        w.write(b"INFO\n")
+        info = (await r.readline()).decode().rstrip("\r\n")
+        await r.readline()
+        return greet, info, r, w
+
+    conns = await asyncio.gather(*[one() for _ in range(n)])
+    for greet, info, _, _ in conns:
+        print(info)
+    sys.stdout.flush()
+    await asyncio.sleep(seconds)
+    for _, _, r, w in conns:
+        w.write(b"LOGOUT\n")
+        await w.drain()
+        w.close()
+    print(f"held={n}")
+    return 0
+
+
+def main():
+    if len(sys.argv) >= 6 and sys.argv[1] == "burst":
+        return asyncio.run(burst(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
+                                 float(sys.argv[5])))
+    if len(sys.argv) >= 6 and sys.argv[1] == "hold":
+        src = sys.argv[7] if len(sys.argv) > 7 and sys.argv[6] == "--src" else None
+        return asyncio.run(hold(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+                                float(sys.argv[5]), src))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
