@@ -39,6 +39,17 @@ service jail {
     port = 7778
   }
 }
+# a pool (libdovesd's supervisor forks workers after the drop), started at boot
+service pool {
+  executable = $hello
+  user = sbxuser
+  process_limit = 3
+  process_min_avail = 2
+  inet_listener pool {
+    address = 127.0.0.1
+    port = 7780
+  }
+}
 # no user: stays root, with the root capability set
 service rooty {
   executable = $hello
@@ -61,13 +72,13 @@ adm=$(ct_exec getent group adm | cut -d: -f3)
 tap_diag "sbxuser uid=$uid, groups mail=$mail adm=$adm"
 
 # The services start on their first client (socket activation).
-ports=([7777]=hello [7778]=jail [7779]=rooty)
-for p in 7777 7778 7779; do
+ports=([7777]=hello [7778]=jail [7779]=rooty [7780]=pool)
+for p in 7777 7778 7779 7780; do
         s=${ports[$p]}
         out=$(ct_sh "timeout 5 nc.openbsd -N 127.0.0.1 $p </dev/null" | tr -d '\r')
         check_match "$s: serves a client on 127.0.0.1:$p" "^hello from $s on $s, you are 127\.0\.0\.1:" "$out"
 done
-for s in hello rooty; do
+for s in hello rooty pool; do
         check "$s: active (READY=1 reached with the sandbox on)" ct_wait_state "dovesd-$s.service" active 20
 done
 
@@ -102,6 +113,17 @@ check_eq "jail: chroot in effect" /run/dovesd/empty \
         "$(ct_sh 'readlink /proc/$(systemctl show -P MainPID dovesd-jail.service)/root')"
 check_eq "rooty: stays root" "0 0 0 0" "$(status rooty Uid)"
 
+# The pool: supervisor and every worker dropped and confined.
+procs=$(ct_sh 'm=$(systemctl show -P MainPID dovesd-pool.service); for p in $m $(pgrep -P $m); do
+        printf "%s %s %s %s\n" "$(grep ^Uid: /proc/$p/status | cut -f2)" \
+                "$(grep ^CapBnd: /proc/$p/status | cut -f2)" \
+                "$(grep ^NoNewPrivs: /proc/$p/status | cut -f2)" "$(grep ^Seccomp: /proc/$p/status | cut -f2)"
+done')
+check "pool: a supervisor and process_min_avail workers" \
+        test "$(printf '%s\n' "$procs" | grep -c .)" -ge 3
+check_eq "pool: each process uid $uid, no bounding set, NoNewPrivs, seccomp" "" \
+        "$(printf '%s\n' "$procs" | grep -v "^$uid 0000000000000000 1 2$")"
+
 # libdovesd sends READY=1 (sd_notify) after the chroot, where /run/systemd/notify does not
 # exist; the same without the sandbox. Kept visible until the helper connects first.
 if ct_wait_state dovesd-jail.service active 5; then
@@ -111,7 +133,7 @@ else
         echo "not ok $TAP_N - jail: active (READY=1 reached) # TODO libdovesd calls sd_notify after chroot(); NOTIFY_SOCKET is not reachable there"
 fi
 
-for s in hello jail rooty; do
+for s in hello jail rooty pool; do
         score=$(ct_exec systemd-analyze security "dovesd-$s.service" |
                 sed -n 's/^→ Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
         check "$s: systemd-analyze security (live) ${score:-none} <= 5.0" \
