@@ -701,12 +701,12 @@ static void pool_evaluate(pool *p) {
         } else
                 p->idle_timer = sd_event_source_disable_unref(p->idle_timer);
 
+        status_update(p, &c, c.workers != p->last_workers);
+        p->last_workers = c.workers;
         if (!p->ready_sent && c.ready >= s->process_min_avail) {
                 p->ready_sent = true;
                 (void) service_notify(s, "READY=1");
         }
-        status_update(p, &c, c.workers != p->last_workers);
-        p->last_workers = c.workers;
 }
 
 static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {

@@ -9,6 +9,7 @@
  */
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -40,6 +42,34 @@ static void log_to_report(const dovesd_log_record *rec, void *userdata) {
         report_line("log=%.3f|%s|%s", now_sec(), rec->message_id ?: "-", rec->message);
 }
 
+/* Children of this process that exited and were not reaped. */
+static unsigned count_zombies(void) {
+        unsigned n = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                char path[300], buf[512], *p, state;
+                int ppid;
+                FILE *f;
+
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+                    sscanf(p + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid() && state == 'Z')
+                        n++;
+                fclose(f);
+        }
+        closedir(d);
+        return n;
+}
+
 static void report_stats(dovesd_service *s, const char *key) {
         pool_stats st;
         pid_t pids[64];
@@ -56,9 +86,9 @@ static void report_stats(dovesd_service *s, const char *key) {
                          i > 0 ? "," : "", (int) pids[i]);
         report_line("%s=1 workers=%u workers_max=%u spawned=%" PRIu64 " crashed=%" PRIu64
                     " throttled=%" PRIu64 " clients=%u free=%u avail=%u max_clients=%u served=%"
-                    PRIu64 " pids=%s",
+                    PRIu64 " zombies=%u pids=%s",
                     key, st.workers, st.workers_max, st.spawned, st.crashed, st.throttled,
-                    st.clients, st.free_slots, st.avail, st.max_clients, st.served, list);
+                    st.clients, st.free_slots, st.avail, st.max_clients, st.served, count_zombies(), list);
 }
 
 static void client_free(client *cl) {
@@ -198,6 +228,7 @@ static int service_body(void *arg) {
 typedef struct pool_env {
         const char *type;
         const char *process_limit, *client_limit, *min_avail, *idle_kill, *service_count;
+        bool keep_notify;               /* leave NOTIFY_SOCKET as the test set it */
 } pool_env;
 
 typedef struct svc {
@@ -219,7 +250,8 @@ static void svc_start(svc *v, const pool_env *e) {
         setenv("DOVESD_PROCESS_MIN_AVAIL", e->min_avail ?: "0", 1);
         setenv("DOVESD_IDLE_KILL", e->idle_kill ?: "0", 1);
         setenv("DOVESD_SERVICE_COUNT", e->service_count ?: "0", 1);
-        unsetenv("NOTIFY_SOCKET");
+        if (!e->keep_notify)
+                unsetenv("NOTIFY_SOCKET");
 
         *v = (svc) {};
         v->listen_fd = listen_tcp(4096, &v->port);
@@ -442,6 +474,7 @@ Test(pool, min_avail_kept_after_workers_exit, .timeout = 30) {
         cr_assert_eq(field_num(st, "avail"), 2, "%s", st);
         cr_assert_eq(field_num(st, "workers"), 2, "%s", st);
         cr_assert_geq(field_num(st, "spawned"), 8, "%s", st);
+        cr_assert_eq(field_num(st, "zombies"), 0, "exited workers not reaped: %s", st);
         for (int i = 0; i < 6; i++)
                 cr_assert(!pid_in_list(st, seen[i]), "%s", st);
         free(st);
@@ -889,4 +922,117 @@ Test(pool, ten_thousand_connections, .timeout = 120) {
         cr_assert_leq(field_num(final, "workers_max"), 8, "%s", final);
         cr_assert_eq(field_num(final, "crashed"), 0, "%s", final);
         free(final);
+}
+
+Test(pool, sigterm_stops_workers_gracefully, .timeout = 30) {
+        pool_env e = { .process_limit = "2", .client_limit = "5", .min_avail = "1" };
+        char line[64], *final;
+        pid_t pid;
+        int fd;
+        svc v;
+
+        svc_start(&v, &e);
+        fd = client_open(v.port, &pid);
+        cr_assert_eq(kill(v.pid, SIGTERM), 0);
+
+        /* Within the grace period (2 s here) the client is still served ... */
+        sleep_sec(0.3);
+        cr_assert_eq(client_pid(fd), pid);
+        /* ... then closed by its worker, and the supervisor exits 0 once the workers are gone. */
+        cr_assert(readable_within(fd, 6));
+        cr_assert_leq(read_line(fd, line, sizeof(line)), 0);
+        close(fd);
+
+        const char *rep = svc_stop(&v, &final);
+        cr_assert(strstr(rep, "|" DOVESD_MESSAGE_STOP_TIMEOUT
+                         "|1 clients still connected after the stop timeout, closing them\n"),
+                  "%s", rep);
+        cr_assert_eq(field_num(final, "workers"), 0, "%s", final);
+        cr_assert_eq(field_num(final, "crashed"), 0, "%s", final);
+        free(final);
+}
+
+/* READY=1 only once process_min_avail workers are up; RELOADING=1 … READY=1 on SIGHUP;
+ * STATUS= aggregates the pool; STOPPING=1 on SIGTERM. */
+Test(pool, sd_notify_from_the_supervisor, .timeout = 30) {
+        pool_env e = { .process_limit = "3", .client_limit = "4", .min_avail = "2",
+                       .keep_notify = true };
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        char msgs[64][256];
+        size_t n = 0, ready = SIZE_MAX, reloading = SIZE_MAX, ready2 = SIZE_MAX, stopping = SIZE_MAX,
+                status2 = SIZE_MAX;
+        int nfd, fd;
+        svc v;
+
+        snprintf(a.sun_path, sizeof(a.sun_path), "/tmp/dovesd-pool-notify-%d", (int) getpid());
+        unlink(a.sun_path);
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(nfd, 0);
+        cr_assert_eq(bind(nfd, (struct sockaddr *) &a, sizeof(a)), 0);
+        setenv("NOTIFY_SOCKET", a.sun_path, 1);
+        svc_start(&v, &e);
+        unsetenv("NOTIFY_SOCKET");
+
+        /* Read until a condition; at most 64 messages. */
+#define READ_UNTIL(cond)                                                                \
+        while (!(cond) && n < 64 && readable_within(nfd, 5)) {                          \
+                ssize_t k = recv(nfd, msgs[n], sizeof(msgs[n]) - 1, 0);                 \
+                cr_assert_gt(k, 0);                                                     \
+                msgs[n][k] = '\0';                                                      \
+                if (strcmp(msgs[n], "READY=1") == 0 && ready == SIZE_MAX)               \
+                        ready = n;                                                      \
+                else if (strcmp(msgs[n], "READY=1") == 0 && reloading != SIZE_MAX)      \
+                        ready2 = n;                                                     \
+                else if (strcmp(msgs[n], "RELOADING=1") == 0)                           \
+                        reloading = n;                                                  \
+                else if (strcmp(msgs[n], "STOPPING=1") == 0)                            \
+                        stopping = n;                                                   \
+                else if (strncmp(msgs[n], "STATUS=", 7) == 0 && ready2 != SIZE_MAX)    \
+                        status2 = n;                                                    \
+                n++;                                                                    \
+        }
+
+        READ_UNTIL(ready != SIZE_MAX);
+        cr_assert_neq(ready, SIZE_MAX, "no READY=1");
+        /* Not before the workers are up: the STATUS= of their start comes first. */
+        cr_assert_gt(ready, 0, "%s %s %s", msgs[0], n > 1 ? msgs[1] : "", n > 2 ? msgs[2] : "");
+        cr_assert_eq(strncmp(msgs[0], "STATUS=2 workers, ", 18), 0, "%s", msgs[0]);
+        char *st = svc_stats(&v);
+        cr_assert_eq(field_num(st, "workers"), 2, "%s", st);
+        free(st);
+
+        fd = client_open(v.port, NULL);
+        cr_assert_eq(kill(v.pid, SIGHUP), 0);
+        /* the STATUS= after the reload still counts the client */
+        READ_UNTIL(status2 != SIZE_MAX);
+        cr_assert_neq(reloading, SIZE_MAX);
+        cr_assert_neq(ready2, SIZE_MAX);
+        cr_assert_lt(reloading, ready2);
+        cr_assert_neq(status2, SIZE_MAX);
+        close(fd);
+
+        cr_assert_eq(kill(v.pid, SIGTERM), 0);
+        READ_UNTIL(stopping != SIZE_MAX);
+        cr_assert_neq(stopping, SIZE_MAX);
+        svc_stop(&v, NULL);
+#undef READ_UNTIL
+
+        /* The first STATUS= already counts the two workers being started. */
+        bool two = false, with_client = false;
+        for (size_t i = 0; i < n; i++) {
+                if (strncmp(msgs[i], "STATUS=", 7) != 0)
+                        continue;
+                cr_assert(strstr(msgs[i], " workers, ") && strstr(msgs[i], " clients, ") &&
+                          strstr(msgs[i], " free slots, ") && strstr(msgs[i], " served"),
+                          "%s", msgs[i]);
+                two = two || strncmp(msgs[i], "STATUS=2 workers, 0 clients, 8 free slots", 41) == 0;
+                with_client = with_client || strstr(msgs[i], " 1 clients, ");
+        }
+        cr_assert(two, "no STATUS= with 2 workers and 8 free slots");
+        if (!with_client)
+                for (size_t i = 0; i < n; i++)
+                        fprintf(stderr, "msg %zu: %s\n", i, msgs[i]);
+        cr_assert(with_client, "no STATUS= with the client");
+        close(nfd);
+        unlink(a.sun_path);
 }
