@@ -1036,3 +1036,60 @@ Test(pool, sd_notify_from_the_supervisor, .timeout = 30) {
         close(nfd);
         unlink(a.sun_path);
 }
+
+/* At process_limit a reload cannot start a replacement first: it retires one old worker at a
+ * time (the other keeps serving); each exit makes room for a new one. */
+Test(pool, sighup_at_process_limit_replaces_one_at_a_time, .timeout = 30) {
+        pool_env e = { .process_limit = "2", .client_limit = "10", .min_avail = "2" };
+        pid_t a, b = 0, pa[20];
+        int fds[20], n = 0, fa = -1, fb = -1;
+        char *st = NULL;
+        svc v;
+
+        svc_start(&v, &e);
+        /* one held client on each of the two workers */
+        while (n < 20 && (fa < 0 || fb < 0)) {
+                fds[n] = client_open(v.port, &pa[n]);
+                if (fa < 0)
+                        fa = n, a = pa[n];
+                else if (pa[n] != a && fb < 0)
+                        fb = n, b = pa[n];
+                n++;
+        }
+        cr_assert(fa >= 0 && fb >= 0);
+        for (int i = 0; i < n; i++)
+                if (i != fa && i != fb)
+                        close(fds[i]);
+
+        cr_assert_eq(kill(v.pid, SIGHUP), 0);
+        sleep_sec(0.3);
+        /* Only one of them stops accepting; both clients are served; new clients too. */
+        st = svc_stats(&v);
+        cr_assert_eq(field_num(st, "workers"), 2, "%s", st);
+        cr_assert_eq(field_num(st, "avail"), 1, "%s", st);
+        free(st);
+        st = NULL;
+        cr_assert_eq(client_pid(fds[fa]), a);
+        cr_assert_eq(client_pid(fds[fb]), b);
+        for (int i = 0; i < 5; i++) {
+                int fd = client_open(v.port, NULL);
+                close(fd);
+        }
+
+        /* The clients leave: both old workers end up replaced. */
+        close(fds[fa]);
+        close(fds[fb]);
+        double end = now_sec() + 5;
+        bool replaced = false;
+        while (!replaced && now_sec() < end) {
+                free(st);
+                sleep_sec(0.1);
+                st = svc_stats(&v);
+                replaced = !pid_in_list(st, a) && !pid_in_list(st, b) &&
+                        field_num(st, "avail") == 2;
+        }
+        cr_assert(replaced, "%s", st);
+        cr_assert_eq(field_num(st, "workers_max"), 2, "%s", st);
+        free(st);
+        svc_stop(&v, NULL);
+}
