@@ -494,7 +494,10 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
                         fds[n].name = strdup(nm);
                         n++;
                 }
+                free(kinds);
+                free(names);
         }
+        free(vars);
 
         pid = spawn(fds, n, env_child, NULL, &rfd);
         rep = finish(pid, rfd, NULL);
@@ -513,6 +516,8 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
         }
         free(v);
         free(rep);
+        for (size_t i = 0; i < n; i++)
+                free((char *) fds[i].name);
 }
 
 Test(libdovesd, environment_values) {
@@ -808,6 +813,7 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
         cr_expect_not_null(strstr(all, "WATCHDOG=1\n"), "%s", all);
         cr_expect_not_null(strstr(all, "STOPPING=1\n"), "%s", all);
         cr_expect_lt(strstr(all, "READY=1"), strstr(all, "STOPPING=1"), "%s", all);
+        free(rep);
 }
 
 /* ---- PROXY protocol on haproxy=yes listeners ------------------------------------------ */
@@ -1121,6 +1127,7 @@ ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
         snprintf(expect, sizeof(expect), "log=-|-|-|%s\n", c->log);
         cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
         free(rep);
+        free(vars);
 }
 
 Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
