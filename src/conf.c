@@ -1190,13 +1190,18 @@ static int read_whole(const char *path, char **ret, size_t *ret_size, struct sta
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, alloc = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, ret_st) < 0)
                 return -errno;
         if (S_ISDIR(ret_st->st_mode))
                 return -EISDIR;
+        if (S_ISFIFO(ret_st->st_mode) || S_ISSOCK(ret_st->st_mode)) {
+                perr(p, err_file ?: path, err_line, "%s: not a regular file", path);
+                return -EFBIG;   /* reported, as for a file too large */
+        }
         for (;;) {
                 ssize_t n;
                 if (alloc - size < 65536) {
@@ -1332,7 +1337,8 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
         char *next;
         int r;
 
-        r = read_whole(path, &buf, &size, &st, inc_file, inc_line, p);
+        r = read_whole(path, &buf, &size, &st, inc_file ?: (parent ? parent->path : NULL),
+                       inc_line, p);
         if (r == -EFBIG)
                 return -EINVAL;
         if (r < 0) {
