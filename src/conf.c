@@ -1366,6 +1366,13 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                         next = nl + 1;
                 } else
                         next = NULL;
+                /* doveconf cuts the line at a NUL byte; what runs would differ from what an
+                 * editor shows, so refuse it */
+                if (memchr(line, '\0', (size_t) ((nl ?: buf + size) - line))) {
+                        perr(p, path, lineno, "Line contains a NUL byte");
+                        full_len = 0;
+                        continue;
+                }
                 if (nl && nl > line && nl[-1] == '\r')
                         nl[-1] = '\0';
                 if ((size_t) ((nl ?: line + strlen(line)) - line) > CONF_MAX_LINE) {
