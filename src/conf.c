@@ -103,6 +103,7 @@ typedef struct parser {
         unsigned section_counter; /* names unnamed sections in setting paths: 0, 1, ... */
         unsigned n_includes;
         unsigned include_depth;
+        unsigned overflow;      /* sections opened beyond CONF_MAX_DEPTH: skipped, one error */
         bool failed;
 } parser;
 
@@ -1288,6 +1289,10 @@ static int handle_line(parser *p, input *in, char *line, unsigned lineno) {
         if (streq(key, "}") && *q == '\0') {
                 if (p->depth == 0)
                         return perr(p, in->path, lineno, "Unexpected '}'");
+                if (p->overflow > 0) {
+                        p->overflow--;
+                        return 0;
+                }
                 pop(p);
                 return 0;
         }
@@ -1320,10 +1325,13 @@ static int handle_line(parser *p, input *in, char *line, unsigned lineno) {
         }
         if (q[1] != '\0')
                 return in_ignored(p) ? 0 : perr(p, in->path, lineno, "Garbage after '{'");
-        if (p->depth >= CONF_MAX_DEPTH)
+        if (p->depth >= CONF_MAX_DEPTH) {
+                if (p->overflow++ > 0)
+                        return -E2BIG;
                 return perr(p, in->path, lineno,
                             "Too deeply nested sections (more than %u levels)", CONF_MAX_DEPTH),
                        -E2BIG;
+        }
         return section_begin(p, key, name, in->path, lineno);
 }
 
