@@ -16,6 +16,8 @@
 #define CONF_MAX_DEPTH          64U                     /* nested sections */
 #define CONF_MAX_INCLUDE_DEPTH  32U                     /* nested !include */
 #define CONF_MAX_INCLUDES       1000U                   /* files included in total */
+#define CONF_MAX_SERVICES       10000U                  /* service sections (distinct names) */
+#define CONF_MAX_LISTENERS      1000U                   /* listeners in one service */
 
 typedef enum known_type {
         KT_STR,

@@ -1008,6 +1008,9 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                         if (!sv)
                                 return -ENOMEM;
                         s->service = (size_t) (sv - p->st->cfg->services);
+                        if (is_new && p->st->cfg->n_services == CONF_MAX_SERVICES + 1)
+                                return perr(p, file, line, "Too many services (more than %u)",
+                                            CONF_MAX_SERVICES);
                         return 0;
                 }
                 if (streq(key, "plugin") || streq(key, "dict"))
@@ -1037,11 +1040,17 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                         return r;
                 s->service = svc;
                 s->dummy = parent_dummy; /* a throwaway service inside a filter */
-                listener *l = service_get_listener(s->dummy ?: &p->st->cfg->services[svc], kind,
-                                                   name, file, line);
+                service *owner = s->dummy ?: &p->st->cfg->services[svc];
+                size_t n_before = owner->n_listeners;
+                listener *l = service_get_listener(owner, kind, name, file, line);
                 if (!l)
                         return -ENOMEM;
-                s->listener = (size_t) (l - (s->dummy ?: &p->st->cfg->services[svc])->listeners);
+                s->listener = (size_t) (l - owner->listeners);
+                if (owner->n_listeners > n_before &&
+                    owner->n_listeners == CONF_MAX_LISTENERS + 1)
+                        return perr(p, file, line,
+                                    "Too many listeners in service %s (more than %u)",
+                                    owner->name ?: "", CONF_MAX_LISTENERS);
                 return 0;
         }
         case SEC_KNOWN:
