@@ -1737,11 +1737,74 @@ static int build_all(builder *b) {
         return 0;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0: overlong forms, surrogates and code
+ * points above U+10FFFF are invalid, as systemd's utf8_is_valid() has it. */
+static size_t utf8_char_len(const unsigned char *p) {
+        unsigned cp;
+        size_t n;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2, cp = p[0] & 0x1f;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3, cp = p[0] & 0x0f;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4, cp = p[0] & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+/* systemd ignores a unit file line that is not valid UTF-8 ("String is not UTF-8 clean,
+ * ignoring assignment"): a lost Environment=DOVESD_USER= would leave the service running as
+ * root. Every such line is an error, reported with the setting's name. */
+static int check_utf8(builder *b) {
+        for (size_t i = 0; i < b->set.n_entries; i++) {
+                const unit_entry *e = &b->set.entries[i];
+                const unsigned char *p = (const unsigned char *) e->content, *line = p;
+                unsigned lineno = 1;
+
+                while (*p) {
+                        size_t n = utf8_char_len(p);
+                        int r;
+
+                        if (*p == '\n') {
+                                line = p + 1;
+                                lineno++;
+                        }
+                        if (n > 0) {
+                                p += n;
+                                continue;
+                        }
+                        r = push_diag(b, false, b->c->path, 0,
+                                      "%s:%u: %.*s is not valid UTF-8; systemd would ignore it",
+                                      e->path, lineno,
+                                      (int) strcspn((const char *) line, "=\n"),
+                                      (const char *) line);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+        }
+        return 0;
+}
+
 int units_build(const config *c, unit_set *ret, conf_diags *diags) {
         builder b = { .c = c, .diags = diags };
         int r;
 
         r = build_all(&b);
+        if (r >= 0 && b.n_errors == 0)
+                r = check_utf8(&b);
         if (r >= 0 && b.n_errors > 0)
                 r = -EINVAL;
         if (r < 0) {

@@ -980,8 +980,10 @@ static int restrict_child(void *arg) {
         report("before=%d", dovesd_privileged_group_enable(s, true));
         r = dovesd_service_restrict(s);
         report("restrict=%d", r);
-        if (r < 0)
+        if (r < 0) {
+                dovesd_service_unref(s);
                 return 0;
+        }
         report("again=%d", dovesd_service_restrict(s));
         (void) dovesd_service_describe_privileges(s, &desc);
         report("describe=%s", desc);
