@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -150,6 +151,22 @@ static int listen_tcp(int backlog, unsigned *ret_port) {
         cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &l), 0);
         *ret_port = ntohs(a.sin_port);
         return fd;
+}
+
+/* Wait (up to 30 s) until the program has accepted every queued connection of the listening
+ * socket LFD (its accept queue, tcpi_unacked, is empty): a fixed sleep is not enough when the
+ * child starts slowly, e.g. under valgrind. */
+static void wait_accepted(int lfd) {
+        for (int i = 0; i < 3000; i++) {
+                struct tcp_info ti = {};
+                socklen_t l = sizeof(ti);
+
+                cr_assert_eq(getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &l), 0);
+                if (ti.tcpi_unacked == 0)
+                        return;
+                usleep(10 * 1000);
+        }
+        cr_assert_fail("the program did not accept the connection within 30 s");
 }
 
 static int connect_tcp(unsigned port) {
@@ -734,6 +751,7 @@ Test(libdovesd, sigterm_lets_clients_finish) {
         env_base("imap", "imap", "10");
         pid = spawn(fds, 1, prog_main, &p, &rfd);
         c = connect_tcp(port);
+        wait_accepted(lfd);
         usleep(200 * 1000);
         kill(pid, SIGTERM);
         cr_expect_gt(read_line(c, line, sizeof(line)), 0, "the program answered at stop");
@@ -755,6 +773,7 @@ Test(libdovesd, sigterm_closes_clients_after_timeout) {
         env_base("imap", "imap", "10");
         pid = spawn(fds, 1, prog_main, &p, &rfd);
         c = connect_tcp(port);
+        wait_accepted(lfd);
         usleep(200 * 1000);
         kill(pid, SIGTERM);
         cr_expect_eq(read_line(c, line, sizeof(line)), 0, "closed without an answer");
