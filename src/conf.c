@@ -1386,9 +1386,9 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                 /* doveconf cuts the line at a NUL byte; what runs would differ from what an
                  * editor shows, so refuse it */
                 if (memchr(line, '\0', (size_t) ((nl ?: buf + size) - line))) {
-                        perr(p, path, lineno, "Line contains a NUL byte");
-                        full_len = 0;
-                        continue;
+                        /* a binary file: one error, not one per line */
+                        perr(p, path, lineno, "Line contains a NUL byte, not reading further");
+                        return 0;
                 }
                 if (nl && nl > line && nl[-1] == '\r')
                         nl[-1] = '\0';
