@@ -188,7 +188,8 @@ ct_boot() {
                         ct_log "booted degraded; failed units:"
                         ct_exec systemctl --failed --no-legend --plain >&2
                         return 0 ;;
-                initializing|starting|"") sleep 1 ;;
+                # "offline": PID 1 has not created /run/systemd/system yet (early boot)
+                initializing|starting|offline|"") sleep 0.5 ;;
                 *) break ;;
                 esac
         done
