@@ -6,6 +6,11 @@
 #   inside.sh count UNIT [COMM]  how many processes (only those named COMM, if given)
 #   inside.sh cpu             CPU time so far (ns, from schedstat) of PID 1, systemd-journald
 #                             and dbus-daemon: "PID1 JOURNALD DBUS"
+#   inside.sh cpu-snap [UNIT] CPU counters, one line: "UNIT PID1 PID1C JOURNALD DBUS" where UNIT
+#                             is utime+stime+cutime+cstime of UNIT's processes (clock ticks;
+#                             cutime: children they reaped, e.g. single-use workers), PID1 is
+#                             PID 1's own CPU (ns), PID1C the CPU of the children PID 1 reaped
+#                             (ticks: per-connection services), JOURNALD and DBUS in ns
 #   inside.sh wait-port PORT  wait (up to 10 s) until 127.0.0.1:PORT accepts
 set -uo pipefail
 
@@ -52,6 +57,27 @@ rss)
                 done < "/proc/$p/status" 2>/dev/null
         done
         echo "$t" ;;
+cpu-snap)
+        # fields after "(comm) ": state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+        stat_fields() { local l; l=$(cat "$1" 2>/dev/null) || return 1; echo "${l##*) }"; }
+        u=0
+        if [ -n "${2:-}" ]; then
+                for p in $(pids "$2"); do
+                        f=($(stat_fields "/proc/$p/stat")) || continue
+                        u=$((u + f[11] + f[12] + f[13] + f[14]))
+                done
+        fi
+        f=($(stat_fields /proc/1/stat))
+        read -r one _ < /proc/1/schedstat
+        j=0 d=0
+        for p in /proc/[0-9]*; do
+                c=$(cat "$p/comm" 2>/dev/null) || continue
+                case "$c" in
+                systemd-journal) read -r t _ < "$p/schedstat" && j=$((j + t)) ;;
+                dbus-daemon) read -r t _ < "$p/schedstat" && d=$((d + t)) ;;
+                esac
+        done
+        echo "$u $one $((f[13] + f[14])) $j $d" ;;
 wait-port)
         for _ in $(seq 200); do
                 (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && exit 0

@@ -11,6 +11,7 @@
  *
  *   -m load   (default) the closed loop; prints one result line:
  *             conns=… secs=… cps=… p50_us=… p99_us=… max_us=… refused=… reset=… timeout=… other=…
+ *             total=… (total: every finished dialogue, warm-up and drain included)
  *   -m idle   open K connections (at most N connecting at a time), read each greeting, print
  *             "idle K opened" and hold them until stdin reaches EOF; then close them all.
  *   -m cold   one connection: prints greeting_us=… (connect to the end of the greeting line)
@@ -78,6 +79,7 @@ static struct {
         size_t n_lat, size_lat;
         uint64_t refused, reset, timeout, other;
         uint64_t started;
+        uint64_t done_all;      /* finished dialogues, warm-up and drain included */
         bool measuring;
 } res;
 
@@ -188,6 +190,7 @@ static int conn_io(conn *c, uint32_t events, uint64_t *ret_greeting_us) {
                         if (c->state == ST_DRAIN) {
                                 uint64_t t = now_us();
 
+                                res.done_all++;
                                 if (record_latency(t - c->start_us) < 0)
                                         return -ENOMEM;
                                 conn_end(c);
@@ -324,10 +327,11 @@ static int run_load(void) {
         double secs = (double) (t_stop_measure - t_measure) / 1e6;
         qsort(res.lat, res.n_lat, sizeof(uint64_t), cmp_u64);
         printf("conns=%zu secs=%.3f cps=%.1f p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64
-               " refused=%" PRIu64 " reset=%" PRIu64 " timeout=%" PRIu64 " other=%" PRIu64 "\n",
+               " refused=%" PRIu64 " reset=%" PRIu64 " timeout=%" PRIu64 " other=%" PRIu64
+               " total=%" PRIu64 "\n",
                res.n_lat, secs, secs > 0 ? (double) res.n_lat / secs : 0.0, pct(0.5), pct(0.99),
                res.n_lat ? res.lat[res.n_lat - 1] : 0, res.refused, res.reset, res.timeout,
-               res.other);
+               res.other, res.done_all);
         free(conns);
         return 0;
 }
