@@ -57,6 +57,11 @@
 
 CT_NSPAWN_PID=
 CT_LEADER=
+# Where ct_install_dovesd puts the build tree inside the container. Not the host's path:
+# a clone under /tmp (or /home, /root) would be hidden from services by the generated
+# sandbox (PrivateTmp=, ProtectHome=), so configs and commands inside use $CT_BUILD.
+CT_BUILD=/opt/dovesd-build
+CT_HOST_BUILD=
 CT_ARGS=()
 CT_KARGS=()     # extra arguments for the container's PID 1 ("kernel command line")
 CT_BOOT_TIMEOUT=${CT_BOOT_TIMEOUT:-60}
@@ -91,7 +96,7 @@ ct_install_exec() {
         [ -x "$src" ] || { ct_log "$src: not built"; return 1; }
         if readelf -d "$src" 2>/dev/null | grep -q 'R.*PATH.*\$ORIGIN'; then
                 w="$CT_DIR/wrap-$(basename "$dst")"
-                printf '#!/bin/sh\nexec %q "$@"\n' "$src" > "$w"
+                printf '#!/bin/sh\nexec %q "$@"\n' "$(ct_path "$src")" > "$w"
                 chmod 0755 "$w"
                 ct_bind_ro "$w" "$dst"
         else
@@ -99,8 +104,20 @@ ct_install_exec() {
         fi
 }
 
+# ct_path HOSTPATH: the path inside the container of a file of the build tree.
+ct_path() {
+        local p
+        p=$(realpath "$1")
+        if [ -n "$CT_HOST_BUILD" ] && [ "${p#"$CT_HOST_BUILD"/}" != "$p" ]; then
+                printf '%s\n' "$CT_BUILD/${p#"$CT_HOST_BUILD"/}"
+        else
+                printf '%s\n' "$p"
+        fi
+}
+
 # ct_install_dovesd BUILD CONF: everything dovesd needs inside, at the paths of a real install.
-#   BUILD                                   -> same path, read-only (build RUNPATHs keep working)
+#   BUILD                                   -> $CT_BUILD, read-only (RUNPATHs are $ORIGIN-
+#                                              relative, so they keep working there)
 #   BUILD/generator/dovesd-generator        -> /etc/systemd/system-generators/dovesd-generator
 #   SRC/units/*.{target,slice,service,...}  -> /etc/systemd/system/
 #   BUILD/examples/demo/dovesd-demo         -> /usr/local/libexec/dovesd/dovesd-demo
@@ -113,7 +130,8 @@ ct_install_dovesd() {
         build=$(realpath "$1")
         conf="$2"
         src=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../..")
-        ct_bind_ro "$build" "$build"
+        CT_HOST_BUILD=$build
+        ct_bind_ro "$build" "$CT_BUILD"
         ct_arg --overlay=/usr/local::/usr/local
         ct_install_exec "$build/generator/dovesd-generator" \
                 /etc/systemd/system-generators/dovesd-generator || return 1

@@ -11,8 +11,8 @@ here=$(dirname "$(realpath "$0")")
 . "$here/../../scripts/lib/container.sh"
 
 build=$(realpath "${DOVESD_BUILD_ROOT:?DOVESD_BUILD_ROOT is not set}")
-hello=$build/tests/hello
-[ -x "$hello" ] || bail "$hello is not built"
+[ -x "$build/tests/hello" ] || bail "$build/tests/hello is not built"
+hello=$CT_BUILD/tests/hello     # its path inside the container
 
 ct_init e2e-sandbox
 cat > "$CT_DIR/dovesd.conf" <<CONF
