@@ -22,6 +22,15 @@ names_of() {
                 tr '\n' ' ' | sed 's/ - .*//' | tr ', ' '\n\n' | sed '/^$/d'
 }
 
+# Each page's names and SYNOPSIS once (the checks below would otherwise fork per pair).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for p in $pages; do
+        names_of "$p" > "$tmp/$p.names"
+        awk '/^# SYNOPSIS/ { on = 1; next } on && /^# / { exit } on' "$mandir/$p" > "$tmp/$p.syn"
+done
+names_of() { cat "$tmp/$1.names" 2>/dev/null; }
+
 echo "1..4"
 
 # 1. Each symbol is in the NAME section of exactly one page.
@@ -29,7 +38,7 @@ bad=
 for s in $symbols; do
         c=0
         for p in $pages; do
-                names_of "$p" | grep -qx "$s" && c=$((c + 1))
+                grep -qx "$s" "$tmp/$p.names" && c=$((c + 1))
         done
         [ $c = 1 ] || bad="$bad $s($c)"
 done
@@ -44,8 +53,7 @@ bad=
 for s in $symbols; do
         found=
         for p in $pages; do
-                awk '/^# SYNOPSIS/ { on = 1; next } on && /^# / { exit } on' "$mandir/$p" |
-                        grep -q "[ *]$s(" && found=yes
+                grep -q "[ *]$s(" "$tmp/$p.syn" && found=yes
         done
         [ -n "$found" ] || bad="$bad $s"
 done
@@ -81,13 +89,13 @@ for s in $symbols; do
         for a in "$@"; do
                 [ "${a#*:}" = "$s" ] && page=${a%%:*}
         done
-        if [ -z "$page" ] || ! names_of "$page.scd" | grep -qx "$s"; then
+        if [ -z "$page" ] || ! grep -qx "$s" "$tmp/$page.scd.names" 2>/dev/null; then
                 bad="$bad $s"
         fi
 done
 for a in "$@"; do
         page=${a%%:*} name=${a#*:}
-        [ -e "$mandir/$page.scd" ] && names_of "$page.scd" | grep -qx "$name" || bad="$bad $a"
+        [ -e "$mandir/$page.scd" ] && grep -qx "$name" "$tmp/$page.scd.names" || bad="$bad $a"
 done
 if [ -z "$bad" ]; then
         ok "every symbol has a page or an alias, and every alias points to the page naming it"
