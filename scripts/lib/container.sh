@@ -77,6 +77,8 @@ ct_log() { printf 'container: %s\n' "$*" >&2; }
 # ct_init NAME: name the machine (unique per process), make the state dir, install the trap.
 ct_init() {
         CT_NAME="$1-$$"
+        CT_ARGS=()
+        CT_KARGS=()
         CT_DIR=$(mktemp -d "/tmp/dovesd-ct-$1.XXXXXX")
         CT_CONSOLE="$CT_DIR/console.log"
         trap 'ct_stop' EXIT
@@ -238,7 +240,7 @@ ct_unfreeze() {
         local p
         [ -n "$CT_LEADER" ] || return 0
         for p in $(pgrep -x nsenter); do
-                if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^nsenter -t $CT_LEADER " &&
+                if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q "^nsenter -t $CT_LEADER " &&
                    grep -q '^State:.*T' "/proc/$p/status" 2>/dev/null; then
                         kill -CONT "$p" 2>/dev/null
                 fi

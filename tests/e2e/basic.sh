@@ -60,7 +60,7 @@ check_eq "two clients are served by two processes" 2 "$pids"
 check_eq "two running instances of the template" 2 \
         "$(ct_exec systemctl list-units --plain --no-legend --state=running 'dovesd-single-tcp@*' | wc -l)"
 wait "$hold"
-check_match "both were served to the end" '^held=2$' "$(cat "$CT_DIR/hold.out")"
+check_match "both were served to the end" "^held=2 bye=2$" "$(cat "$CT_DIR/hold.out")"
 
 # --- MaxConnections: the third client of a process_limit = 2 service is refused ---
 ct_exec python3 "$E2E_IN/client.py" hold 127.0.0.1 7102 2 4 >"$CT_DIR/hold2.out" 2>&1 &

@@ -85,15 +85,51 @@ async def hold(host, port, n, seconds, src):
         print(info)
     sys.stdout.flush()
     await asyncio.sleep(seconds)
+    byes = 0
     for _, _, r, w in conns:
-        w.write(b"LOGOUT\n")
-        await w.drain()
+        try:
+            w.write(b"LOGOUT\n")
+            await w.drain()
+            if (await asyncio.wait_for(r.readline(), TIMEOUT)).startswith(b"* BYE"):
+                byes += 1
+        except (OSError, asyncio.TimeoutError):
+            pass
         w.close()
-    print(f"held={n}")
+    print(f"held={n} bye={byes}")
+    return 0 if byes == n else 1
+
+
+async def overflow(host, port):
+    """type=login at its limit: A (not logged in) and B (logged in) fill the only process;
+    C arrives. Prints what each of them saw."""
+    async def conn():
+        r, w = await asyncio.open_connection(host, port)
+        greet = (await asyncio.wait_for(r.readline(), TIMEOUT)).decode().rstrip("\r\n")
+        return r, w, greet
+
+    async def cmd(r, w, line):
+        w.write((line + "\n").encode())
+        await w.drain()
+        return (await asyncio.wait_for(r.readline(), TIMEOUT)).decode().rstrip("\r\n")
+
+    ra, wa, _ = await conn()
+    rb, wb, _ = await conn()
+    print("B LOGIN:", await cmd(rb, wb, "LOGIN"))
+    rc, wc, greet_c = await conn()
+    print("C greeting:", greet_c)
+    a = (await asyncio.wait_for(ra.readline(), TIMEOUT)).decode().rstrip("\r\n")
+    print("A got:", a)
+    print("A then:", "closed" if not await asyncio.wait_for(ra.read(), TIMEOUT) else "open")
+    print("B INFO:", (await cmd(rb, wb, "INFO"))[:6])
+    print("C INFO:", (await cmd(rc, wc, "INFO"))[:6])
+    for w in (wa, wb, wc):
+        w.close()
     return 0
 
 
 def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "overflow":
+        return asyncio.run(overflow(sys.argv[2], int(sys.argv[3])))
     if len(sys.argv) >= 6 and sys.argv[1] == "burst":
         return asyncio.run(burst(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
                                  float(sys.argv[5])))

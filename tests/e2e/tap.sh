@@ -10,7 +10,7 @@ TAP_FAILED=0
 tap_ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
 tap_not_ok() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
 tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP $2"; }
-tap_diag() { printf '# %s\n' "$@"; }
+tap_diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
 # check TEXT CMD...: one case, passes when CMD exits 0; CMD's output goes to the log as #.
 check() {
