@@ -127,17 +127,28 @@ check_match "pool vsz_limit 96M: ALLOC 150 refused, ALLOC 32 works" \
         $'OK\nNO out of memory\nOK\n[*] BYE$' "$out"
 
 # --- a sustained burst on the per-connection socket ---
-# 200 connections/s is twice what systemd's default trigger limit for Accept=yes sockets
-# (200 per 2 s) allows: with it the socket would go to "failed". The generator sets
-# TriggerLimitIntervalSec=0, so the socket must stay. process_limit = 2000 (MaxConnections)
-# so that no client is refused while systemd catches up on a small machine.
-rate=${E2E_BURST_RATE:-200}
+# 150 connections/s for 3 s puts 300 connections into every 2 s window: more than systemd's
+# default trigger limit for Accept=yes sockets (200 per 2 s) allows, which would put the
+# socket into "failed". The generator sets TriggerLimitIntervalSec=0, so the socket must stay.
+# process_limit = 2000 (MaxConnections) so that no client is refused while systemd catches up.
+# The issue's 200/s for 10 s (E2E_BURST_RATE=200 E2E_BURST_SECONDS=10) overwhelms systemd 252
+# on a shared 2-core machine: PID 1 stops answering (clients time out after 60 s); 600
+# connections at 200/s took 40-60 s to be served there, about 12 instances per second.
+rate=${E2E_BURST_RATE:-150}
 secs=${E2E_BURST_SECONDS:-3}
 t0=$SECONDS
 out=$(ct_exec python3 "$E2E_IN/client.py" burst 127.0.0.1 7104 "$rate" "$secs")
 tap_diag "$out" "burst: all answered after $((SECONDS - t0)) s"
-check_match "burst of $rate connections/s for $secs s: every client served" \
-        "^started=$((rate * secs)) served=$((rate * secs)) failed=0 " "$out"
+if ! check_match "burst of $rate connections/s for $secs s: every client served" \
+        "^started=$((rate * secs)) served=$((rate * secs)) failed=0 " "$out"; then
+        tap_diag "failed units:" "$(ct_exec systemctl --failed --no-legend --plain)" \
+                "warnings of the burst service:" \
+                "$(ct_exec journalctl -b --no-pager -p warning -o short-monotonic -u 'dovesd-burst*' | tail -n 20)"
+        for u in $(ct_exec journalctl -b --no-pager -o cat -u 'dovesd-burst*' |
+                   grep -o "dovesd-burst-tcp@[^ ]*[.]service: Failed with" | cut -d: -f1 | sort -u | head -3); do
+                tap_diag "log of $u:" "$(ct_exec journalctl -b --no-pager -o short-monotonic -u "$u")"
+        done
+fi
 check_eq "after the burst the socket is still listening (not failed)" "active listening" \
         "$(show dovesd-burst-tcp.socket ActiveState) $(show dovesd-burst-tcp.socket SubState)"
 check_eq "the socket accepted every connection, refused none" "$((rate * secs)) 0" \

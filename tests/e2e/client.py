@@ -14,7 +14,7 @@ import asyncio
 import sys
 import time
 
-TIMEOUT = 60.0
+TIMEOUT = 120.0
 
 
 async def talk(host, port, lines, src=None):
