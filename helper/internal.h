@@ -238,8 +238,8 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
                       const char *listener, const char *client, const char *format, ...)
         _printf_(6, 7);
 #define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
-int service_notify(dovesd_service *s, const char *state);
-void service_log_connect(void);         /* connect journald/notify sockets (before chroot) */       /* sd_notify(), ignored in workers */
+int service_notify(dovesd_service *s, const char *state);      /* sd_notify(), ignored in workers */
+void service_log_connect(void);         /* connect journald/notify sockets (before chroot) */
 
 /* env.c: parse DOVESD_* and take the LISTEN_* fds. Errors fill *ret_error. */
 int service_parse_env(dovesd_service *s, char **ret_error);
