@@ -12,11 +12,13 @@ if [ "$(head -c4 "$1" 2>/dev/null | tail -c3)" != ELF ]; then
         exec "$@"
 fi
 
+here=$(cd "$(dirname "$0")" && pwd)
 logs=$(mktemp -d /tmp/dovesd-sanitize.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 case $mode in
 asan)
         export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:log_path=$logs/asan"
+        export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$here/lsan.supp:print_suppressions=0"
         export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
         "$@"
         rc=$?
@@ -24,6 +26,7 @@ asan)
 valgrind)
         valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
                 --errors-for-leak-kinds=definite,indirect --trace-children=yes \
+                --suppressions="$here/sanitize.supp" \
                 --log-file="$logs/valgrind.%p" "$@"
         rc=$?
         ;;
