@@ -216,6 +216,8 @@ struct dovesd_service {
         uint64_t n_accepted;            /* accept4() successes */
         dovesd_conn *conns, *conns_tail;
         uint64_t last_limit_log_usec;
+        bool accept_paused;             /* out of fds or memory: not accepting for a moment */
+        uint64_t last_accept_error_log_usec;
 
         dovesd_log_func log_fn;
         void *log_userdata;

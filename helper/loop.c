@@ -12,6 +12,7 @@
 
 #define STATUS_INTERVAL_USEC (1 * USEC_PER_SEC)
 #define LIMIT_LOG_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define ACCEPT_PAUSE_USEC (100 * USEC_PER_MSEC)
 
 static uint64_t now_usec(dovesd_service *s) {
         uint64_t t = 0;
@@ -161,7 +162,8 @@ void service_update_accepting(dovesd_service *s) {
                 s->exhausted = true;
 
         free_slots = service_free_slots(s);
-        want = !s->stopping && !s->exhausted && (free_slots > 0 || can_overflow(s));
+        want = !s->stopping && !s->exhausted && !s->accept_paused &&
+                (free_slots > 0 || can_overflow(s));
         if (want != s->listening) {
                 for (size_t i = 0; i < s->n_sockets; i++)
                         if (s->sockets[i].kind != SOCKET_FIFO && s->sockets[i].source)
@@ -169,8 +171,8 @@ void service_update_accepting(dovesd_service *s) {
                                                                    want ? SD_EVENT_ON : SD_EVENT_OFF);
                 s->listening = want;
                 /* In a pool a full worker is normal: the supervisor logs process_limit. */
-                if (!want && !s->stopping && !s->exhausted && s->service_count != 1 &&
-                    s->role != ROLE_WORKER)
+                if (!want && !s->stopping && !s->exhausted && !s->accept_paused &&
+                    s->service_count != 1 && s->role != ROLE_WORKER)
                         limit_reached(s);
         }
 
@@ -221,6 +223,34 @@ static int on_fifo(dovesd_service *s, dovesd_socket *sock) {
         return 0;
 }
 
+static int on_accept_pause_end(sd_event_source *src, uint64_t usec, void *userdata) {
+        dovesd_service *s = userdata;
+
+        s->accept_paused = false;
+        service_update_accepting(s);
+        return 0;
+}
+
+/* accept4() failed for lack of fds or memory. The listener stays readable, so accepting
+ * again at once would spin: stop for ACCEPT_PAUSE_USEC (clients wait in the backlog), log at
+ * most once per LIMIT_LOG_INTERVAL_USEC. */
+static void pause_accepting(dovesd_service *s, int error) {
+        uint64_t t = now_usec(s);
+        int r;
+
+        r = sd_event_add_time_relative(s->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_USEC, 0,
+                                       on_accept_pause_end, s);
+        if (r >= 0)
+                s->accept_paused = true;
+        if (s->last_accept_error_log_usec == 0 ||
+            t >= s->last_accept_error_log_usec + LIMIT_LOG_INTERVAL_USEC) {
+                s->last_accept_error_log_usec = t;
+                service_log(s, LOG_WARNING, "accept4() failed: %s, pausing new connections "
+                            "for %llu ms", strerror(error),
+                            (unsigned long long) (ACCEPT_PAUSE_USEC / USEC_PER_MSEC));
+        }
+}
+
 static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         dovesd_socket *sock = userdata;
         dovesd_service *s = sock->service;
@@ -247,6 +277,11 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                                 break;
                         if (IN_SET_ERRNO_TRANSIENT(errno))
                                 continue;
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM) {
+                                pause_accepting(s, errno);
+                                break;
+                        }
                         service_log_full(s, LOG_WARNING, NULL, sock->listener->name, NULL,
                                          "accept4() failed: %m");
                         break;
