@@ -119,7 +119,7 @@ static int build(const args *a, unit_set *ret) {
 
         r = load(a->config, &c);
         if (r < 0) {
-                log_error("%s: configuration has errors, no units written.", a->config);
+                log_error("%s: configuration has errors.", a->config);
                 return r;
         }
         r = units_build(c, ret, &d);
@@ -127,7 +127,7 @@ static int build(const args *a, unit_set *ret) {
         config_free(c);
         if (r < 0) {
                 if (d.n_errors > 0)
-                        log_error("%s: configuration has errors, no units written.", a->config);
+                        log_error("%s: configuration has errors.", a->config);
                 else
                         log_error_errno(r, "Failed to build units: %m");
                 return r;
@@ -214,6 +214,8 @@ static int run_systemd(const args *a) {
                 (void) snapshot_remove(keep, a->config);
         if (r < 0 && keep)
                 (void) keep_last_good(a, keep);
+        else if (r < 0)
+                log_error("%s: no units written.", a->config);
         if (r <= 0)
                 return r;
         r = units_write(&set, a->dest, &failed);

@@ -761,10 +761,16 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
         (void) service_notify(s, "RELOADING=1");
         if (s->cb.reload) {
                 r = s->cb.reload(s, s->userdata);
-                if (r < 0)
-                        service_log(s, LOG_ERR, "Reload failed: %s", strerror(-r));
-                else
-                        service_log(s, LOG_INFO, "Reloaded, replacing the workers");
+                if (r < 0) {
+                        /* The supervisor's state may be half reloaded: rather than replace
+                         * every worker with it, keep the running ones (workers forked
+                         * later, on demand, still inherit it). */
+                        service_log(s, LOG_ERR, "Reload failed, keeping the workers: %s",
+                                    strerror(-r));
+                        (void) service_notify(s, "READY=1");
+                        return 0;
+                }
+                service_log(s, LOG_INFO, "Reloaded, replacing the workers");
         }
         (void) service_notify(s, "READY=1");
         /* Workers are forked from this process: the new ones carry the new state. */

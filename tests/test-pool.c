@@ -178,7 +178,7 @@ static void on_overflow(dovesd_conn *conn, void *userdata) {
 
 static int on_reload(dovesd_service *s, void *userdata) {
         report_line("reload=%d", (int) getpid());
-        return 0;
+        return getenv("TEST_RELOAD_FAIL") ? -EIO : 0;
 }
 
 static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
@@ -794,6 +794,41 @@ Test(pool, sighup_replaces_every_worker, .timeout = 60) {
         cr_assert_not_null(strstr(rep, "reload="));
         cr_assert(strstr(rep, "Reloaded, replacing the workers"), "%s", rep);
         cr_assert_eq(field_num(final, "crashed"), 0, "%s", final);
+        free(final);
+}
+
+/* A reload callback that fails leaves the running workers in place. */
+Test(pool, failed_reload_keeps_the_workers, .timeout = 30) {
+        pool_env e = { .process_limit = "4", .client_limit = "10", .min_avail = "2" };
+        char *st, *final;
+        pid_t before[2];
+        size_t n = 0;
+        svc v;
+
+        setenv("TEST_RELOAD_FAIL", "1", 1);
+        svc_start(&v, &e);
+        unsetenv("TEST_RELOAD_FAIL");
+        st = svc_stats(&v);
+        cr_assert_eq(field_num(st, "workers"), 2, "%s", st);
+        for (const char *q = strstr(st, "pids=") + 5; *q && n < 2;) {
+                before[n++] = atoi(q);
+                q += strcspn(q, ",");
+                if (*q == ',')
+                        q++;
+        }
+        free(st);
+        cr_assert_eq(n, 2);
+
+        cr_assert_eq(kill(v.pid, SIGHUP), 0);
+        free(report_wait(&v.rep, "Reload failed, keeping the workers", 10, NULL));
+        sleep_sec(1);
+        st = svc_stats(&v);
+        cr_assert(pid_in_list(st, before[0]) && pid_in_list(st, before[1]), "%s", st);
+        cr_assert_eq(field_num(st, "workers"), 2, "%s", st);
+        free(st);
+
+        const char *rep = svc_stop(&v, &final);
+        cr_assert_null(strstr(rep, "replacing the workers"), "%s", rep);
         free(final);
 }
 

@@ -82,9 +82,11 @@ check "pool serves" served 7502
 ct_stop
 
 # --- a broken config at boot ---
-printf 'service broken {\n  client_limit = lots\n}\n' >"$CT_DIR.broken.conf"
-e2e_boot e2e-reload-boot "$CT_DIR.broken.conf"
-rm -f "$CT_DIR.broken.conf"
+# (ct_stop has emptied $CT_DIR: the file goes to a temp dir of its own, never the cwd)
+broken_dir=$(mktemp -d /tmp/dovesd-broken.XXXXXX)
+printf 'service broken {\n  client_limit = lots\n}\n' >"$broken_dir/dovesd.conf"
+e2e_boot e2e-reload-boot "$broken_dir/dovesd.conf"
+rm -rf "$broken_dir"
 check_eq "broken config at boot: the generator wrote no dovesd unit" "" \
         "$(ct_sh 'ls /run/systemd/generator | grep "^dovesd" || true')"
 check_eq "... so systemd has none loaded" "" \
