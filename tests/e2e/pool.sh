@@ -39,6 +39,16 @@ check_match "a client that waited in the backlog is served once a slot frees" \
 check_match "journal: process_limit reached (MESSAGE_ID, DOVESD_SERVICE=pool)" '"DOVESD_SERVICE":"pool"' \
         "$(ct_exec journalctl -b -o json --no-pager MESSAGE_ID=9f3375dd514e42e2b2102b1acdeb9f31)"
 
+# --- a worker that dies is replaced and logged ---
+victim=$(ct_exec pgrep -P "$(show dovesd-pool.service MainPID)" | head -n1)
+ct_exec kill -KILL "$victim"
+wait_for "a killed worker is replaced (process_min_avail = 2 again)" 30 \
+        '[ "$(workers pool)" -eq 2 ] && ! ct_exec pgrep -P "$(show dovesd-pool.service MainPID)" | grep -qx "$victim"'
+check_eq "... the service itself stays up" active "$(show dovesd-pool.service ActiveState)"
+check_match "journal: worker crashed (MESSAGE_ID, DOVESD_SERVICE=pool, the signal)" \
+        "Worker $victim killed by signal 9" \
+        "$(ct_exec journalctl -b -o cat --no-pager MESSAGE_ID=cc39a3364c1b4a8385b4458936b056b4 DOVESD_SERVICE=pool)"
+
 # --- service_count = 2: a worker serves two clients, then a new one takes over ---
 p=()
 for i in 1 2 3; do
