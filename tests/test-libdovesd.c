@@ -16,141 +16,29 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dovesd.h"
 #include "internal.h"
+#include "testlib.h"
 
-#define REPORT_FD 200
+/* ---- plumbing (spawning, the report, sockets: tests/testlib.[ch]) ---------------------- */
 
-/* ---- plumbing ------------------------------------------------------------------------- */
-
-_printf_(1, 2)
-static void report(const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        vdprintf(REPORT_FD, format, ap);
-        va_end(ap);
-        dprintf(REPORT_FD, "\n");
+/* Wait for the child and return everything it reported, for the caller to free. */
+static char *finish(pid_t pid, report *r) {
+        (void) report_finish(r, pid, NULL);
+        return TAKE_PTR(r->buf);
 }
 
 static void log_to_report(const dovesd_log_record *rec, void *userdata) {
-        report("log=%s|%s|%s|%s", rec->message_id ?: "-", rec->listener ?: "-",
-               rec->client ?: "-", rec->message);
-}
-
-typedef struct svc_fd {
-        int fd;
-        const char *name;
-} svc_fd;
-
-typedef int (*child_body)(void *arg);
-
-static pid_t spawn(const svc_fd *fds, size_t n, child_body body, void *arg, int *ret_report) {
-        int p[2];
-        pid_t pid;
-
-        cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-        pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-                char names[1024] = "", buf[32];
-                int tmp[16];
-
-                dup2(p[1], REPORT_FD);
-                for (size_t i = 0; i < n; i++)
-                        tmp[i] = fcntl(fds[i].fd, F_DUPFD, 300);
-                for (size_t i = 0; i < n; i++) {
-                        dup2(tmp[i], 3 + (int) i);
-                        close(tmp[i]);
-                }
-                close_range(3 + n, REPORT_FD - 1, 0);
-                close_range(REPORT_FD + 1, ~0U, 0);
-
-                for (size_t i = 0; i < n; i++) {
-                        if (i > 0)
-                                strcat(names, ":");
-                        strcat(names, fds[i].name);
-                }
-                if (n > 0) {
-                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
-                        setenv("LISTEN_PID", buf, 1);
-                        snprintf(buf, sizeof(buf), "%zu", n);
-                        setenv("LISTEN_FDS", buf, 1);
-                        setenv("LISTEN_FDNAMES", names, 1);
-                }
-                if (getenv("TEST_WATCHDOG_USEC")) {
-                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
-                        setenv("WATCHDOG_PID", buf, 1);
-                        setenv("WATCHDOG_USEC", getenv("TEST_WATCHDOG_USEC"), 1);
-                }
-                _exit(body(arg));
-        }
-        close(p[1]);
-        *ret_report = p[0];
-        return pid;
-}
-
-/* Wait for the child and return everything it reported. */
-static char *finish(pid_t pid, int report_fd, int *ret_status) {
-        size_t size = 0, cap = 65536;
-        char *buf = malloc(cap);
-        ssize_t k;
-        int status;
-
-        while ((k = read(report_fd, buf + size, cap - size - 1)) > 0) {
-                size += (size_t) k;
-                if (size + 1 >= cap)
-                        buf = realloc(buf, cap *= 2);
-        }
-        buf[size] = '\0';
-        close(report_fd);
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        if (ret_status)
-                *ret_status = status;
-        return buf;
-}
-
-/* The value of the first "key=" line, or NULL. */
-static char *report_get(const char *rep, const char *key) {
-        size_t l = strlen(key);
-
-        for (const char *p = rep; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-                if (strncmp(p, key, l) == 0 && p[l] == '=')
-                        return strndup(p + l + 1, strcspn(p + l + 1, "\n"));
-        return NULL;
-}
-
-static long report_num(const char *rep, const char *key) {
-        char *v = report_get(rep, key);
-        long n;
-
-        cr_assert_not_null(v, "no %s= in the report:\n%s", key, rep);
-        n = strtol(v, NULL, 10);
-        free(v);
-        return n;
-}
-
-static int listen_tcp(int backlog, unsigned *ret_port) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t l = sizeof(a);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        cr_assert_geq(fd, 0);
-        cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-        cr_assert_eq(listen(fd, backlog), 0);
-        cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &l), 0);
-        *ret_port = ntohs(a.sin_port);
-        return fd;
+        report_line("log=%s|%s|%s|%s", rec->message_id ?: "-", rec->listener ?: "-",
+                    rec->client ?: "-", rec->message);
 }
 
 /* Wait (up to 30 s) until the program has accepted every queued connection of the listening
@@ -167,46 +55,6 @@ static void wait_accepted(int lfd) {
                 usleep(10 * 1000);
         }
         cr_assert_fail("the program did not accept the connection within 30 s");
-}
-
-static int connect_tcp(unsigned port) {
-        struct sockaddr_in a = {
-                .sin_family = AF_INET,
-                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                .sin_port = htons(port),
-        };
-        struct timeval tv = { .tv_sec = 10 };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        cr_assert_geq(fd, 0);
-        cr_assert_eq(connect(fd, (struct sockaddr *) &a, sizeof(a)), 0, "connect: %m");
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        return fd;
-}
-
-/* Read up to one line (blocking, with the socket's timeout). Returns the length, 0 on EOF. */
-static ssize_t read_line(int fd, char *buf, size_t size) {
-        size_t n = 0;
-
-        while (n + 1 < size) {
-                ssize_t k = read(fd, buf + n, 1);
-                if (k <= 0) {
-                        if (n == 0)
-                                return k;
-                        break;
-                }
-                if (buf[n++] == '\n')
-                        break;
-        }
-        buf[n] = '\0';
-        return (ssize_t) n;
-}
-
-static double now_sec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void env_base(const char *service, const char *listeners, const char *client_limit) {
@@ -287,7 +135,7 @@ static int prog_connection(dovesd_conn *c, void *userdata) {
 static void prog_disconnect(dovesd_conn *c, void *userdata) {
         prog *p = userdata;
 
-        report("disconnect=%s", dovesd_conn_get_remote_str(c));
+        report_line("disconnect=%s", dovesd_conn_get_remote_str(c));
         sd_event_source_disable_unref(dovesd_conn_get_userdata(c));
         prog_forget(p, c);
 }
@@ -295,19 +143,19 @@ static void prog_disconnect(dovesd_conn *c, void *userdata) {
 static void prog_stop(dovesd_service *s, void *userdata) {
         prog *p = userdata;
 
-        report("stop=1");
+        report_line("stop=1");
         if (p->close_on_stop)
                 while (p->n_conns > 0)
                         answer_and_close(p, p->conns[0]);
 }
 
 static void prog_overflow(dovesd_conn *c, void *userdata) {
-        report("overflow=%s", dovesd_conn_get_remote_str(c));
+        report_line("overflow=%s", dovesd_conn_get_remote_str(c));
         (void) write(dovesd_conn_get_fd(c), "bye\n", 4);
 }
 
 static int prog_reload(dovesd_service *s, void *userdata) {
-        report("reload=1");
+        report_line("reload=1");
         return 0;
 }
 
@@ -319,7 +167,7 @@ static int prog_fifo(dovesd_service *s, const char *listener, int fd, void *user
         if (k > 0) {
                 buf[k] = '\0';
                 buf[strcspn(buf, "\n")] = '\0';
-                report("fifo=%s:%s", listener, buf);
+                report_line("fifo=%s:%s", listener, buf);
         }
         if (p->stop_on_fifo)
                 (void) dovesd_service_stop(s);
@@ -333,16 +181,16 @@ static int prog_main(void *arg) {
 
         the_prog = p;
         r = dovesd_service_new(&p->s, &error);
-        report("new=%d", r);
+        report_line("new=%d", r);
         if (r < 0) {
-                report("error=%s", error ?: "(null)");
+                report_line("error=%s", error ?: "(null)");
                 free(error);
                 return 0;
         }
         dovesd_service_set_log_callback(p->s, log_to_report, NULL);
-        report("per_connection=%d", dovesd_service_is_per_connection(p->s));
-        report("client_limit=%u", dovesd_service_get_client_limit(p->s));
-        report("n_listeners=%zu", dovesd_service_get_n_listeners(p->s));
+        report_line("per_connection=%d", dovesd_service_is_per_connection(p->s));
+        report_line("client_limit=%u", dovesd_service_get_client_limit(p->s));
+        report_line("n_listeners=%zu", dovesd_service_get_n_listeners(p->s));
         (void) dovesd_service_set_stop_timeout(p->s, 300 * USEC_PER_MSEC);
 
         dovesd_callbacks cb = {
@@ -354,10 +202,10 @@ static int prog_main(void *arg) {
                 .reload = prog_reload,
         };
         r = dovesd_service_run(p->s, &cb, p);
-        report("run=%d", r);
-        report("served=%llu", (unsigned long long) dovesd_service_get_served(p->s));
-        report("max_clients=%u", p->max_clients);
-        report("clients_after=%u", dovesd_service_get_clients(p->s));
+        report_line("run=%d", r);
+        report_line("served=%llu", (unsigned long long) dovesd_service_get_served(p->s));
+        report_line("max_clients=%u", p->max_clients);
+        report_line("clients_after=%u", dovesd_service_get_clients(p->s));
         dovesd_service_unref(p->s);
         return 0;
 }
@@ -424,13 +272,13 @@ static int env_child(void *arg) {
         dovesd_service *s = NULL;
         int r = dovesd_service_new(&s, &error);
 
-        report("new=%d", r);
-        report("error=%s", error ?: "");
-        report("ptr=%d", s != NULL);
+        report_line("new=%d", r);
+        report_line("error=%s", error ?: "");
+        report_line("ptr=%d", s != NULL);
         if (s) {
-                report("per_connection=%d", dovesd_service_is_per_connection(s));
-                report("n_listeners=%zu", dovesd_service_get_n_listeners(s));
-                report("listen_fds_env=%s", getenv("LISTEN_FDS") ?: "unset");
+                report_line("per_connection=%d", dovesd_service_is_per_connection(s));
+                report_line("n_listeners=%zu", dovesd_service_get_n_listeners(s));
+                report_line("listen_fds_env=%s", getenv("LISTEN_FDS") ?: "unset");
         }
         free(error);
         dovesd_service_unref(s);
@@ -487,7 +335,7 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
         char dir[] = "/tmp/test-libdovesd-XXXXXX", *vars, *saveptr = NULL, *rep, *v;
         svc_fd fds[8];
         size_t n = 0;
-        int rfd;
+        report rpt;
         pid_t pid;
 
         cr_assert_not_null(mkdtemp(dir));
@@ -516,8 +364,8 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
         }
         free(vars);
 
-        pid = spawn(fds, n, env_child, NULL, &rfd);
-        rep = finish(pid, rfd, NULL);
+        pid = spawn_service(fds, n, env_child, NULL, &rpt);
+        rep = finish(pid, &rpt);
         v = report_get(rep, "error");
         if (c->error[0]) {
                 cr_expect_eq(report_num(rep, "new"), -EINVAL, "vars %s: %s", c->vars, rep);
@@ -540,15 +388,15 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
 Test(libdovesd, environment_values) {
         unsigned port;
         svc_fd fds[2];
-        int rfd;
+        report rpt;
         char *rep;
 
         env_base("imap", "imap;imaps:ssl", "1000");
         setenv("DOVESD_SERVICE_COUNT", "7", 1);         /* caps client_limit, as Dovecot */
         fds[0] = (svc_fd) { listen_tcp(4, &port), "imaps" };
         fds[1] = (svc_fd) { listen_tcp(4, &port), "imap" };
-        pid_t pid_ = spawn(fds, 2, env_child, NULL, &rfd);
-        rep = finish(pid_, rfd, NULL);
+        pid_t pid_ = spawn_service(fds, 2, env_child, NULL, &rpt);
+        rep = finish(pid_, &rpt);
         cr_assert_eq(report_num(rep, "new"), 0, "%s", rep);
         cr_assert_eq(report_num(rep, "n_listeners"), 2);
         cr_assert_eq(report_num(rep, "per_connection"), 0);
@@ -556,8 +404,8 @@ Test(libdovesd, environment_values) {
 
         prog p = { .hold_usec = 0 };
         setenv("DOVESD_IDLE_KILL", "1", 1);
-        pid_ = spawn(fds, 2, prog_main, &p, &rfd);
-        rep = finish(pid_, rfd, NULL);
+        pid_ = spawn_service(fds, 2, prog_main, &p, &rpt);
+        rep = finish(pid_, &rpt);
         cr_assert_eq(report_num(rep, "client_limit"), 7, "%s", rep);
         free(rep);
 }
@@ -567,7 +415,8 @@ Test(libdovesd, environment_values) {
 Test(libdovesd, client_limit_never_exceeded_none_refused) {
         enum { LIMIT = 3, CLIENTS = 10 * LIMIT };
         unsigned port;
-        int lfd = listen_tcp(128, &port), cfd[CLIENTS], rfd, served = 0;
+        int lfd = listen_tcp(128, &port), cfd[CLIENTS], served = 0;
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .hold_usec = 30 * USEC_PER_MSEC };
         char line[512], *rep;
@@ -575,7 +424,7 @@ Test(libdovesd, client_limit_never_exceeded_none_refused) {
 
         env_base("imap", "imap", "3");
         setenv("DOVESD_IDLE_KILL", "1", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
 
         for (int i = 0; i < CLIENTS; i++)
                 cfd[i] = connect_tcp(port);     /* asserts: nobody is refused */
@@ -587,7 +436,7 @@ Test(libdovesd, client_limit_never_exceeded_none_refused) {
                         served++;
                 close(cfd[i]);
         }
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_eq(served, CLIENTS);
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
         cr_expect_eq(report_num(rep, "served"), CLIENTS);
@@ -602,7 +451,8 @@ Test(libdovesd, client_limit_never_exceeded_none_refused) {
 Test(libdovesd, service_count_exact_and_nobody_lost) {
         enum { COUNT = 5, CLIENTS = 8 };
         unsigned port;
-        int lfd = listen_tcp(64, &port), cfd[CLIENTS], rfd;
+        int lfd = listen_tcp(64, &port), cfd[CLIENTS];
+        report rpt;
         svc_fd fds[] = { { lfd, "pop3" } };
         prog p = { .hold_usec = 10 * USEC_PER_MSEC };
         char line[512], *rep;
@@ -610,12 +460,12 @@ Test(libdovesd, service_count_exact_and_nobody_lost) {
 
         env_base("pop3", "pop3", "100");
         setenv("DOVESD_SERVICE_COUNT", "5", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         for (int i = 0; i < CLIENTS; i++)
                 cfd[i] = connect_tcp(port);
         for (int i = 0; i < COUNT; i++)
                 cr_expect_gt(read_line(cfd[i], line, sizeof(line)), 0, "client %d", i);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
         cr_expect_eq(report_num(rep, "served"), COUNT);
         cr_expect_eq(report_num(rep, "client_limit"), COUNT);
@@ -631,17 +481,18 @@ Test(libdovesd, service_count_exact_and_nobody_lost) {
 
         /* A fresh process (systemd re-activating the socket) serves them. */
         setenv("DOVESD_SERVICE_COUNT", "3", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         for (int i = COUNT; i < CLIENTS; i++)
                 cr_expect_gt(read_line(cfd[i], line, sizeof(line)), 0, "client %d lost", i);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "served"), CLIENTS - COUNT);
         free(rep);
 }
 
 Test(libdovesd, idle_kill_exits_when_idle) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd;
+        int lfd = listen_tcp(8, &port);
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = {};
         double t0 = now_sec(), dt;
@@ -649,8 +500,8 @@ Test(libdovesd, idle_kill_exits_when_idle) {
 
         env_base("imap", "imap", "10");
         setenv("DOVESD_IDLE_KILL", "1", 1);
-        pid_t pid_ = spawn(fds, 1, prog_main, &p, &rfd);
-        rep = finish(pid_, rfd, NULL);
+        pid_t pid_ = spawn_service(fds, 1, prog_main, &p, &rpt);
+        rep = finish(pid_, &rpt);
         dt = now_sec() - t0;
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
         cr_expect_geq(dt, 0.9, "exited after %.2f s", dt);
@@ -662,7 +513,8 @@ Test(libdovesd, idle_kill_exits_when_idle) {
 
 Test(libdovesd, idle_kill_waits_for_clients) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd, c;
+        int lfd = listen_tcp(8, &port), c;
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .hold_usec = 1500 * USEC_PER_MSEC };
         double t0 = now_sec(), dt;
@@ -671,10 +523,10 @@ Test(libdovesd, idle_kill_waits_for_clients) {
 
         env_base("imap", "imap", "10");
         setenv("DOVESD_IDLE_KILL", "1", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         c = connect_tcp(port);
         cr_expect_gt(read_line(c, line, sizeof(line)), 0);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         dt = now_sec() - t0;
         cr_expect_eq(report_num(rep, "served"), 1, "%s", rep);
         /* 1.5 s with a client, then 1 s idle */
@@ -685,7 +537,8 @@ Test(libdovesd, idle_kill_waits_for_clients) {
 
 Test(libdovesd, per_connection_mode) {
         unsigned port;
-        int lfd = listen_tcp(4, &port), c, afd, rfd;
+        int lfd = listen_tcp(4, &port), c, afd;
+        report rpt;
         prog p = {};
         char line[512], expect[128], *rep;
         struct sockaddr_in a;
@@ -698,8 +551,8 @@ Test(libdovesd, per_connection_mode) {
         svc_fd fds[] = { { afd, "connection" } };
 
         env_base("imap", "imap:ssl", "1000");
-        pid_t pid_ = spawn(fds, 1, prog_main, &p, &rfd);
-        rep = finish(pid_, rfd, NULL);
+        pid_t pid_ = spawn_service(fds, 1, prog_main, &p, &rpt);
+        rep = finish(pid_, &rpt);
         cr_expect_eq(report_num(rep, "per_connection"), 1, "%s", rep);
         cr_expect_eq(report_num(rep, "client_limit"), 1);
         cr_expect_eq(report_num(rep, "run"), 0);
@@ -715,7 +568,8 @@ Test(libdovesd, per_connection_mode) {
 Test(libdovesd, fifo_delivers_readable_events) {
         char dir[] = "/tmp/test-libdovesd-XXXXXX", path[256], *rep;
         unsigned port;
-        int ffd, wfd, rfd;
+        int ffd, wfd;
+        report rpt;
         prog p = { .stop_on_fifo = true };
         pid_t pid;
 
@@ -726,11 +580,11 @@ Test(libdovesd, fifo_delivers_readable_events) {
         svc_fd fds[] = { { listen_tcp(4, &port), "imap" }, { ffd, "ctl" } };
 
         env_base("imap", "imap;ctl", "10");
-        pid = spawn(fds, 2, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 2, prog_main, &p, &rpt);
         wfd = open(path, O_WRONLY | O_CLOEXEC);
         cr_assert_geq(wfd, 0);
         cr_assert_eq(write(wfd, "hello\n", 6), 6);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_not_null(strstr(rep, "fifo=ctl:hello\n"), "%s", rep);
         cr_expect_eq(report_num(rep, "run"), 0);
         cr_expect_eq(report_num(rep, "served"), 0, "a FIFO is not a client");
@@ -742,20 +596,21 @@ Test(libdovesd, fifo_delivers_readable_events) {
 
 Test(libdovesd, sigterm_lets_clients_finish) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd, c;
+        int lfd = listen_tcp(8, &port), c;
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .hold_usec = 60 * USEC_PER_SEC, .close_on_stop = true };
         char line[512], *rep;
         pid_t pid;
 
         env_base("imap", "imap", "10");
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         c = connect_tcp(port);
         wait_accepted(lfd);
         usleep(200 * 1000);
         kill(pid, SIGTERM);
         cr_expect_gt(read_line(c, line, sizeof(line)), 0, "the program answered at stop");
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_not_null(strstr(rep, "stop=1\n"), "%s", rep);
         cr_expect_eq(report_num(rep, "run"), 0);
         cr_expect_null(strstr(rep, "disconnect="), "the program closed it, not the library");
@@ -764,20 +619,21 @@ Test(libdovesd, sigterm_lets_clients_finish) {
 
 Test(libdovesd, sigterm_closes_clients_after_timeout) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd, c;
+        int lfd = listen_tcp(8, &port), c;
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .hold_usec = 60 * USEC_PER_SEC };
         char line[512], *rep;
         pid_t pid;
 
         env_base("imap", "imap", "10");
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         c = connect_tcp(port);
         wait_accepted(lfd);
         usleep(200 * 1000);
         kill(pid, SIGTERM);
         cr_expect_eq(read_line(c, line, sizeof(line)), 0, "closed without an answer");
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
         cr_expect_not_null(strstr(rep, "disconnect=127.0.0.1:"), "%s", rep);
         cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_STOP_TIMEOUT "|-|-|1 clients still connected"),
@@ -788,11 +644,22 @@ Test(libdovesd, sigterm_closes_clients_after_timeout) {
 
 /* ---- sd_notify ------------------------------------------------------------------------ */
 
+/* prog_main with the watchdog systemd would set for the service (WatchdogSec=0.2). */
+static int prog_main_watchdog(void *arg) {
+        char pid[32];
+
+        snprintf(pid, sizeof(pid), "%d", (int) getpid());
+        setenv("WATCHDOG_PID", pid, 1);
+        setenv("WATCHDOG_USEC", "200000", 1);
+        return prog_main(arg);
+}
+
 Test(libdovesd, notify_ready_status_stopping_watchdog) {
         char dir[] = "/tmp/test-libdovesd-XXXXXX", *rep, all[8192] = "";
         struct sockaddr_un a = { .sun_family = AF_UNIX };
         unsigned port;
-        int nfd, rfd;
+        int nfd;
+        report rpt;
         svc_fd fds[1];
         prog p = {};
         ssize_t k;
@@ -807,8 +674,7 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
         env_base("imap", "imap", "4");
         setenv("NOTIFY_SOCKET", a.sun_path, 1);
         setenv("DOVESD_IDLE_KILL", "1", 1);
-        setenv("TEST_WATCHDOG_USEC", "200000", 1);
-        pid_t pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid_t pid = spawn_service(fds, 1, prog_main_watchdog, &p, &rpt);
         /* Drain while it runs: sd_notify() blocks when the datagram queue is full. */
         for (;;) {
                 int st;
@@ -824,7 +690,7 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
                 usleep(10 * 1000);
         }
         rep = calloc(1, 65536);
-        k = read(rfd, rep, 65535);
+        k = read(rpt.fd, rep, 65535);
         cr_expect_gt(k, 0);
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
         cr_expect_not_null(strstr(all, "READY=1\n"), "%s", all);
@@ -842,7 +708,8 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
 static void proxy_roundtrip(const void *hdr, size_t len, const char *trusted, char *line,
                             size_t size, char **ret_report, unsigned *ret_client_port) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd, c;
+        int lfd = listen_tcp(8, &port), c;
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .read_first = true };
         struct sockaddr_in a;
@@ -852,7 +719,7 @@ static void proxy_roundtrip(const void *hdr, size_t len, const char *trusted, ch
         env_base("imap", "imap:haproxy", "10");
         setenv("DOVESD_IDLE_KILL", "1", 1);
         setenv("DOVESD_HAPROXY_TRUSTED_NETWORKS", trusted, 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         c = connect_tcp(port);
         cr_assert_eq(getsockname(c, (struct sockaddr *) &a, &al), 0);
         *ret_client_port = ntohs(a.sin_port);
@@ -864,7 +731,7 @@ static void proxy_roundtrip(const void *hdr, size_t len, const char *trusted, ch
         if (read_line(c, line, size) <= 0)
                 line[0] = '\0';
         close(c);
-        *ret_report = finish(pid, rfd, NULL);
+        *ret_report = finish(pid, &rpt);
 }
 
 Test(libdovesd, proxy_v1_gives_the_real_client) {
@@ -951,7 +818,8 @@ Test(libdovesd, proxy_malformed_header_closed_and_logged) {
 Test(libdovesd, proxy_timeout_releases_the_slot) {
         const char hdr[] = "PROXY TCP6 2001:db8::1 2001:db8::2 4000 143\r\nHELLO\r\n";
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd, silent, good;
+        int lfd = listen_tcp(8, &port), silent, good;
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .read_first = true };
         char line[512], *rep;
@@ -962,7 +830,7 @@ Test(libdovesd, proxy_timeout_releases_the_slot) {
         setenv("DOVESD_IDLE_KILL", "1", 1);
         setenv("DOVESD_HAPROXY_TIMEOUT", "1", 1);
         setenv("DOVESD_HAPROXY_TRUSTED_NETWORKS", "127.0.0.0/8", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         t0 = now_sec();
         silent = connect_tcp(port);     /* takes the slot and never sends a header */
         usleep(100 * 1000);
@@ -975,7 +843,7 @@ Test(libdovesd, proxy_timeout_releases_the_slot) {
                                "alpn=- authority=- ssl=0 cn=- first=HELLO\n");
         cr_expect_geq(dt, 0.9, "slot released after %.2f s", dt);
         cr_expect_lt(dt, 4.0, "slot released after %.2f s", dt);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_not_null(strstr(rep, "|haproxy: Client timed out (rip=127.0.0.1:"), "%s", rep);
         cr_expect_eq(report_num(rep, "served"), 1);
         cr_expect_leq(report_num(rep, "max_clients"), 1);
@@ -990,34 +858,34 @@ static int restrict_child(void *arg) {
         int r;
 
         r = dovesd_service_new(&s, &error);
-        report("new=%d", r);
+        report_line("new=%d", r);
         if (r < 0) {
-                report("error=%s", error);
+                report_line("error=%s", error);
                 return 0;
         }
         dovesd_service_set_log_callback(s, log_to_report, NULL);
-        report("before=%d", dovesd_privileged_group_enable(s, true));
+        report_line("before=%d", dovesd_privileged_group_enable(s, true));
         r = dovesd_service_restrict(s);
-        report("restrict=%d", r);
+        report_line("restrict=%d", r);
         if (r < 0) {
                 dovesd_service_unref(s);
                 return 0;
         }
-        report("again=%d", dovesd_service_restrict(s));
+        report_line("again=%d", dovesd_service_restrict(s));
         (void) dovesd_service_describe_privileges(s, &desc);
-        report("describe=%s", desc);
-        report("restricted=%d", dovesd_service_is_restricted(s));
-        report("chroot=%s", dovesd_service_get_chroot(s) ?: "(null)");
-        report("caps_dropped=%d", dovesd_service_caps_dropped(s));
+        report_line("describe=%s", desc);
+        report_line("restricted=%d", dovesd_service_is_restricted(s));
+        report_line("chroot=%s", dovesd_service_get_chroot(s) ?: "(null)");
+        report_line("caps_dropped=%d", dovesd_service_caps_dropped(s));
         errno = 0;
         r = setuid(0);
-        report("setuid0=%d/%d", r, errno);
-        report("cwd_is_root=%d", access("/dovesd-chroot-marker", F_OK) == 0);
+        report_line("setuid0=%d/%d", r, errno);
+        report_line("cwd_is_root=%d", access("/dovesd-chroot-marker", F_OK) == 0);
         r = dovesd_privileged_group_enable(s, true);
-        report("priv_on=%d egid=%u", r, (unsigned) getegid());
+        report_line("priv_on=%d egid=%u", r, (unsigned) getegid());
         r = dovesd_privileged_group_enable(s, false);
-        report("priv_off=%d egid=%u", r, (unsigned) getegid());
-        report("ready=1");
+        report_line("priv_off=%d egid=%u", r, (unsigned) getegid());
+        report_line("ready=1");
         for (int i = 0; i < 20; i++)
                 sleep(1);       /* the test reads /proc/PID/status, then kills us */
         return 0;
@@ -1042,10 +910,10 @@ static char *status_line(const char *status, const char *key) {
 }
 
 Test(libdovesd, restrict_drops_everything) {
-        char dir[] = "/tmp/test-libdovesd-XXXXXX", marker[256], rep[8192] = "", path[64];
-        char root[256] = "", expect[512], *status, *v;
-        size_t n = 0;
-        int rfd, fd;
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", marker[256], path[64];
+        char root[256] = "", expect[512], *status, *v, *ready, *rep;
+        report rpt;
+        int fd;
         pid_t pid;
 
         cr_assert_eq(geteuid(), 0, "this test needs root");
@@ -1061,21 +929,18 @@ Test(libdovesd, restrict_drops_everything) {
         setenv("DOVESD_EXTRA_GROUPS", "daemon", 1);
         setenv("DOVESD_PRIVILEGED_GROUP", "mail", 1);
         setenv("DOVESD_CHROOT", dir, 1);
-        pid = spawn(NULL, 0, restrict_child, NULL, &rfd);
-        while (!strstr(rep, "ready=1\n") && !strstr(rep, "restrict=-")) {
-                ssize_t k = read(rfd, rep + n, sizeof(rep) - n - 1);
-                if (k <= 0)
-                        break;
-                n += (size_t) k;
-        }
-        cr_assert_not_null(strstr(rep, "ready=1\n"), "%s", rep);
+        pid = spawn_service(NULL, 0, restrict_child, NULL, &rpt);
+        /* the child sleeps after ready=1, or exits when restricting fails */
+        ready = report_wait(&rpt, "ready=1", 30, NULL);
+        cr_assert_not_null(ready, "%s", rpt.buf ?: "");
+        free(ready);
 
         snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
         status = read_file_str(path);
         snprintf(path, sizeof(path), "/proc/%d/root", (int) pid);
         cr_expect_gt(readlink(path, root, sizeof(root) - 1), 0);
         kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        rep = finish(pid, &rpt);
 
         cr_expect_str_eq((v = status_line(status, "Uid:\t")), "65534\t65534\t65534\t65534"); free(v);
         /* real, effective (back to primary), saved = privileged (mail = 8), fs */
@@ -1104,6 +969,7 @@ Test(libdovesd, restrict_drops_everything) {
         cr_expect_not_null(strstr(rep, "priv_on=0 egid=8\n"), "%s", rep);
         cr_expect_not_null(strstr(rep, "priv_off=0 egid=65534\n"), "%s", rep);
         free(status);
+        free(rep);
 }
 
 typedef struct restrict_case {
@@ -1132,7 +998,7 @@ ParameterizedTestParameters(libdovesd, restrict_errors) {
 
 ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
         char *vars = strdup(c->vars), *saveptr = NULL, *rep, expect[256];
-        int rfd;
+        report rpt;
         pid_t pid;
 
         cr_assert_eq(geteuid(), 0, "this test needs root");
@@ -1142,8 +1008,8 @@ ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
                 *eq = '\0';
                 setenv(line, eq + 1, 1);
         }
-        pid = spawn(NULL, 0, restrict_child, NULL, &rfd);
-        rep = finish(pid, rfd, NULL);
+        pid = spawn_service(NULL, 0, restrict_child, NULL, &rpt);
+        rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "restrict"), c->r, "%s: %s", c->vars, rep);
         snprintf(expect, sizeof(expect), "log=-|-|-|%s\n", c->log);
         cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
@@ -1153,27 +1019,20 @@ ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
 
 Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
         char *rep;
-        int rfd;
+        report rpt;
         pid_t pid;
 
         cr_assert_eq(geteuid(), 0, "this test needs root");
         env_base("config", "", "10");
-        pid = spawn(NULL, 0, restrict_child, NULL, &rfd);
-        /* the child sleeps after ready=1; read until then */
-        char buf[8192] = "";
-        size_t n = 0;
-        while (!strstr(buf, "ready=1\n") && !strstr(buf, "restrict=-")) {
-                ssize_t k = read(rfd, buf + n, sizeof(buf) - n - 1);
-                if (k <= 0)
-                        break;
-                n += (size_t) k;
-        }
+        pid = spawn_service(NULL, 0, restrict_child, NULL, &rpt);
+        /* the child sleeps after ready=1, or exits when restricting fails */
+        free(report_wait(&rpt, "ready=1", 30, NULL));
         kill(pid, SIGKILL);
-        rep = finish(pid, rfd, NULL);
-        cr_expect_not_null(strstr(buf, "restrict=0\n"), "%s", buf);
-        cr_expect_not_null(strstr(buf, "describe=uid=0 euid=0 gid=0 egid=0 sgid=0 groups="), "%s", buf);
-        cr_expect_not_null(strstr(buf, " chroot=none caps=none\n"), "%s", buf);
-        cr_expect_not_null(strstr(buf, "priv_on=-2 "), "no privileged group: %s", buf);
+        rep = finish(pid, &rpt);
+        cr_expect_not_null(strstr(rep, "restrict=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "describe=uid=0 euid=0 gid=0 egid=0 sgid=0 groups="), "%s", rep);
+        cr_expect_not_null(strstr(rep, " chroot=none caps=none\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "priv_on=-2 "), "no privileged group: %s", rep);
         free(rep);
 }
 
@@ -1181,7 +1040,8 @@ Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
 
 Test(libdovesd, login_overflow_drops_oldest_not_logged_in) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd, c[3];
+        int lfd = listen_tcp(8, &port), c[3];
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .hold_usec = 60 * USEC_PER_SEC };
         char line[512], *rep;
@@ -1189,7 +1049,7 @@ Test(libdovesd, login_overflow_drops_oldest_not_logged_in) {
 
         env_base("imap-login", "imap", "2");
         setenv("DOVESD_TYPE", "login", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         c[0] = connect_tcp(port);
         usleep(100 * 1000);
         c[1] = connect_tcp(port);
@@ -1200,7 +1060,7 @@ Test(libdovesd, login_overflow_drops_oldest_not_logged_in) {
         cr_expect_eq(read_line(c[0], line, sizeof(line)), 0, "then closed");
         usleep(200 * 1000);
         kill(pid, SIGTERM);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "served"), 3, "%s", rep);
         cr_expect_leq(report_num(rep, "max_clients"), 2);
         cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_LOGIN_OVERFLOW "|imap|127.0.0.1:"), "%s", rep);
@@ -1212,7 +1072,8 @@ Test(libdovesd, login_overflow_drops_oldest_not_logged_in) {
 
 Test(libdovesd, sighup_calls_reload) {
         unsigned port;
-        int lfd = listen_tcp(8, &port), rfd;
+        int lfd = listen_tcp(8, &port);
+        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
         prog p = {};
         char *rep;
@@ -1220,10 +1081,10 @@ Test(libdovesd, sighup_calls_reload) {
 
         env_base("imap", "imap", "2");
         setenv("DOVESD_IDLE_KILL", "1", 1);
-        pid = spawn(fds, 1, prog_main, &p, &rfd);
+        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
         usleep(300 * 1000);
         kill(pid, SIGHUP);
-        rep = finish(pid, rfd, NULL);
+        rep = finish(pid, &rpt);
         cr_expect_not_null(strstr(rep, "reload=1\n"), "%s", rep);
         cr_expect_eq(report_num(rep, "run"), 0, "the service carried on and exited on idle");
         free(rep);
