@@ -64,6 +64,22 @@ static void env_base(const char *service, const char *listeners, const char *cli
         unsetenv("NOTIFY_SOCKET");
 }
 
+/* Apply "NAME=VALUE" lines separated by '\n' to the environment; "NAME" alone unsets. */
+static void env_apply(const char *vars) {
+        char *copy = strdup(vars), *saveptr = NULL;
+
+        cr_assert_not_null(copy);
+        for (char *line = strtok_r(copy, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
+                char *eq = strchr(line, '=');
+                if (eq) {
+                        *eq = '\0';
+                        setenv(line, eq + 1, 1);
+                } else
+                        unsetenv(line);
+        }
+        free(copy);
+}
+
 /* ---- a small program on top of the library -------------------------------------------- */
 
 typedef struct prog {
@@ -332,7 +348,7 @@ ParameterizedTestParameters(libdovesd, environment) {
 }
 
 ParameterizedTest(env_case *c, libdovesd, environment) {
-        char dir[] = "/tmp/test-libdovesd-XXXXXX", *vars, *saveptr = NULL, *rep, *v;
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", *rep, *v;
         svc_fd fds[8];
         size_t n = 0;
         report rpt;
@@ -340,15 +356,7 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
 
         cr_assert_not_null(mkdtemp(dir));
         env_base("imap", "", "10");
-        vars = strdup(c->vars);
-        for (char *line = strtok_r(vars, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
-                char *eq = strchr(line, '=');
-                if (eq) {
-                        *eq = '\0';
-                        setenv(line, eq + 1, 1);
-                } else
-                        unsetenv(line);
-        }
+        env_apply(c->vars);
         if (c->fds[0]) {
                 char *kinds = strdup(c->fds), *names = strdup(c->names), *sp1 = NULL, *sp2 = NULL;
                 char *k = strtok_r(kinds, ",", &sp1), *nm = strtok_r(names, ":", &sp2);
@@ -362,7 +370,6 @@ ParameterizedTest(env_case *c, libdovesd, environment) {
                 free(kinds);
                 free(names);
         }
-        free(vars);
 
         pid = spawn_service(fds, n, env_child, NULL, &rpt);
         rep = finish(pid, &rpt);
@@ -594,21 +601,31 @@ Test(libdovesd, fifo_delivers_readable_events) {
 
 /* ---- stopping ------------------------------------------------------------------------- */
 
-Test(libdovesd, sigterm_lets_clients_finish) {
+/* Run p with one client on "imap" and send SIGTERM once the program has accepted it. Returns
+ * the client's fd. */
+static int client_then_sigterm(prog *p, pid_t *ret_pid, report *ret_report) {
         unsigned port;
         int lfd = listen_tcp(8, &port), c;
-        report rpt;
         svc_fd fds[] = { { lfd, "imap" } };
-        prog p = { .hold_usec = 60 * USEC_PER_SEC, .close_on_stop = true };
-        char line[512], *rep;
         pid_t pid;
 
         env_base("imap", "imap", "10");
-        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
+        pid = spawn_service(fds, 1, prog_main, p, ret_report);
         c = connect_tcp(port);
         wait_accepted(lfd);
         usleep(200 * 1000);
         kill(pid, SIGTERM);
+        *ret_pid = pid;
+        return c;
+}
+
+Test(libdovesd, sigterm_lets_clients_finish) {
+        prog p = { .hold_usec = 60 * USEC_PER_SEC, .close_on_stop = true };
+        char line[512], *rep;
+        report rpt;
+        pid_t pid;
+        int c = client_then_sigterm(&p, &pid, &rpt);
+
         cr_expect_gt(read_line(c, line, sizeof(line)), 0, "the program answered at stop");
         rep = finish(pid, &rpt);
         cr_expect_not_null(strstr(rep, "stop=1\n"), "%s", rep);
@@ -618,20 +635,12 @@ Test(libdovesd, sigterm_lets_clients_finish) {
 }
 
 Test(libdovesd, sigterm_closes_clients_after_timeout) {
-        unsigned port;
-        int lfd = listen_tcp(8, &port), c;
-        report rpt;
-        svc_fd fds[] = { { lfd, "imap" } };
         prog p = { .hold_usec = 60 * USEC_PER_SEC };
         char line[512], *rep;
+        report rpt;
         pid_t pid;
+        int c = client_then_sigterm(&p, &pid, &rpt);
 
-        env_base("imap", "imap", "10");
-        pid = spawn_service(fds, 1, prog_main, &p, &rpt);
-        c = connect_tcp(port);
-        wait_accepted(lfd);
-        usleep(200 * 1000);
-        kill(pid, SIGTERM);
         cr_expect_eq(read_line(c, line, sizeof(line)), 0, "closed without an answer");
         rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
@@ -997,24 +1006,19 @@ ParameterizedTestParameters(libdovesd, restrict_errors) {
 }
 
 ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
-        char *vars = strdup(c->vars), *saveptr = NULL, *rep, expect[256];
+        char *rep, expect[256];
         report rpt;
         pid_t pid;
 
         cr_assert_eq(geteuid(), 0, "this test needs root");
         env_base("imap", "", "10");
-        for (char *line = strtok_r(vars, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
-                char *eq = strchr(line, '=');
-                *eq = '\0';
-                setenv(line, eq + 1, 1);
-        }
+        env_apply(c->vars);
         pid = spawn_service(NULL, 0, restrict_child, NULL, &rpt);
         rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "restrict"), c->r, "%s: %s", c->vars, rep);
         snprintf(expect, sizeof(expect), "log=-|-|-|%s\n", c->log);
         cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
         free(rep);
-        free(vars);
 }
 
 Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
