@@ -139,6 +139,25 @@ static _printf_(2, 3) char *strf(char **ret, const char *fmt, ...) {
         return s;
 }
 
+/* The text of a diagnostic or a note and a copy of the FILE it names ("" for none). */
+static int format_at(const char *file, char **ret_file, char **ret_text, const char *fmt,
+                     va_list ap) _printf_(4, 0);
+static int format_at(const char *file, char **ret_file, char **ret_text, const char *fmt,
+                     va_list ap) {
+        _cleanup_free_ char *text = NULL, *f = NULL;
+
+        if (vasprintf(&text, fmt, ap) < 0) {
+                text = NULL;    /* undefined after a failure */
+                return -ENOMEM;
+        }
+        f = strdup(file ?: "");
+        if (!f)
+                return -ENOMEM;
+        *ret_file = TAKE_PTR(f);
+        *ret_text = TAKE_PTR(text);
+        return 0;
+}
+
 static int push_diag(builder *b, bool warning, const char *file, unsigned line, const char *fmt,
                      ...) _printf_(5, 6);
 static int push_diag(builder *b, bool warning, const char *file, unsigned line, const char *fmt,
@@ -147,16 +166,13 @@ static int push_diag(builder *b, bool warning, const char *file, unsigned line, 
         _cleanup_free_ char *text = NULL, *f = NULL;
         conf_diag *n;
         va_list ap;
+        int r;
 
         va_start(ap, fmt);
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
+        r = format_at(file, &f, &text, fmt, ap);
         va_end(ap);
-        if (!text)
-                return -ENOMEM;
-        f = strdup(file ?: "");
-        if (!f)
-                return -ENOMEM;
+        if (r < 0)
+                return r;
 
         n = reallocarray(d->items, d->n_items + 1, sizeof(conf_diag));
         if (!n)
@@ -182,16 +198,13 @@ static int push_note(builder *b, unit_note_level level, const char *file, unsign
         _cleanup_free_ char *text = NULL, *f = NULL;
         unit_note *n;
         va_list ap;
+        int r;
 
         va_start(ap, fmt);
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
+        r = format_at(file, &f, &text, fmt, ap);
         va_end(ap);
-        if (!text)
-                return -ENOMEM;
-        f = strdup(file ?: "");
-        if (!f)
-                return -ENOMEM;
+        if (r < 0)
+                return r;
 
         n = reallocarray(b->set.notes, b->set.n_notes + 1, sizeof(unit_note));
         if (!n)
