@@ -407,15 +407,51 @@ static bool reads_file(section_kind kind, const char *key) {
         return false;
 }
 
+/* Read FD to its end into a NUL-terminated buffer. Returns -EFBIG as soon as more than MAX
+ * bytes came, -errno when read() fails (errno is left set, for %m). */
+static int read_all(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (alloc - size < 4096) {
+                        char *nb;
+
+                        alloc = alloc ? alloc * 2 : 4096 + 1;
+                        nb = realloc(buf, alloc);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                n = read(fd, buf + size, alloc - size - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max)
+                        return -EFBIG;
+        }
+        buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
 /* `key = <PATH`: the whole content of PATH (relative to the directory of the file holding
  * the line), verbatim, is the value. Errors as doveconf -x prints them. */
 static int read_file_value(parser *p, const char *key, const char *path, const char *file,
                            unsigned line, char **ret) {
         _cleanup_free_ char *full = relative_to(file, path), *kp = key_path(p, key);
-        _cleanup_free_ char *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
-        size_t size = 0, alloc = 0;
         struct stat st;
+        int r;
 
         if (!full || !kp)
                 return -ENOMEM;
@@ -428,38 +464,16 @@ static int read_file_value(parser *p, const char *key, const char *path, const c
                 errno = EISDIR;
                 return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?: -EINVAL;
         }
-        for (;;) {
-                ssize_t n;
-
-                if (alloc - size < 4096) {
-                        char *nb;
-                        alloc = alloc ? alloc * 2 : 4096 + 1;
-                        nb = realloc(buf, alloc);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                }
-                n = read(fd, buf + size, alloc - size - 1);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?:
-                                -EINVAL;
-                }
-                if (n == 0)
-                        break;
-                size += (size_t) n;
-                if (size > CONF_MAX_VALUE_FILE_SIZE)
-                        return perr(p, file, line, "%s: %s is larger than %u bytes", kp, full,
-                                    CONF_MAX_VALUE_FILE_SIZE) ?: -EINVAL;
+        r = read_all(fd, CONF_MAX_VALUE_FILE_SIZE, ret, NULL);
+        if (r == -EFBIG)
+                return perr(p, file, line, "%s: %s is larger than %u bytes", kp, full,
+                            CONF_MAX_VALUE_FILE_SIZE) ?: -EINVAL;
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                errno = -r;
+                return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?: -EINVAL;
         }
-        if (!buf) {
-                buf = strdup("");
-                if (!buf)
-                        return -ENOMEM;
-        } else
-                buf[size] = '\0';
-        *ret = TAKE_PTR(buf);
         return 0;
 }
 
@@ -1197,8 +1211,7 @@ done:
 static int read_whole(const char *path, char **ret, size_t *ret_size, struct stat *ret_st,
                       const char *err_file, unsigned err_line, parser *p) {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, alloc = 0;
+        int r;
 
         /* O_NONBLOCK: opening a FIFO must not wait for a writer */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -1212,39 +1225,11 @@ static int read_whole(const char *path, char **ret, size_t *ret_size, struct sta
                 perr(p, err_file ?: path, err_line, "%s: not a regular file", path);
                 return -EFBIG;   /* reported, as for a file too large */
         }
-        for (;;) {
-                ssize_t n;
-                if (alloc - size < 65536) {
-                        alloc = alloc ? alloc * 2 : 65536 + 1;
-                        char *nb = realloc(buf, alloc);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                }
-                n = read(fd, buf + size, alloc - size - 1);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                size += (size_t) n;
-                if (size > CONF_MAX_FILE_SIZE) {
-                        perr(p, err_file ?: path, err_line,
-                             "%s: file is larger than %u bytes", path, CONF_MAX_FILE_SIZE);
-                        return -EFBIG;
-                }
-        }
-        if (!buf) {
-                buf = malloc(1);
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[size] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
+        r = read_all(fd, CONF_MAX_FILE_SIZE, ret, ret_size);
+        if (r == -EFBIG)
+                perr(p, err_file ?: path, err_line,
+                     "%s: file is larger than %u bytes", path, CONF_MAX_FILE_SIZE);
+        return r;
 }
 
 /* One logical line. Returns <0 only for fatal errors (ENOMEM). */
