@@ -455,7 +455,8 @@ static int read_file_value(parser *p, const char *key, const char *path, const c
 
         if (!full || !kp)
                 return -ENOMEM;
-        fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+        fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return perr(p, file, line, "%s: Can't open file %s: %m", kp, full) ?: -EINVAL;
         if (fstat(fd, &st) < 0)
@@ -464,6 +465,8 @@ static int read_file_value(parser *p, const char *key, const char *path, const c
                 errno = EISDIR;
                 return perr(p, file, line, "%s: read(%s) failed: %m", kp, full) ?: -EINVAL;
         }
+        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+                return perr(p, file, line, "%s: %s: not a regular file", kp, full) ?: -EINVAL;
         r = read_all(fd, CONF_MAX_VALUE_FILE_SIZE, ret, NULL);
         if (r == -EFBIG)
                 return perr(p, file, line, "%s: %s is larger than %u bytes", kp, full,
