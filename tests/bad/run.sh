@@ -148,6 +148,8 @@ check "include of a FIFO" inc-fifo.conf 5 "inc-fifo.conf:1: fifo.inc: not a regu
 printf '!include_try fifo.inc\n' >inc-try-fifo.conf
 check "include_try of a FIFO" inc-try-fifo.conf 5 "inc-try-fifo.conf:1: fifo.inc: not a regular file"
 check "config is a FIFO" fifo.inc 5 "fifo.inc:0: fifo.inc: not a regular file"
+printf 'base_dir = <fifo.inc\n' >value-fifo.conf
+check "key = <FIFO" value-fifo.conf 5 "value-fifo.conf:1: base_dir: fifo.inc: not a regular file"
 python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.bind('sock.inc')"
 printf '!include sock.inc\n' >inc-sock.conf
 check "include of a unix socket" inc-sock.conf 5 "inc-sock.conf:1: Couldn't open include file sock.inc: No such device or address"
