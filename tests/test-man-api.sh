@@ -70,7 +70,7 @@ for p in $pages; do
                 case "$name" in
                 libdovesd|dovesd_conn|dovesd_callbacks) continue ;;
                 esac
-                echo "$symbols" | grep -qx "$name" || bad="$bad $p:$name"
+                grep -qx "$name" <<<"$symbols" || bad="$bad $p:$name"
         done
 done
 if [ -z "$bad" ]; then

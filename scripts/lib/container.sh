@@ -96,7 +96,7 @@ ct_bind() { CT_ARGS+=("--bind=$1:$2"); }
 ct_install_exec() {
         local src="$1" dst="$2" w
         [ -x "$src" ] || { ct_log "$src: not built"; return 1; }
-        if readelf -d "$src" 2>/dev/null | grep -q 'R.*PATH.*\$ORIGIN'; then
+        if grep -q 'R.*PATH.*\$ORIGIN' <<<"$(readelf -d "$src" 2>/dev/null)"; then
                 w="$CT_DIR/wrap-$(basename "$dst")"
                 printf '#!/bin/sh\nexec %q "$@"\n' "$(ct_path "$src")" > "$w"
                 chmod 0755 "$w"
@@ -240,7 +240,7 @@ ct_unfreeze() {
         local p
         [ -n "$CT_LEADER" ] || return 0
         for p in $(pgrep -x nsenter); do
-                if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q "^nsenter -t $CT_LEADER " &&
+                if grep -q "^nsenter -t $CT_LEADER " <<<"$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null)" &&
                    grep -q '^State:.*T' "/proc/$p/status" 2>/dev/null; then
                         kill -CONT "$p" 2>/dev/null
                 fi

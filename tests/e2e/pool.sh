@@ -43,7 +43,7 @@ check_match "journal: process_limit reached (MESSAGE_ID, DOVESD_SERVICE=pool)" '
 victim=$(ct_exec pgrep -P "$(show dovesd-pool.service MainPID)" | head -n1)
 ct_exec kill -KILL "$victim"
 wait_for "a killed worker is replaced (process_min_avail = 2 again)" 30 \
-        '[ "$(workers pool)" -eq 2 ] && ! ct_exec pgrep -P "$(show dovesd-pool.service MainPID)" | grep -qx "$victim"'
+        '[ "$(workers pool)" -eq 2 ] && ! grep -qx "$victim" <<<"$(ct_exec pgrep -P "$(show dovesd-pool.service MainPID)")"'
 check_eq "... the service itself stays up" active "$(show dovesd-pool.service ActiveState)"
 check_match "journal: worker crashed (MESSAGE_ID, DOVESD_SERVICE=pool, the signal)" \
         "Worker $victim killed by signal 9" \

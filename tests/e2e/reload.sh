@@ -11,7 +11,7 @@ set -uo pipefail
 . "$(dirname "$(realpath "$0")")/lib.sh"
 
 e2e_boot e2e-reload "$E2E_DIR/reload.conf"
-served() { demo "127.0.0.1 $1" LOGOUT | grep -q '^\* BYE$'; }
+served() { grep -q '^\* BYE$' <<<"$(demo "127.0.0.1 $1" LOGOUT)"; }
 
 check "before any edit: per-connection service serves" served 7501
 check "before any edit: pool serves" served 7502

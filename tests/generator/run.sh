@@ -219,7 +219,7 @@ verify() {
         printf '[Unit]\nDescription=x\nPartOf=dovesd.target\nBogusKey=1\n[Service]\nExecStart=/nonexistent/x\n' \
                 >"$tmp/broken/dovesd-broken.service"
         out=$(verify_units "$tmp/broken" "$root")
-        if echo "$out" | grep -q "Unknown key 'BogusKey'"; then
+        if grep -q "Unknown key 'BogusKey'" <<<"$out"; then
                 ok "verify reports an unknown key"
         else
                 not_ok "verify reports an unknown key"
