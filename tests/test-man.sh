@@ -29,7 +29,7 @@ for p in "$@"; do
         fi
         n=$((n + 1))
         text=$(MANWIDTH=80 man -l "$p" 2>/dev/null)
-        if grep -q '^NAME' <<<"$text" &&
+        if printf '%s\n' "$text" | grep -q '^NAME' &&
            [ "$(printf '%s\n' "$text" | wc -l)" -gt 20 ]; then
                 echo "ok $n - $name has a NAME section and a body"
         else
