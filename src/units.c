@@ -113,6 +113,8 @@ typedef struct builder {
 
         name_use *names;
         size_t n_names;
+        size_t *name_index;             /* open addressing: 1 + index into names, 0 = free */
+        size_t name_index_size;         /* a power of two, > 2 × n_names */
 
         char *prefix;           /* instance_name escaped, '-' kept */
         char *target;           /* PREFIX.target; the static dovesd.target for instance dovesd */
@@ -253,23 +255,64 @@ static int push_wants(builder *b, const char *from, const char *unit) {
 
 /* Registers NAME; a second use is an error naming both. Returns 0 (also after recording a
  * collision error), -ENOMEM. */
+/* The claimed names are looked up through a hash index: a config with thousands of
+ * listeners would otherwise compare every name with every earlier one. */
+static size_t name_hash(const char *s) {
+        uint64_t h = UINT64_C(14695981039346656037);           /* FNV-1a */
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        return (size_t) h;
+}
+
+/* The index slot that holds NAME, or the free one where it would go. */
+static size_t *name_slot(builder *b, const char *name) {
+        size_t mask = b->name_index_size - 1;
+
+        for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+                if (b->name_index[i] == 0 || streq(b->names[b->name_index[i] - 1].name, name))
+                        return &b->name_index[i];
+}
+
+static int name_index_grow(builder *b) {
+        size_t size = b->name_index_size ? 2 * b->name_index_size : 64, *index;
+
+        index = calloc(size, sizeof(size_t));
+        if (!index)
+                return -ENOMEM;
+        free(b->name_index);
+        b->name_index = index;
+        b->name_index_size = size;
+        for (size_t i = 0; i < b->n_names; i++)
+                *name_slot(b, b->names[i].name) = i + 1;
+        return 0;
+}
+
 static int claim_name(builder *b, const char *name, const char *owner, const char *file,
                       unsigned line) {
         name_use *n;
+        size_t *slot;
         char *nm, *ow;
+        int r;
 
         if (strlen(name) > UNIT_NAME_MAX)
                 return push_diag(b, false, file, line,
                                  "%s: unit name %s is too long (%zu > %d characters)",
                                  owner, name, strlen(name), UNIT_NAME_MAX);
 
-        for (size_t i = 0; i < b->n_names; i++)
-                if (streq(b->names[i].name, name))
-                        return push_diag(b, false, file, line,
-                                         "%s: unit name %s is also the name for %s (%s:%u); "
-                                         "rename one of them",
-                                         owner, name, b->names[i].owner, b->names[i].file,
-                                         b->names[i].line);
+        if (2 * (b->n_names + 1) >= b->name_index_size) {
+                r = name_index_grow(b);
+                if (r < 0)
+                        return r;
+        }
+        slot = name_slot(b, name);
+        if (*slot > 0) {
+                const name_use *u = &b->names[*slot - 1];
+
+                return push_diag(b, false, file, line,
+                                 "%s: unit name %s is also the name for %s (%s:%u); "
+                                 "rename one of them", owner, name, u->owner, u->file, u->line);
+        }
 
         nm = strdup(name);
         ow = strdup(owner);
@@ -288,6 +331,7 @@ static int claim_name(builder *b, const char *name, const char *owner, const cha
                 .file = file,
                 .line = line,
         };
+        *slot = b->n_names;
         return 0;
 }
 
@@ -1672,6 +1716,7 @@ static void builder_done(builder *b) {
                 free(b->names[i].owner);
         }
         free(b->names);
+        free(b->name_index);
         free(b->built);
         free(b->prefix);
         free(b->target);
