@@ -131,9 +131,11 @@ void conn_free(dovesd_conn *c, bool call_disconnect) {
         else
                 s->conns_tail = c->prev;
 
-        if (c->state == CONN_ACTIVE)
+        if (c->state == CONN_ACTIVE) {
                 s->n_active--;
-        else
+                if (!c->logged_in)
+                        s->n_not_logged_in--;
+        } else
                 s->n_pending--;
 
         sd_event_source_disable_unref(c->proxy_io);
@@ -159,6 +161,8 @@ int conn_activate(dovesd_conn *c) {
         c->state = CONN_ACTIVE;
         s->n_pending--;
         s->n_active++;
+        if (!c->logged_in)
+                s->n_not_logged_in++;
         s->n_served++;
         service_update_accepting(s);
 
@@ -251,6 +255,8 @@ _public_ void *dovesd_conn_get_userdata(const dovesd_conn *c) {
 _public_ void dovesd_conn_set_logged_in(dovesd_conn *c) {
         if (c && !c->logged_in) {
                 c->logged_in = true;
+                if (c->state == CONN_ACTIVE)
+                        c->service->n_not_logged_in--;
                 service_publish(c->service);
         }
 }

@@ -211,6 +211,7 @@ struct dovesd_service {
         uint64_t stop_timeout_usec;
 
         unsigned n_active;              /* CONN_ACTIVE connections */
+        unsigned n_not_logged_in;       /* CONN_ACTIVE ones not logged in (login overflow) */
         unsigned n_pending;             /* CONN_PROXY connections */
         uint64_t n_served;              /* connections handed to the program */
         uint64_t n_accepted;            /* accept4() successes */

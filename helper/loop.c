@@ -96,15 +96,10 @@ void service_publish(dovesd_service *s) {
         unsigned free_slots = service_free_slots(s);
 
         if (s->slot) {
-                unsigned unlogged = 0;
-
-                for (dovesd_conn *c = s->conns; c; c = c->next)
-                        if (c->state == CONN_ACTIVE && !c->logged_in)
-                                unlogged++;
                 atomic_store(&s->slot->clients, s->n_active + s->n_pending);
                 atomic_store(&s->slot->free_slots, free_slots);
                 atomic_store(&s->slot->served, s->n_served);
-                atomic_store(&s->slot->not_logged_in, unlogged);
+                atomic_store(&s->slot->not_logged_in, s->n_not_logged_in);
                 atomic_store(&s->slot->accepting, !s->stopping && !s->exhausted);
                 pool_worker_publish(s, free_slots);
         }
