@@ -169,7 +169,9 @@ int conn_activate(dovesd_conn *c) {
         /* c may be closed by the callback; do not touch it after a success. */
         r = s->cb.connection(c, s->userdata);
         if (r < 0) {
-                service_log_full(s, LOG_WARNING, NULL, c->listener->name, c->remote_str,
+                /* A client that went away is normal, not a warning. */
+                service_log_full(s, IN_SET_ERRNO_DISCONNECT(-r) ? LOG_DEBUG : LOG_WARNING, NULL,
+                                 c->listener->name, c->remote_str,
                                  "Connection callback failed, closing the connection: %s",
                                  strerror(-r));
                 conn_free(c, false);

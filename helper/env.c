@@ -253,56 +253,6 @@ static dovesd_listener *find_listener(dovesd_service *s, const char *name) {
         return NULL;
 }
 
-static int take_connection(dovesd_service *s, int fd, char **ret_error) {
-        int r;
-
-        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0)
-                return set_error(ret_error,
-                                 "fd %d (connection): expected a connected stream socket, got %s",
-                                 fd, describe_fd(fd));
-
-        if (s->n_listeners == 1)
-                s->conn_listener = &s->listeners[0];
-        else if (s->n_listeners == 0)
-                return set_error(ret_error,
-                                 "DOVESD_LISTENERS is empty: cannot name the listener of the connection on fd %d",
-                                 fd);
-        else {
-                /* A unix listener is named after its path's basename: match the local address. */
-                struct sockaddr_un sun = {};
-                socklen_t len = sizeof(sun);
-
-                if (getsockname(fd, (struct sockaddr *) &sun, &len) >= 0 &&
-                    sun.sun_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path) &&
-                    sun.sun_path[0] == '/') {
-                        const char *base = strrchr(sun.sun_path, '/') + 1;
-
-                        s->conn_listener = find_listener(s, base);
-                }
-                if (!s->conn_listener)
-                        return set_error(ret_error,
-                                         "DOVESD_LISTENERS: cannot tell which of %zu listeners the connection on fd %d came from",
-                                         s->n_listeners, fd);
-        }
-
-        if (s->conn_listener->haproxy && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 0, 0) <= 0)
-                return set_error(ret_error,
-                                 "listener '%s' (fd %d): haproxy needs an inet socket, got a unix socket",
-                                 s->conn_listener->name, fd);
-        r = fd_nonblock(fd);
-        if (r < 0)
-                return set_error(ret_error, "fd %d (connection): cannot make it non-blocking: %s",
-                                 fd, strerror(-r));
-
-        s->conn_listener->n_fds = 1;
-        s->per_connection = true;
-        s->conn_fd = fd;
-        /* One client per process, like Accept=yes wants it. */
-        s->client_limit = 1;
-        s->service_count = 1;
-        return 0;
-}
-
 int service_take_fds(dovesd_service *s, char **ret_error) {
         char **names = NULL;
         int n, r = 0;
@@ -311,11 +261,6 @@ int service_take_fds(dovesd_service *s, char **ret_error) {
         if (n < 0)
                 return set_error(ret_error, "LISTEN_FDS: cannot read the passed file descriptors: %s",
                                  strerror(-n));
-
-        if (n == 1 && names && strcmp(names[0], "connection") == 0) {
-                r = take_connection(s, SD_LISTEN_FDS_START, ret_error);
-                goto finish;
-        }
 
         s->sockets = calloc(n > 0 ? n : 1, sizeof(dovesd_socket));
         if (!s->sockets) {

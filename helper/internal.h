@@ -2,18 +2,23 @@
 #pragma once
 
 /*
- * libdovesd internals: the service object, connections, the worker loop and the seams the
- * prefork pool (pool.c) builds on. Nothing here is exported from the shared library; only
- * functions marked _public_ (the ones in include/dovesd.h) are.
+ * libdovesd internals: the service object, connections, the accept loop, and the worker
+ * side of the supervisor contract. dovesd-supervisor (supervisor.c) links the same objects
+ * for the environment parser and logging. Nothing here is exported from the shared library;
+ * only functions marked _public_ (the ones in include/dovesd.h) are.
  *
  * Process roles:
- *   SINGLE      process_limit = 1 or per-connection mode: the main process accepts and
- *               serves; idle_kill and service_count end dovesd_service_run() with 0.
- *   SUPERVISOR  pool mode, the unit's main process: never accepts. pool.c forks workers.
- *   WORKER      a forked child running the accept loop (service_worker_run()). It publishes
- *               its state into its dovesd_worker_slot in the shared anonymous mapping; it
- *               does not send sd_notify and does not exit on idle_kill by itself: the
- *               supervisor sends SIGINT, and the worker exits only if it has no client.
+ *   SINGLE      the program was started directly (process_limit = 1): the main process
+ *               accepts and serves; idle_kill and service_count end dovesd_service_run().
+ *   SUPERVISOR  dovesd-supervisor (supervisor.c, its own program): the unit's main process of
+ *               a service with process_limit > 1. It never accepts; it starts every worker by
+ *               fork + exec of the service's program. It uses this library's environment
+ *               parser and logging, never the accept loop.
+ *   WORKER      a program exec'd by the supervisor (DOVESD_WORKER in its environment). It
+ *               publishes its state into its own dovesd_worker_slot (a memfd the supervisor
+ *               created for it) and wakes the supervisor through an eventfd; it does not
+ *               send sd_notify and does not exit on idle_kill by itself: the supervisor sends
+ *               SIGINT, and the worker exits only if it has no client.
  *
  * The accept loop in any process:
  *   - every listening socket has an io source on s->event, enabled while the process
@@ -67,6 +72,17 @@ static inline bool strv_contains_(const char *const *l, const char *x) {
                         return true;
         return false;
 }
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+static inline bool streq_ptr(const char *a, const char *b) {
+        return a && b ? strcmp(a, b) == 0 : a == b;
+}
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t l = strlen(prefix);
+
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
 #define STR_IN_SET(x, ...) strv_contains_((const char *const[]) { __VA_ARGS__, NULL }, (x))
 
 /* accept4() errors that concern one client only: carry on with the next. */
@@ -74,6 +90,10 @@ static inline bool strv_contains_(const char *const *l, const char *x) {
         ((e) == ECONNABORTED || (e) == EPROTO || (e) == ENETDOWN || (e) == ENOPROTOOPT || \
          (e) == EHOSTDOWN || (e) == ENONET || (e) == EHOSTUNREACH || (e) == EOPNOTSUPP || \
          (e) == ENETUNREACH || (e) == EPERM)
+
+/* Errors that mean the client went away. */
+#define IN_SET_ERRNO_DISCONNECT(e)                                                      \
+        ((e) == ECONNRESET || (e) == EPIPE || (e) == ECONNABORTED || (e) == ETIMEDOUT)
 
 #define TAKE_PTR(p) ({ __typeof__(p) _p_ = (p); (p) = NULL; _p_; })
 #define TAKE_FD(fd) ({ int _fd_ = (fd); (fd) = -EBADF; _fd_; })
@@ -88,6 +108,11 @@ static inline bool strv_contains_(const char *const *l, const char *x) {
 #define DOVESD_MESSAGE_PROCESS_LIMIT_REACHED    "9f3375dd514e42e2b2102b1acdeb9f31"
 #define DOVESD_MESSAGE_STOP_TIMEOUT             "afc1e61d1a1645d0b9a9381d0bc2217e"
 #define DOVESD_MESSAGE_LOGIN_OVERFLOW           "be6e7742e19540c7aacedeac6e2892ba"
+#define DOVESD_MESSAGE_RELOADED                 "4f0d1f3c8a2b4e6d9c5b7a1e2f3d4c5b"
+#define DOVESD_MESSAGE_WORKER_START_FAILED      "d1c4e0b9a8f74c2e8b6d5a4f3e2c1b0a"
+
+/* The supervisor contract (dovesd-supervisor <-> libdovesd workers). */
+#define DOVESD_WORKER_ENV "DOVESD_WORKER"       /* "SLOT_FD WAKE_FD" */
 
 #define DOVESD_STOP_TIMEOUT_USEC_DEFAULT (10 * USEC_PER_SEC)
 #define DOVESD_HAPROXY_TIMEOUT_DEFAULT 3        /* seconds */
@@ -150,12 +175,15 @@ struct dovesd_conn {
 };
 
 /*
- * A worker's slot in the pool's shared anonymous mapping (MAP_SHARED|MAP_ANONYMOUS, created
- * by pool.c before forking). The supervisor fills it before the fork (a starting worker counts
- * as one with free slots); then the worker writes every field but overflow. overflow is the
- * type=login "all processes full" state, set and cleared by the supervisor (then SIGUSR1):
- * while it is set, a full worker with a client not logged in keeps listening and lets a new
- * client push out its oldest such client.
+ * A worker's slot: one memfd per worker, mapped MAP_SHARED by the supervisor and by that
+ * worker only (a worker cannot see or change another's). The supervisor fills it before the
+ * fork (a starting worker counts as one with free slots); then the worker writes every field
+ * but overflow. overflow is the type=login "all processes full" state, set and cleared by the
+ * supervisor (then SIGUSR1): while it is set, a full worker with a client not logged in keeps
+ * listening and lets a new client push out its oldest such client. The supervisor treats
+ * every value as untrusted input (a compromised worker can write anything here).
+ *
+ * The worker finds it through DOVESD_WORKER="SLOT_FD WAKE_FD" (both fds above the listeners).
  */
 typedef struct dovesd_worker_slot {
         _Atomic(pid_t) pid;                     /* 0: slot unused */
@@ -168,8 +196,6 @@ typedef struct dovesd_worker_slot {
         _Atomic(bool) ready;                    /* the worker's loop is set up */
         _Atomic(unsigned) max_clients;          /* most clients held at once */
 } dovesd_worker_slot;
-
-typedef struct pool pool;
 
 struct dovesd_service {
         unsigned n_ref;
@@ -190,13 +216,10 @@ struct dovesd_service {
         size_t n_listeners;
         dovesd_socket *sockets;
         size_t n_sockets;
-        bool per_connection;
-        int conn_fd;                    /* per-connection mode: the connected socket */
-        dovesd_listener *conn_listener;
 
         /* the loop */
         sd_event *event;
-        sd_event_source *sigterm, *sighup, *sigint, *sigusr1;
+        sd_event_source *sigterm, *sighup, *sigint, *sigusr1, *sigquit;
         sd_event_source *idle_timer, *stop_timer, *status_timer, *watchdog_timer;
         dovesd_callbacks cb;
         void *userdata;
@@ -231,9 +254,10 @@ struct dovesd_service {
         gid_t priv_gid;
         bool has_priv_gid;
 
-        /* pool seam: set by pool.c in a worker */
+        /* in a worker (DOVESD_WORKER): its slot and the supervisor's wake-up eventfd */
         dovesd_worker_slot *slot;
-        pool *pool;                     /* pool mode (supervisor, and inherited by workers) */
+        int wake_fd;
+        unsigned last_bits;             /* the state bits last signalled through wake_fd */
 };
 
 /* log.c */
@@ -241,6 +265,7 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
                       const char *listener, const char *client, const char *format, ...)
         _printf_(6, 7);
 #define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
+bool service_log_enabled(const dovesd_service *s, int priority);
 int service_notify(dovesd_service *s, const char *state);      /* sd_notify(), ignored in workers */
 void service_log_connect(void);         /* connect journald/notify sockets (before chroot) */
 
@@ -259,39 +284,10 @@ int service_begin_stop(dovesd_service *s);
  * callback, disconnect callback, close). Returns 1 if one was dropped, 0 if none. */
 int service_drop_oldest_unlogged(dovesd_service *s);
 
-/* In a freshly forked worker: forget the parent's loop without touching it (its epoll
- * instance is shared with the supervisor; freeing sources would remove them there), make a
- * new sd_event, become ROLE_WORKER publishing into slot. Then service_loop_setup() and
- * service_loop_run(); exit with its result. */
-int service_after_fork(dovesd_service *s, dovesd_worker_slot *slot);
-
-/* pool.c: pool mode (!per_connection && process_limit > 1). */
-static inline bool service_is_pool(const dovesd_service *s) {
-        return !s->per_connection && s->process_limit > 1;
-}
-int pool_run(dovesd_service *s);                /* the supervisor's dovesd_service_run() */
-int pool_stop(dovesd_service *s);               /* SIGTERM in the supervisor */
-pool *pool_free(pool *p);
-/* In a worker, from service_publish(): wake the supervisor when the worker fills up, frees a
- * slot, becomes idle or busy, or stops accepting. */
-void pool_worker_publish(dovesd_service *s, unsigned free_slots);
-
-/* The pool as the shared mapping shows it, from the supervisor or any worker. */
-typedef struct pool_stats {
-        unsigned workers;               /* alive now */
-        unsigned workers_max;           /* most alive at once */
-        uint64_t spawned;
-        uint64_t crashed;               /* killed by a signal or exited non-zero */
-        uint64_t throttled;             /* start-up throttling periods */
-        unsigned clients;               /* held by live workers now */
-        unsigned free_slots;            /* of live workers that accept */
-        unsigned avail;                 /* live workers that accept and have a free slot */
-        unsigned max_clients;           /* most clients one worker held at once, ever */
-        uint64_t served;                /* by all workers, live and gone */
-} pool_stats;
-int pool_get_stats(const dovesd_service *s, pool_stats *ret);
-/* Pids of the live workers, at most n; returns how many. */
-size_t pool_get_pids(const dovesd_service *s, pid_t *pids, size_t n);
+/* worker.c: the worker side of the supervisor contract (DOVESD_WORKER). */
+int service_worker_attach(dovesd_service *s, char **ret_error);    /* from service_new() */
+void service_worker_publish(dovesd_service *s, unsigned free_slots);
+void service_worker_detach(dovesd_service *s);
 
 /* conn.c */
 int conn_new(dovesd_service *s, dovesd_listener *l, int fd, const struct sockaddr *remote,

@@ -105,6 +105,31 @@ static int journal_send_native(const struct iovec *fields, size_t n) {
         return 0;
 }
 
+/* The most verbose priority journald gets: DOVESD_LOG_LEVEL (a syslog level name or number),
+ * info by default. Per-worker and per-connection records are at debug level, so a busy
+ * service logs nothing routine unless asked. A log callback gets every record. */
+static int max_priority(void) {
+        static int level = -1;
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning",
+                                             "notice", "info", "debug" };
+        const char *e;
+
+        if (level >= 0)
+                return level;
+        level = LOG_INFO;
+        e = getenv("DOVESD_LOG_LEVEL");
+        if (e) {
+                for (int i = 0; i < (int) ELEMENTSOF(names); i++)
+                        if (strcmp(e, names[i]) == 0 || (e[0] == '0' + i && e[1] == '\0'))
+                                level = i;
+        }
+        return level;
+}
+
+bool service_log_enabled(const dovesd_service *s, int priority) {
+        return (s && s->log_fn) || priority <= max_priority();
+}
+
 /* Records go to the program's callback, or to journald. Never to stdout/stderr. */
 void service_log_full(dovesd_service *s, int priority, const char *message_id,
                       const char *listener, const char *client, const char *format, ...) {
@@ -112,6 +137,8 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
         va_list ap;
         int saved_errno = errno;
 
+        if (!service_log_enabled(s, priority))
+                return;
         va_start(ap, format);
         (void) vsnprintf(buf, sizeof(buf), format, ap);
         va_end(ap);

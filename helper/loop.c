@@ -46,14 +46,14 @@ static dovesd_conn *oldest_unlogged(const dovesd_service *s) {
 }
 
 /* A single login process at its client_limit is "every process full" (process_limit = 1);
- * in a pool the supervisor says so through the worker's slot. Such a process keeps listening,
+ * a worker learns it from the supervisor through its slot. Such a process keeps listening,
  * and a waiting client pushes out the oldest one not logged in. Only client_limit can be
  * overflowed, never service_count. */
 static bool can_overflow(const dovesd_service *s) {
         bool full = s->role == ROLE_SINGLE ||
                 (s->role == ROLE_WORKER && s->slot && atomic_load(&s->slot->overflow));
 
-        return full && !s->per_connection && service_is_login(s) &&
+        return full && service_is_login(s) &&
                 !s->exhausted && !s->stopping &&
                 (s->service_count == 0 || s->n_served + s->n_pending < s->service_count) &&
                 oldest_unlogged(s);
@@ -95,14 +95,7 @@ static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) 
 void service_publish(dovesd_service *s) {
         unsigned free_slots = service_free_slots(s);
 
-        if (s->slot) {
-                atomic_store(&s->slot->clients, s->n_active + s->n_pending);
-                atomic_store(&s->slot->free_slots, free_slots);
-                atomic_store(&s->slot->served, s->n_served);
-                atomic_store(&s->slot->not_logged_in, s->n_not_logged_in);
-                atomic_store(&s->slot->accepting, !s->stopping && !s->exhausted);
-                pool_worker_publish(s, free_slots);
-        }
+        service_worker_publish(s, free_slots);
 
         if (s->role == ROLE_WORKER || !s->event)
                 return;
@@ -131,7 +124,7 @@ void service_publish(dovesd_service *s) {
 }
 
 static bool idle_kill_applies(const dovesd_service *s) {
-        return s->role == ROLE_SINGLE && !s->per_connection && s->idle_kill > 0 &&
+        return s->role == ROLE_SINGLE && s->idle_kill > 0 &&
                 s->process_min_avail == 0;
 }
 
@@ -165,7 +158,7 @@ void service_update_accepting(dovesd_service *s) {
                                 (void) sd_event_source_set_enabled(s->sockets[i].source,
                                                                    want ? SD_EVENT_ON : SD_EVENT_OFF);
                 s->listening = want;
-                /* In a pool a full worker is normal: the supervisor logs process_limit. */
+                /* A full worker is normal: the supervisor logs process_limit. */
                 if (!want && !s->stopping && !s->exhausted && !s->accept_paused &&
                     s->service_count != 1 && s->role != ROLE_WORKER)
                         limit_reached(s);
@@ -185,10 +178,12 @@ void service_update_accepting(dovesd_service *s) {
                         (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
         }
 
-        if ((s->exhausted || s->stopping || s->per_connection) &&
-            s->n_active + s->n_pending == 0) {
-                if (s->exhausted && !s->stopping && !s->per_connection)
-                        service_log_full(s, LOG_INFO, DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
+        if ((s->exhausted || s->stopping) && s->n_active + s->n_pending == 0) {
+                /* A worker that served its service_count is routine: the supervisor starts a
+                 * fresh one. Only a process on its own says so at info level. */
+                if (s->exhausted && !s->stopping)
+                        service_log_full(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO,
+                                         DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
                                          "service_count (%u) reached and every client finished, exiting",
                                          s->service_count);
                 s->stopping = true;
@@ -283,7 +278,7 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                 }
                 s->n_accepted++;
 
-                /* Only a client that really arrived pushes one out: several pool workers may
+                /* Only a client that really arrived pushes one out: several workers may
                  * race for it, and the losers get EAGAIN above without dropping anyone. */
                 if (overflow)
                         (void) service_drop_oldest_unlogged(s);
@@ -390,9 +385,19 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
         if (r < 0)
                 service_log(s, LOG_ERR, "Reload failed: %s", strerror(-r));
         else
-                service_log(s, LOG_INFO, "Reloaded");
+                service_log(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO, "Reloaded");
         (void) service_notify(s, "READY=1");
         status_send(s);
+        return 0;
+}
+
+/* SIGQUIT from the supervisor (reload): stop accepting, exit when the last client leaves. No
+ * deadline and no stop callback: nobody is cut off. */
+static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        dovesd_service *s = userdata;
+
+        s->stopping = true;
+        service_update_accepting(s);
         return 0;
 }
 
@@ -413,6 +418,8 @@ int service_loop_setup(dovesd_service *s) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGUSR1);
+        if (s->role == ROLE_WORKER)
+                sigaddset(&mask, SIGQUIT);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
 
@@ -425,10 +432,14 @@ int service_loop_setup(dovesd_service *s) {
         r = sd_event_add_signal(s->event, &s->sigusr1, SIGUSR1, on_sigusr1, s);
         if (r < 0)
                 return r;
-        if (s->role != ROLE_WORKER) {
-                r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_sighup, s);
+        r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_sighup, s);
+        if (r < 0)
+                return r;
+        if (s->role == ROLE_WORKER) {
+                r = sd_event_add_signal(s->event, &s->sigquit, SIGQUIT, on_sigquit, s);
                 if (r < 0)
                         return r;
+        } else {
                 r = sd_event_set_watchdog(s->event, true);
                 if (r < 0)
                         return r;
@@ -464,18 +475,6 @@ int service_loop_run(dovesd_service *s) {
         int r;
 
         s->running = true;
-        if (s->per_connection) {
-                dovesd_conn *c;
-
-                r = conn_new(s, s->conn_listener, s->conn_fd, NULL, 0, &c);
-                if (r < 0)
-                        return r;
-                s->conn_fd = -EBADF;
-                if (s->conn_listener->haproxy)
-                        (void) conn_proxy_start(c);
-                else
-                        (void) conn_activate(c);
-        }
         service_update_accepting(s);
         if (s->role != ROLE_WORKER) {
                 (void) service_notify(s, "READY=1");

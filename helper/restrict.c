@@ -242,9 +242,11 @@ int service_restrict(dovesd_service *s) {
         s->restricted = true;
         s->caps_dropped = true;
 
+        /* Routine in every worker: debug there, info for a process on its own. */
+        int prio = s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO;
         _cleanup_free_ char *desc = NULL;
-        if (dovesd_service_describe_privileges(s, &desc) >= 0)
-                service_log_full(s, LOG_INFO, DOVESD_MESSAGE_PRIVILEGES_DROPPED, NULL, NULL,
+        if (service_log_enabled(s, prio) && dovesd_service_describe_privileges(s, &desc) >= 0)
+                service_log_full(s, prio, DOVESD_MESSAGE_PRIVILEGES_DROPPED, NULL, NULL,
                                  "Privileges dropped: %s", desc);
         return 0;
 }

@@ -18,8 +18,6 @@ static dovesd_service *service_free(dovesd_service *s) {
                         close(s->sockets[i].fd);
         }
         free(s->sockets);
-        if (s->conn_fd >= 0)
-                close(s->conn_fd);
         for (size_t i = 0; i < s->n_listeners; i++)
                 free(s->listeners[i].name);
         free(s->listeners);
@@ -28,12 +26,13 @@ static dovesd_service *service_free(dovesd_service *s) {
         sd_event_source_disable_unref(s->sighup);
         sd_event_source_disable_unref(s->sigint);
         sd_event_source_disable_unref(s->sigusr1);
+        sd_event_source_disable_unref(s->sigquit);
         sd_event_source_disable_unref(s->idle_timer);
         sd_event_source_disable_unref(s->stop_timer);
         sd_event_source_disable_unref(s->status_timer);
         sd_event_unref(s->event);
 
-        s->pool = pool_free(s->pool);
+        service_worker_detach(s);
         proxy_networks_free(s->networks);
         free(s->name);
         free(s->type);
@@ -58,13 +57,15 @@ _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
         if (!s)
                 return -ENOMEM;
         s->n_ref = 1;
-        s->conn_fd = -EBADF;
+        s->wake_fd = -EBADF;
         s->role = ROLE_SINGLE;
         s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
 
         r = service_parse_env(s, &error);
         if (r >= 0)
                 r = service_take_fds(s, &error);
+        if (r >= 0)
+                r = service_worker_attach(s, &error);
         if (r >= 0) {
                 r = sd_event_new(&s->event);
                 if (r < 0 && !error)
@@ -108,10 +109,8 @@ _public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, v
         s->cb = *cb;
         s->userdata = userdata;
 
-        /* Pool mode: this process becomes the supervisor; its workers run the loop below. */
-        if (service_is_pool(s))
-                return pool_run(s);
-
+        /* Started by dovesd-supervisor, or on its own: either way this process serves. With
+         * process_limit > 1 and no supervisor it serves alone, within its client_limit. */
         r = service_loop_setup(s);
         if (r < 0) {
                 service_log(s, LOG_ERR, "Failed to set up the event loop: %s", strerror(-r));
@@ -120,34 +119,9 @@ _public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, v
         return service_loop_run(s);
 }
 
-int service_after_fork(dovesd_service *s, dovesd_worker_slot *slot) {
-        int r;
-
-        /* The parent's loop shares its epoll instance and signalfd with the supervisor: forget
-         * it (leaked on purpose) instead of freeing it, which would unregister sources there. */
-        s->event = NULL;
-        s->sigterm = s->sighup = s->sigint = s->sigusr1 = NULL;
-        s->idle_timer = s->stop_timer = s->status_timer = s->watchdog_timer = NULL;
-        for (size_t i = 0; i < s->n_sockets; i++)
-                s->sockets[i].source = NULL;
-        s->running = false;
-        s->listening = false;
-
-        r = sd_event_new(&s->event);
-        if (r < 0)
-                return r;
-        s->role = ROLE_WORKER;
-        s->slot = slot;
-        if (slot)
-                atomic_store(&slot->pid, getpid());
-        return 0;
-}
-
 _public_ int dovesd_service_stop(dovesd_service *s) {
         if (!s)
                 return -EINVAL;
-        if (s->role == ROLE_SUPERVISOR)
-                return pool_stop(s);
         return service_begin_stop(s);
 }
 
@@ -190,8 +164,9 @@ _public_ unsigned dovesd_service_get_idle_kill(const dovesd_service *s) {
         return s ? s->idle_kill : 0;
 }
 
+/* Kept for the 0.1 ABI: the per-connection (Accept=yes) mode is gone, so always false. */
 _public_ bool dovesd_service_is_per_connection(const dovesd_service *s) {
-        return s && s->per_connection;
+        return false;
 }
 
 _public_ unsigned dovesd_service_get_clients(const dovesd_service *s) {

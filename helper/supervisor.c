@@ -1,0 +1,1350 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * dovesd-supervisor: the main process of every service with process_limit > 1.
+ *
+ *   ExecStart=/usr/libexec/dovesd/dovesd-supervisor PROGRAM [ARGS...]
+ *   ExecReload=+/usr/libexec/dovesd/dovesd-supervisor --reload $MAINPID
+ *
+ * It is its own small program, so it holds nothing the service's program loads (keys,
+ * configuration, client state): it never runs the program's code and never touches a client
+ * connection's data. It reads the unit's DOVESD_* environment and the listening fds systemd
+ * passed, and starts every worker by fork + exec of PROGRAM: each worker is a fresh image with
+ * its own address-space layout and stack canary, runs the program's own set-up and
+ * dovesd_service_restrict() itself, and serves. It decides, as Dovecot's master does:
+ *
+ *   - keep process_min_avail workers with free slots;
+ *   - when no ready worker has a free slot and a listening fd is readable, start workers for
+ *     the clients waiting in the backlog (TCP: the backlog length is known, one worker per
+ *     waiting client up to the capacity needed; unix: one at a time), up to process_limit;
+ *     at the limit log once a second and wait (clients wait in the listen backlog);
+ *   - type=login at the limit: set the "all processes full" state in every slot and SIGUSR1,
+ *     so that a full worker lets a new client push out its oldest one not logged in;
+ *   - a worker with no client for idle_kill beyond the process_min_avail ones gets SIGINT (it
+ *     exits only if it still has no client); the supervisor itself stays, as Dovecot's master
+ *     does, so a cold start costs one exec, not a unit start;
+ *   - a worker that cannot be started (fork or exec fails) and workers crashing more than 10
+ *     times within a second stop start-ups for 2 s, doubling up to 60 s, logged once a step;
+ *   - SIGTERM: SIGTERM to every worker (graceful stop), exit when they are gone;
+ *   - reload (SIGHUP; from `--reload`, the settings of the reloaded unit): a new generation.
+ *     New workers get the new settings; old workers get SIGHUP (the program's reload
+ *     callback) and SIGQUIT: they stop accepting, keep their clients and exit when the last
+ *     one leaves. process_limit counts the new generation only.
+ *   - SIGUSR2: log the counters (workers, clients, starts, crashes) at info level.
+ *
+ * Worker kinds: a libdovesd program (its slot in a memfd and a wake-up eventfd, see
+ * worker.c). The kind decides how a worker is exec'd and how its state is read; everything
+ * else above is the same for every kind.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+
+#include "internal.h"
+
+#define THROTTLE_FAILURES 10                    /* more crashes than this within ... */
+#define THROTTLE_WINDOW_USEC (1 * USEC_PER_SEC) /* ... this window throttle start-ups */
+#define THROTTLE_MIN_SEC 2
+#define THROTTLE_MAX_SEC 60
+#define LIMIT_LOG_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define FULL_RECHECK_USEC (1 * USEC_PER_SEC)
+#define STATUS_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define STOP_KILL_EXTRA_USEC (5 * USEC_PER_SEC)
+#define RELOAD_MAGIC 0x646f7665                 /* sigqueue() value of `--reload` */
+#define RELOAD_REPLY_TIMEOUT_SEC 60
+#define EXIT_EXEC_FAILED 127
+
+typedef struct supervisor supervisor;
+
+typedef struct worker {
+        supervisor *sv;
+        pid_t pid;
+        unsigned generation;
+        dovesd_worker_slot *slot;       /* mapped memfd; the worker writes it */
+        bool sigint_sent;               /* idle SIGINT sent, no client seen since */
+        bool retiring;                  /* SIGQUIT (reload) or SIGTERM sent */
+        sd_event_source *child, *idle_timer;
+} worker;
+
+/* What the supervisor reads of a worker, whatever its kind. */
+typedef struct worker_state {
+        bool ready;                     /* set up and serving */
+        bool accepting;                 /* not at service_count, not stopping */
+        unsigned free_slots;
+        unsigned clients;
+        uint64_t served;
+        unsigned max_clients;
+} worker_state;
+
+typedef struct counts {
+        unsigned workers;               /* alive, every generation */
+        unsigned current;               /* alive, this generation */
+        unsigned avail;                 /* this generation: accepting, free slots, not idled out */
+        unsigned avail_ready;           /* ... of those, set up already */
+        unsigned starting_slots;        /* free slots of workers still starting */
+        unsigned ready;
+        unsigned clients, free_slots;
+        unsigned old_workers, old_clients;
+        uint64_t served;
+} counts;
+
+struct supervisor {
+        dovesd_service *s;              /* the settings of the current generation, the fds */
+        sd_event *event;
+        char **argv;                    /* the program */
+        char *listen_fds_env, *listen_fdnames_env;
+        char **envp;                    /* the workers' environment, but LISTEN_PID */
+        pid_t pid;
+
+        worker **workers;
+        size_t n_workers, n_alloc;
+        int wake_fd;                    /* eventfd: workers -> supervisor */
+
+        sd_event_source *wake_source, **watch;
+        sd_event_source *sigterm, *sigint, *sighup, *sigusr1, *sigusr2, *sigquit;
+        sd_event_source *full_timer, *throttle_timer, *stop_timer, *status_timer;
+
+        unsigned generation;
+        bool watching;
+        bool full_wait;                 /* at process_limit, every worker full: wait */
+        bool login_full;                /* overflow state set in the slots */
+        bool stopping;
+        bool ready_sent;
+        uint64_t last_limit_log_usec;
+
+        /* start-up throttling */
+        bool throttled;
+        unsigned n_failures;
+        uint64_t failure_window_usec;
+        unsigned throttle_sec;          /* the next throttle period */
+
+        /* counters */
+        unsigned workers_max;
+        uint64_t spawned, crashed, start_failed, throttles, served_gone;
+        unsigned max_clients_gone;
+
+        /* STATUS= */
+        char last_status[200];
+        unsigned last_workers;
+        uint64_t last_status_usec;
+};
+
+static uint64_t now_usec(supervisor *sv) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(sv->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static const char *plural(unsigned n, const char *one, const char *many) {
+        return n == 1 ? one : many;
+}
+
+static unsigned worker_capacity(const dovesd_service *s) {
+        if (s->service_count > 0)
+                return MIN(s->client_limit, s->service_count);
+        return s->client_limit;
+}
+
+/* ---- the libdovesd kind --------------------------------------------------------------- */
+
+/* The slot is the worker's word: bound what it says by what the settings allow. */
+static worker_state worker_read(const worker *w) {
+        const dovesd_service *s = w->sv->s;
+        unsigned cap = worker_capacity(s);
+        worker_state st = {
+                .ready = atomic_load(&w->slot->ready),
+                .accepting = atomic_load(&w->slot->accepting),
+                .free_slots = MIN(atomic_load(&w->slot->free_slots), cap),
+                .clients = atomic_load(&w->slot->clients),
+                .served = atomic_load(&w->slot->served),
+                .max_clients = atomic_load(&w->slot->max_clients),
+        };
+        return st;
+}
+
+static void worker_set_overflow(worker *w, bool full) {
+        atomic_store(&w->slot->overflow, full);
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+static void supervisor_evaluate(supervisor *sv);
+
+static bool worker_avail(const worker *w, const worker_state *st) {
+        return w->pid > 0 && w->generation == w->sv->generation && !w->retiring &&
+                !w->sigint_sent && st->accepting && st->free_slots > 0;
+}
+
+static counts count_workers(supervisor *sv) {
+        counts c = { .served = sv->served_gone };
+
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker *w = sv->workers[i];
+                worker_state st = worker_read(w);
+
+                c.workers++;
+                c.clients += st.clients;
+                c.served += st.served;
+                if (w->generation != sv->generation) {
+                        c.old_workers++;
+                        c.old_clients += st.clients;
+                        continue;
+                }
+                c.current++;
+                if (st.ready)
+                        c.ready++;
+                if (st.accepting && !w->retiring)
+                        c.free_slots += st.free_slots;
+                if (worker_avail(w, &st)) {
+                        c.avail++;
+                        if (st.ready)
+                                c.avail_ready++;
+                        else
+                                c.starting_slots += st.free_slots;
+                }
+        }
+        return c;
+}
+
+static void set_watching(supervisor *sv, bool want, bool fifo_too) {
+        dovesd_service *s = sv->s;
+
+        for (size_t i = 0; i < s->n_sockets; i++) {
+                bool on = s->sockets[i].kind == SOCKET_FIFO ? want && fifo_too : want;
+
+                (void) sd_event_source_set_enabled(sv->watch[i], on ? SD_EVENT_ON : SD_EVENT_OFF);
+        }
+        sv->watching = want;
+}
+
+static worker *worker_free(worker *w) {
+        if (!w)
+                return NULL;
+        sd_event_source_disable_unref(w->child);
+        sd_event_source_disable_unref(w->idle_timer);
+        if (w->slot)
+                (void) munmap(w->slot, sizeof(*w->slot));
+        free(w);
+        return NULL;
+}
+
+/* In the child, between fork and exec: only what is safe in a forked child of a single-
+ * threaded process. The listeners stay at 3…; the slot and the eventfd follow them. */
+static _Noreturn void worker_exec(supervisor *sv, int slot_fd, char **envp, char *listen_pid) {
+        dovesd_service *s = sv->s;
+        int n = (int) s->n_sockets, hi = SD_LISTEN_FDS_START + n + 2;
+        int slot_hi, wake_hi;
+        sigset_t none;
+
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        /* If the supervisor goes away, the worker stops as on SIGTERM; systemd's control-group
+         * kill is the backstop. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != sv->pid)
+                _exit(EXIT_FAILURE);
+
+        slot_hi = fcntl(slot_fd, F_DUPFD_CLOEXEC, hi);
+        wake_hi = fcntl(sv->wake_fd, F_DUPFD_CLOEXEC, hi);
+        if (slot_hi < 0 || wake_hi < 0 ||
+            dup2(slot_hi, SD_LISTEN_FDS_START + n) < 0 ||
+            dup2(wake_hi, SD_LISTEN_FDS_START + n + 1) < 0)
+                _exit(EXIT_EXEC_FAILED);
+        for (int i = 0; i < n; i++)
+                (void) fcntl(SD_LISTEN_FDS_START + i, F_SETFD, 0);
+
+        /* "LISTEN_PID=" and room for the number, filled in here. */
+        {
+                char digits[16];
+                pid_t pid = getpid();
+                size_t k = 0, off = strlen("LISTEN_PID=");
+
+                do {
+                        digits[k++] = (char) ('0' + pid % 10);
+                        pid /= 10;
+                } while (pid > 0);
+                while (k > 0)
+                        listen_pid[off++] = digits[--k];
+                listen_pid[off] = '\0';
+        }
+
+        execve(sv->argv[0], sv->argv, envp);
+        service_log(s, LOG_ERR, "Failed to execute %s: %m", sv->argv[0]);
+        _exit(EXIT_EXEC_FAILED);
+}
+
+static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userdata);
+
+static void start_failed(supervisor *sv, const char *what, int error);
+
+static int worker_spawn(supervisor *sv) {
+        dovesd_service *s = sv->s;
+        _cleanup_close_ int slot_fd = -EBADF;
+        _cleanup_free_ char **envp = NULL;
+        char listen_pid[32] = "LISTEN_PID=";
+        worker *w;
+        size_t n_env = 0;
+        pid_t pid;
+        int r;
+
+        if (sv->n_workers == sv->n_alloc) {
+                size_t n = sv->n_alloc ? sv->n_alloc * 2 : 8;
+                worker **a = reallocarray(sv->workers, n, sizeof(*a));
+
+                if (!a)
+                        return -ENOMEM;
+                sv->workers = a;
+                sv->n_alloc = n;
+        }
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->sv = sv;
+        w->generation = sv->generation;
+
+        slot_fd = memfd_create("dovesd-worker-slot", MFD_CLOEXEC);
+        if (slot_fd < 0 || ftruncate(slot_fd, sizeof(dovesd_worker_slot)) < 0) {
+                r = -errno;
+                free(w);
+                start_failed(sv, "create a worker slot", r);
+                return r;
+        }
+        w->slot = mmap(NULL, sizeof(*w->slot), PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd, 0);
+        if (w->slot == MAP_FAILED) {
+                r = -errno;
+                free(w);
+                start_failed(sv, "map a worker slot", r);
+                return r;
+        }
+        /* A starting worker counts as one with free slots. */
+        atomic_store(&w->slot->free_slots, worker_capacity(s));
+        atomic_store(&w->slot->accepting, true);
+        atomic_store(&w->slot->overflow, sv->login_full);
+
+        if (!sv->envp)
+                return -ENOMEM;
+        for (char **e = sv->envp; *e; e++)
+                n_env++;
+        envp = calloc(n_env + 3, sizeof(char *));
+        if (!envp) {
+                worker_free(w);
+                return -ENOMEM;
+        }
+        memcpy(envp, sv->envp, n_env * sizeof(char *));
+        envp[n_env] = listen_pid;
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                worker_free(w);
+                start_failed(sv, "fork a worker", r);
+                return r;
+        }
+        if (pid == 0)
+                worker_exec(sv, slot_fd, envp, listen_pid);
+
+        w->pid = pid;
+        r = sd_event_add_child(sv->event, &w->child, pid, WEXITED, on_worker_exit, w);
+        if (r < 0) {
+                /* Without a child source it could never be reaped: do not keep it. */
+                service_log(s, LOG_ERR, "Failed to watch worker %d: %s", (int) pid, strerror(-r));
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                worker_free(w);
+                return r;
+        }
+        sv->workers[sv->n_workers++] = w;
+        sv->spawned++;
+        if (sv->n_workers > sv->workers_max)
+                sv->workers_max = (unsigned) sv->n_workers;
+        service_log(s, LOG_DEBUG, "Started worker %d", (int) pid);
+        return 0;
+}
+
+static void set_login_full(supervisor *sv, bool full) {
+        if (sv->login_full == full)
+                return;
+        sv->login_full = full;
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker_set_overflow(sv->workers[i], full);
+                (void) kill(sv->workers[i]->pid, SIGUSR1);
+        }
+}
+
+static void worker_retire(worker *w, int sig) {
+        w->retiring = true;
+        w->idle_timer = sd_event_source_disable_unref(w->idle_timer);
+        (void) kill(w->pid, sig);
+}
+
+static int on_throttle_end(sd_event_source *src, uint64_t usec, void *userdata) {
+        supervisor *sv = userdata;
+
+        sv->throttled = false;
+        sv->n_failures = 0;
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+static void throttle(supervisor *sv, const char *why) {
+        int r;
+
+        if (sv->throttled)
+                return;
+        if (sv->throttle_sec == 0)
+                sv->throttle_sec = THROTTLE_MIN_SEC;
+        service_log_full(sv->s, LOG_ERR, DOVESD_MESSAGE_WORKER_START_FAILED, NULL, NULL,
+                         "%s, not starting workers for %u s", why, sv->throttle_sec);
+        sv->throttles++;
+        sv->throttled = true;
+        sd_event_source_disable_unref(sv->throttle_timer);
+        r = sd_event_add_time_relative(sv->event, &sv->throttle_timer, CLOCK_MONOTONIC,
+                                       sv->throttle_sec * USEC_PER_SEC, 0, on_throttle_end, sv);
+        if (r < 0) {
+                sv->throttle_timer = NULL;
+                sv->throttled = false;
+        }
+        sv->throttle_sec = MIN(sv->throttle_sec * 2, THROTTLE_MAX_SEC);
+        set_watching(sv, false, false);
+}
+
+/* fork(), exec() or the slot failed: back off at once (clients wait in the backlog). error 0:
+ * what says it all. */
+static void start_failed(supervisor *sv, const char *what, int error) {
+        char why[200];
+
+        sv->start_failed++;
+        if (error != 0)
+                snprintf(why, sizeof(why), "Failed to %s: %s", what, strerror(-error));
+        else
+                snprintf(why, sizeof(why), "%s", what);
+        throttle(sv, why);
+}
+
+static void worker_crashed(supervisor *sv) {
+        uint64_t t = now_usec(sv);
+        char why[100];
+
+        if (sv->n_failures == 0 || t >= sv->failure_window_usec + THROTTLE_WINDOW_USEC) {
+                sv->failure_window_usec = t;
+                sv->n_failures = 0;
+        }
+        if (++sv->n_failures <= THROTTLE_FAILURES)
+                return;
+        snprintf(why, sizeof(why), "Workers failed %u times within a second", sv->n_failures);
+        throttle(sv, why);
+}
+
+static void worker_remove(supervisor *sv, worker *w) {
+        for (size_t i = 0; i < sv->n_workers; i++)
+                if (sv->workers[i] == w) {
+                        sv->workers[i] = sv->workers[--sv->n_workers];
+                        break;
+                }
+        worker_free(w);
+}
+
+static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        worker *w = userdata;
+        supervisor *sv = w->sv;
+        dovesd_service *s = sv->s;
+        worker_state st = worker_read(w);
+
+        sv->served_gone += st.served;
+        if (st.max_clients > sv->max_clients_gone)
+                sv->max_clients_gone = MIN(st.max_clients, worker_capacity(s));
+
+        if (si->si_code == CLD_EXITED && si->si_status == 0) {
+                /* A clean exit ends the doubling of the throttle period. */
+                sv->throttle_sec = 0;
+                service_log(s, LOG_DEBUG, "Worker %d exited", (int) w->pid);
+        } else if (si->si_code == CLD_EXITED && si->si_status == EXIT_EXEC_FAILED && !st.ready) {
+                /* The child logged why. */
+                sv->crashed++;
+                if (!sv->stopping)
+                        start_failed(sv, "A worker could not execute its program", 0);
+        } else {
+                if (si->si_code == CLD_EXITED)
+                        service_log_full(s, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
+                                         "Worker %d exited with status %d",
+                                         (int) w->pid, si->si_status);
+                else
+                        service_log_full(s, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
+                                         "Worker %d killed by signal %d (SIG%s)%s",
+                                         (int) w->pid, si->si_status,
+                                         sigabbrev_np(si->si_status) ?: "?",
+                                         si->si_code == CLD_DUMPED ? ", core dumped" : "");
+                sv->crashed++;
+                if (!sv->stopping)
+                        worker_crashed(sv);
+        }
+
+        worker_remove(sv, w);
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+static int on_wake(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        supervisor *sv = userdata;
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+static int on_full_recheck(sd_event_source *src, uint64_t usec, void *userdata) {
+        supervisor *sv = userdata;
+
+        sv->full_wait = false;
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+static void limit_reached(supervisor *sv) {
+        uint64_t t = now_usec(sv);
+
+        if (sv->last_limit_log_usec != 0 && t < sv->last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
+                return;
+        sv->last_limit_log_usec = t;
+        service_log_full(sv->s, LOG_WARNING, DOVESD_MESSAGE_PROCESS_LIMIT_REACHED, NULL, NULL,
+                         "process_limit (%u) reached, client connections are waiting in the listen backlog",
+                         sv->s->process_limit);
+}
+
+/* Clients waiting in the accept queues: TCP says how many (tcpi_unacked of a listening
+ * socket is its accept queue length); a unix socket or FIFO counts as one. */
+static unsigned waiting_clients(supervisor *sv) {
+        dovesd_service *s = sv->s;
+        unsigned n = 0;
+
+        for (size_t i = 0; i < s->n_sockets; i++) {
+                struct tcp_info ti;
+                socklen_t len = sizeof(ti);
+
+                if (s->sockets[i].kind == SOCKET_INET &&
+                    getsockopt(s->sockets[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) >= 0)
+                        n += ti.tcpi_unacked;
+                else
+                        n += 1;
+        }
+        return n;
+}
+
+/* A listening fd is readable and no ready worker has a free slot. */
+static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        supervisor *sv = userdata;
+        dovesd_service *s = sv->s;
+        counts c = count_workers(sv);
+        unsigned waiting, cap = worker_capacity(s);
+        int r;
+
+        if (sv->stopping || sv->throttled || c.avail_ready > 0) {
+                set_watching(sv, false, false);
+                return 0;
+        }
+
+        if (c.current < s->process_limit) {
+                waiting = waiting_clients(sv);
+                /* Workers still starting take the first clients; start more only for the
+                 * rest. A unix socket counts one client: start one worker at a time. */
+                while (c.current < s->process_limit && waiting > c.starting_slots) {
+                        r = worker_spawn(sv);
+                        if (r < 0)
+                                break;
+                        c.current++;
+                        c.starting_slots += cap;
+                }
+                set_watching(sv, false, false);         /* until a worker changes state */
+                supervisor_evaluate(sv);
+                return 0;
+        }
+
+        /* process_limit: nothing to start. Do not spin on the readable fd; look again when a
+         * worker changes state, or in a second. */
+        if (c.starting_slots > 0) {
+                set_watching(sv, false, false);
+                return 0;
+        }
+        limit_reached(sv);
+        if (streq_ptr(s->type, "login"))
+                set_login_full(sv, true);
+        sv->full_wait = true;
+        set_watching(sv, false, false);
+        if (!sv->full_timer) {
+                r = sd_event_add_time_relative(sv->event, &sv->full_timer, CLOCK_MONOTONIC,
+                                               FULL_RECHECK_USEC, 0, on_full_recheck, sv);
+                if (r >= 0)
+                        (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
+                else
+                        sv->full_timer = NULL;
+        } else {
+                (void) sd_event_source_set_time_relative(sv->full_timer, FULL_RECHECK_USEC);
+                (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+static int on_worker_idle(sd_event_source *src, uint64_t usec, void *userdata) {
+        worker *w = userdata;
+        supervisor *sv = w->sv;
+        counts c = count_workers(sv);
+        worker_state st = worker_read(w);
+
+        w->idle_timer = sd_event_source_disable_unref(w->idle_timer);
+        if (!w->retiring && st.clients == 0 && c.avail > sv->s->process_min_avail) {
+                /* It exits only if it still has no client when the signal arrives. */
+                w->sigint_sent = true;
+                (void) kill(w->pid, SIGINT);
+        }
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+static void status_send(supervisor *sv, const counts *c) {
+        char buf[sizeof(sv->last_status)], old[80] = "";
+
+        if (c->old_workers > 0)
+                snprintf(old, sizeof(old), " (%u in %u old %s)", c->old_clients, c->old_workers,
+                         plural(c->old_workers, "worker", "workers"));
+        snprintf(buf, sizeof(buf), "STATUS=%u %s, %u %s%s, %u free %s, %" PRIu64 " served",
+                 c->workers, plural(c->workers, "worker", "workers"),
+                 c->clients, plural(c->clients, "client", "clients"), old,
+                 c->free_slots, plural(c->free_slots, "slot", "slots"), c->served);
+        if (strcmp(buf, sv->last_status) == 0)
+                return;
+        memcpy(sv->last_status, buf, sizeof(buf));
+        sv->last_status_usec = now_usec(sv);
+        (void) service_notify(sv->s, buf);
+}
+
+static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        supervisor *sv = userdata;
+        counts c = count_workers(sv);
+
+        status_send(sv, &c);
+        return 0;
+}
+
+/* STATUS= at most once a second, except when the number of workers changes. */
+static void status_update(supervisor *sv, const counts *c, bool now) {
+        int enabled = SD_EVENT_OFF;
+
+        if (now || sv->last_status_usec == 0 ||
+            now_usec(sv) >= sv->last_status_usec + STATUS_INTERVAL_USEC) {
+                status_send(sv, c);
+                return;
+        }
+        if (!sv->status_timer) {
+                if (sd_event_add_time_relative(sv->event, &sv->status_timer, CLOCK_MONOTONIC,
+                                               STATUS_INTERVAL_USEC, 0, on_status_timer, sv) < 0) {
+                        sv->status_timer = NULL;
+                        return;
+                }
+                (void) sd_event_source_set_enabled(sv->status_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        (void) sd_event_source_get_enabled(sv->status_timer, &enabled);
+        if (enabled == SD_EVENT_OFF) {
+                (void) sd_event_source_set_time_relative(sv->status_timer, STATUS_INTERVAL_USEC);
+                (void) sd_event_source_set_enabled(sv->status_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static void supervisor_evaluate(supervisor *sv) {
+        dovesd_service *s = sv->s;
+        counts c;
+        bool want;
+
+        if (sv->stopping) {
+                set_watching(sv, false, false);
+                c = count_workers(sv);
+                if (c.workers == 0)
+                        (void) sd_event_exit(sv->event, 0);
+                status_update(sv, &c, false);
+                return;
+        }
+
+        /* A worker that took a client after its idle SIGINT ignored the signal. */
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker *w = sv->workers[i];
+
+                if (w->sigint_sent && worker_read(w).clients > 0)
+                        w->sigint_sent = false;
+        }
+        c = count_workers(sv);
+
+        if (c.current < s->process_limit)
+                sv->full_wait = false;
+        if (sv->login_full && (c.avail > 0 || c.current < s->process_limit))
+                set_login_full(sv, false);
+
+        while (!sv->throttled && c.avail < s->process_min_avail && c.current < s->process_limit) {
+                if (worker_spawn(sv) < 0)
+                        break;
+                c = count_workers(sv);
+        }
+
+        want = !sv->throttled && c.avail_ready == 0 &&
+                !(sv->full_wait && c.current >= s->process_limit);
+        set_watching(sv, want, c.current == 0);
+
+        /* Idle workers beyond process_min_avail get an idle_kill timer. */
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker *w = sv->workers[i];
+                worker_state st = worker_read(w);
+                bool idle = w->generation == sv->generation && !w->retiring && !w->sigint_sent &&
+                        st.accepting && st.ready && st.clients == 0;
+
+                if (idle && s->idle_kill > 0 && c.avail > s->process_min_avail) {
+                        if (!w->idle_timer &&
+                            sd_event_add_time_relative(sv->event, &w->idle_timer, CLOCK_MONOTONIC,
+                                                       s->idle_kill * USEC_PER_SEC +
+                                                       (uint64_t) (random() % 100) * 10 * USEC_PER_MSEC,
+                                                       0, on_worker_idle, w) < 0)
+                                w->idle_timer = NULL;
+                } else if (!idle)
+                        w->idle_timer = sd_event_source_disable_unref(w->idle_timer);
+        }
+
+        status_update(sv, &c, c.workers != sv->last_workers);
+        sv->last_workers = c.workers;
+        if (!sv->ready_sent && c.ready >= s->process_min_avail) {
+                sv->ready_sent = true;
+                (void) service_notify(s, "READY=1");
+        }
+}
+
+/* ---- signals ---------------------------------------------------------------------------- */
+
+static int on_stop_kill(sd_event_source *src, uint64_t usec, void *userdata) {
+        supervisor *sv = userdata;
+
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                service_log_full(sv->s, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
+                                 "Worker %d did not stop, killing it", (int) sv->workers[i]->pid);
+                (void) kill(sv->workers[i]->pid, SIGKILL);
+        }
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        supervisor *sv = userdata;
+        int r;
+
+        if (sv->stopping)
+                return 0;
+        sv->stopping = true;
+        (void) service_notify(sv->s, "STOPPING=1");
+        set_watching(sv, false, false);
+        for (size_t i = 0; i < sv->n_workers; i++)
+                worker_retire(sv->workers[i], SIGTERM);
+
+        r = sd_event_add_time_relative(sv->event, &sv->stop_timer, CLOCK_MONOTONIC,
+                                       sv->s->stop_timeout_usec + STOP_KILL_EXTRA_USEC, 0,
+                                       on_stop_kill, sv);
+        if (r < 0)
+                sv->stop_timer = NULL;
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+static void free_envp(supervisor *sv) {
+        if (sv->envp) {
+                for (char **e = sv->envp; *e; e++)
+                        if (startswith(*e, DOVESD_WORKER_ENV "="))
+                                free(*e);
+                free(sv->envp);
+        }
+        sv->envp = NULL;
+        free(sv->listen_fds_env);
+        free(sv->listen_fdnames_env);
+        sv->listen_fds_env = sv->listen_fdnames_env = NULL;
+}
+
+/* The workers' environment: ours (the unit's) without what belongs to the supervisor, plus
+ * the listeners. LISTEN_PID is added per worker. */
+static int build_envp(supervisor *sv) {
+        dovesd_service *s = sv->s;
+        size_t n = 0, k = 0, len = 0;
+        char **envp;
+
+        for (char **e = environ; *e; e++)
+                n++;
+        /* Ours, LISTEN_FDS, LISTEN_FDNAMES, DOVESD_WORKER and the terminating NULL. */
+        envp = calloc(n + 4, sizeof(char *));
+        if (!envp)
+                return -ENOMEM;
+        free_envp(sv);
+        for (char **e = environ; *e; e++)
+                if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "WATCHDOG_") &&
+                    !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_WORKER_ENV "="))
+                        envp[k++] = *e;
+
+        for (size_t i = 0; i < s->n_sockets; i++)
+                len += strlen(s->sockets[i].listener->name) + 1;
+        sv->listen_fdnames_env = malloc(strlen("LISTEN_FDNAMES=") + len + 1);
+        if (asprintf(&sv->listen_fds_env, "LISTEN_FDS=%zu", s->n_sockets) < 0)
+                sv->listen_fds_env = NULL;
+        if (!sv->listen_fdnames_env || !sv->listen_fds_env) {
+                free(envp);
+                return -ENOMEM;
+        }
+        strcpy(sv->listen_fdnames_env, "LISTEN_FDNAMES=");
+        for (size_t i = 0; i < s->n_sockets; i++) {
+                if (i > 0)
+                        strcat(sv->listen_fdnames_env, ":");
+                strcat(sv->listen_fdnames_env, s->sockets[i].listener->name);
+        }
+        envp[k++] = sv->listen_fds_env;
+        envp[k++] = sv->listen_fdnames_env;
+        if (asprintf(&envp[k], "%s=%d %d", DOVESD_WORKER_ENV,
+                     SD_LISTEN_FDS_START + (int) s->n_sockets,
+                     SD_LISTEN_FDS_START + (int) s->n_sockets + 1) < 0) {
+                free(envp);
+                return -ENOMEM;
+        }
+        /* envp[k] is owned by the array: freed with it (free_envp()). */
+        sv->envp = envp;
+        return 0;
+}
+
+/* The environment of the process that sent the reload (the reloaded unit's ExecReload=):
+ * its DOVESD_* variables replace ours. Returns the number of variables read. */
+static int read_environ(pid_t pid, char **ret, size_t *ret_size) {
+        char path[64];
+        _cleanup_close_ int fd = -EBADF;
+        char *buf = NULL;
+        size_t size = 0, cap = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/environ", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t k;
+
+                if (size + 4096 + 1 > cap) {
+                        char *b;
+
+                        cap = cap ? cap * 2 : 16384;
+                        if (cap > 4 * 1024 * 1024) {
+                                free(buf);
+                                return -E2BIG;
+                        }
+                        b = realloc(buf, cap);
+                        if (!b) {
+                                free(buf);
+                                return -ENOMEM;
+                        }
+                        buf = b;
+                }
+                k = read(fd, buf + size, cap - size - 1);
+                if (k < 0) {
+                        int r = -errno;
+
+                        free(buf);
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        buf[size] = '\0';
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
+/* Replace every DOVESD_* variable of our environment with the sender's (a variable the
+ * reloaded unit no longer sets is removed). Returns 1 if anything changed. */
+static int apply_environ(const char *buf, size_t size) {
+        int changed = 0;
+        char **names = NULL;
+        size_t n = 0;
+
+        /* Collect our DOVESD_* names first: unsetenv() while walking environ skips entries. */
+        for (char **e = environ; *e; e++)
+                if (startswith(*e, "DOVESD_") && !startswith(*e, DOVESD_WORKER_ENV "=")) {
+                        const char *eq = strchr(*e, '=');
+                        char **a = reallocarray(names, n + 1, sizeof(char *));
+
+                        if (!a || !eq)
+                                break;
+                        names = a;
+                        names[n] = strndup(*e, (size_t) (eq - *e));
+                        if (names[n])
+                                n++;
+                }
+        for (size_t i = 0; i < n; i++) {
+                bool found = false;
+
+                for (const char *p = buf; p < buf + size; p += strlen(p) + 1)
+                        if (startswith(p, names[i]) && p[strlen(names[i])] == '=')
+                                found = true;
+                if (!found) {
+                        (void) unsetenv(names[i]);
+                        changed = 1;
+                }
+                free(names[i]);
+        }
+        free(names);
+
+        for (const char *p = buf; p < buf + size; p += strlen(p) + 1) {
+                const char *eq = strchr(p, '=');
+                _cleanup_free_ char *name = NULL;
+                const char *old;
+
+                if (!startswith(p, "DOVESD_") || !eq || startswith(p, DOVESD_WORKER_ENV "="))
+                        continue;
+                name = strndup(p, (size_t) (eq - p));
+                if (!name)
+                        return -ENOMEM;
+                old = getenv(name);
+                if (old && streq(old, eq + 1))
+                        continue;
+                if (setenv(name, eq + 1, 1) < 0)
+                        return -errno;
+                changed = 1;
+        }
+        return changed;
+}
+
+/* Our DOVESD_* variables, to put back after a reload that fails. */
+static char *save_environ(size_t *ret_size) {
+        size_t size = 0;
+        char *buf;
+
+        for (char **e = environ; *e; e++)
+                if (startswith(*e, "DOVESD_"))
+                        size += strlen(*e) + 1;
+        buf = malloc(size + 1);
+        if (!buf)
+                return NULL;
+        size = 0;
+        for (char **e = environ; *e; e++)
+                if (startswith(*e, "DOVESD_")) {
+                        strcpy(buf + size, *e);
+                        size += strlen(*e) + 1;
+                }
+        buf[size] = '\0';
+        *ret_size = size;
+        return buf;
+}
+
+/* The settings of the new environment, checked as dovesd_service_new() checks them. The
+ * listeners are ours (systemd passed them at start): the new unit must name the same. */
+static int reload_settings(supervisor *sv, char **ret_error) {
+        dovesd_service *s = sv->s, *n;
+        int r;
+
+        n = calloc(1, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        n->n_ref = 1;
+        n->wake_fd = -EBADF;
+        r = service_parse_env(n, ret_error);
+        if (r >= 0) {
+                bool same = n->n_listeners == s->n_listeners;
+
+                for (size_t i = 0; same && i < s->n_listeners; i++)
+                        same = streq(n->listeners[i].name, s->listeners[i].name) &&
+                                n->listeners[i].ssl == s->listeners[i].ssl &&
+                                n->listeners[i].haproxy == s->listeners[i].haproxy;
+                if (!same) {
+                        free(*ret_error);
+                        if (asprintf(ret_error, "DOVESD_LISTENERS changed from the listeners "
+                                     "this process was started with; the socket units need "
+                                     "a restart of the service to apply") < 0)
+                                *ret_error = NULL;
+                        r = -EBUSY;
+                }
+        }
+        if (r < 0) {
+                dovesd_service_unref(n);
+                return r;
+        }
+
+        /* Move the new settings in; the fds and loop stay. */
+        free(s->type);
+        free(s->user);
+        free(s->group);
+        free(s->extra_groups);
+        free(s->privileged_group);
+        free(s->chroot);
+        proxy_networks_free(s->networks);
+        s->type = TAKE_PTR(n->type);
+        s->user = TAKE_PTR(n->user);
+        s->group = TAKE_PTR(n->group);
+        s->extra_groups = TAKE_PTR(n->extra_groups);
+        s->privileged_group = TAKE_PTR(n->privileged_group);
+        s->chroot = TAKE_PTR(n->chroot);
+        s->networks = TAKE_PTR(n->networks);
+        s->client_limit = n->client_limit;
+        s->service_count = n->service_count;
+        s->process_limit = n->process_limit;
+        s->process_min_avail = n->process_min_avail;
+        s->idle_kill = n->idle_kill;
+        s->haproxy_timeout_usec = n->haproxy_timeout_usec;
+        dovesd_service_unref(n);
+        return 0;
+}
+
+static int reload(supervisor *sv, pid_t sender, char **ret_error) {
+        _cleanup_free_ char *env = NULL, *saved = NULL;
+        size_t env_size = 0, saved_size = 0;
+        int r;
+
+        if (sender > 0) {
+                r = read_environ(sender, &env, &env_size);
+                if (r < 0) {
+                        if (asprintf(ret_error, "Cannot read the environment of the reloading "
+                                     "process %d: %s", (int) sender, strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+                saved = save_environ(&saved_size);
+                if (!saved)
+                        return -ENOMEM;
+                r = apply_environ(env, env_size);
+                if (r < 0)
+                        return r;
+        }
+
+        r = reload_settings(sv, ret_error);
+        if (r < 0) {
+                if (saved) {
+                        (void) apply_environ(saved, saved_size);
+                        (void) build_envp(sv);
+                }
+                return r;
+        }
+        r = build_envp(sv);
+        if (r < 0)
+                return r;
+
+        /* The new generation starts; the old one runs the program's reload callback, stops
+         * accepting and drains. */
+        sv->generation++;
+        sv->full_wait = false;
+        sv->throttled = false;
+        sv->throttle_sec = 0;
+        sv->throttle_timer = sd_event_source_disable_unref(sv->throttle_timer);
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker *w = sv->workers[i];
+
+                if (w->retiring)
+                        continue;
+                (void) kill(w->pid, SIGHUP);
+                worker_retire(w, SIGQUIT);
+        }
+        return 0;
+}
+
+static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        supervisor *sv = userdata;
+        _cleanup_free_ char *error = NULL;
+        bool from_tool = si->ssi_code == SI_QUEUE && si->ssi_int == RELOAD_MAGIC;
+        counts c;
+        int r;
+
+        if (sv->stopping)
+                return 0;
+        (void) service_notify(sv->s, "RELOADING=1");
+        r = reload(sv, from_tool ? (pid_t) si->ssi_pid : 0, &error);
+        if (r < 0)
+                service_log(sv->s, LOG_ERR, "Reload failed, keeping the running workers and "
+                            "settings: %s", error ?: strerror(-r));
+        else {
+                c = count_workers(sv);
+                service_log_full(sv->s, LOG_INFO, DOVESD_MESSAGE_RELOADED, NULL, NULL,
+                                 "Reloaded: new workers get the new settings (client_limit %u, "
+                                 "process_limit %u, service_count %u), %u old %s %s",
+                                 sv->s->client_limit, sv->s->process_limit,
+                                 sv->s->service_count, c.old_workers,
+                                 plural(c.old_workers, "worker", "workers"),
+                                 c.old_workers > 0 ? "finish their clients" : "left");
+        }
+        (void) service_notify(sv->s, "READY=1");
+        sv->last_status[0] = '\0';
+        supervisor_evaluate(sv);
+        c = count_workers(sv);
+        status_send(sv, &c);
+        if (from_tool)
+                (void) sigqueue((pid_t) si->ssi_pid, r < 0 ? SIGUSR2 : SIGUSR1,
+                                (union sigval) { .sival_int = RELOAD_MAGIC });
+        return 0;
+}
+
+static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        supervisor *sv = userdata;
+        counts c = count_workers(sv);
+        char pids[512] = "";
+        unsigned max_clients = sv->max_clients_gone;
+
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker_state st = worker_read(sv->workers[i]);
+                size_t l = strlen(pids);
+
+                if (st.max_clients > max_clients)
+                        max_clients = MIN(st.max_clients, worker_capacity(sv->s));
+                if (l < sizeof(pids) - 16)
+                        snprintf(pids + l, sizeof(pids) - l, "%s%d", i > 0 ? "," : "",
+                                 (int) sv->workers[i]->pid);
+        }
+        service_log(sv->s, LOG_INFO,
+                    "Stats: workers=%u workers_max=%u generation=%u old_workers=%u "
+                    "spawned=%" PRIu64 " crashed=%" PRIu64 " start_failed=%" PRIu64
+                    " throttled=%" PRIu64 " clients=%u free=%u avail=%u max_clients=%u served=%"
+                    PRIu64 " pids=%s",
+                    c.workers, sv->workers_max, sv->generation, c.old_workers, sv->spawned,
+                    sv->crashed, sv->start_failed, sv->throttles, c.clients, c.free_slots,
+                    c.avail, max_clients, c.served, pids);
+        return 0;
+}
+
+static int on_ignored_signal(sd_event_source *src, const struct signalfd_siginfo *si,
+                             void *userdata) {
+        return 0;
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+static supervisor *supervisor_free(supervisor *sv) {
+        if (!sv)
+                return NULL;
+        for (size_t i = 0; i < sv->n_workers; i++)
+                worker_free(sv->workers[i]);
+        free(sv->workers);
+        if (sv->watch)
+                for (size_t i = 0; i < sv->s->n_sockets; i++)
+                        sd_event_source_disable_unref(sv->watch[i]);
+        free(sv->watch);
+        sd_event_source_disable_unref(sv->wake_source);
+        sd_event_source_disable_unref(sv->sigterm);
+        sd_event_source_disable_unref(sv->sigint);
+        sd_event_source_disable_unref(sv->sighup);
+        sd_event_source_disable_unref(sv->sigusr1);
+        sd_event_source_disable_unref(sv->sigusr2);
+        sd_event_source_disable_unref(sv->sigquit);
+        sd_event_source_disable_unref(sv->full_timer);
+        sd_event_source_disable_unref(sv->throttle_timer);
+        sd_event_source_disable_unref(sv->stop_timer);
+        sd_event_source_disable_unref(sv->status_timer);
+        free_envp(sv);
+        if (sv->wake_fd >= 0)
+                close(sv->wake_fd);
+        free(sv);
+        return NULL;
+}
+
+static int supervisor_setup(supervisor *sv) {
+        dovesd_service *s = sv->s;
+        static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
+        sigset_t mask;
+        int r;
+
+        sv->event = s->event;
+        sv->pid = getpid();
+        s->role = ROLE_SUPERVISOR;
+
+        /* sd_event_add_child() and sd_event_add_signal() want their signals blocked. */
+        sigemptyset(&mask);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                sigaddset(&mask, sigs[i]);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+
+        r = sd_event_add_signal(sv->event, &sv->sigterm, SIGTERM, on_sigterm, sv);
+        if (r < 0)
+                return r;
+        /* SIGINT ends the supervisor as SIGTERM does. */
+        r = sd_event_add_signal(sv->event, &sv->sigint, SIGINT, on_sigterm, sv);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(sv->event, &sv->sighup, SIGHUP, on_sighup, sv);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(sv->event, &sv->sigusr2, SIGUSR2, on_sigusr2, sv);
+        if (r < 0)
+                return r;
+        /* Meant for workers; a stray one must not kill the supervisor. */
+        r = sd_event_add_signal(sv->event, &sv->sigusr1, SIGUSR1, on_ignored_signal, sv);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(sv->event, &sv->sigquit, SIGQUIT, on_ignored_signal, sv);
+        if (r < 0)
+                return r;
+        r = sd_event_set_watchdog(sv->event, true);
+        if (r < 0)
+                return r;
+
+        sv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sv->wake_fd < 0)
+                return -errno;
+        r = sd_event_add_io(sv->event, &sv->wake_source, sv->wake_fd, EPOLLIN, on_wake, sv);
+        if (r < 0)
+                return r;
+
+        sv->watch = calloc(s->n_sockets ?: 1, sizeof(sd_event_source *));
+        if (!sv->watch)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_sockets; i++) {
+                r = sd_event_add_io(sv->event, &sv->watch[i], s->sockets[i].fd, EPOLLIN,
+                                    on_watch, sv);
+                if (r < 0)
+                        return r;
+                r = sd_event_source_set_enabled(sv->watch[i], SD_EVENT_OFF);
+                if (r < 0)
+                        return r;
+        }
+        return build_envp(sv);
+}
+
+/* ---- the reload client ------------------------------------------------------------------ */
+
+/* `dovesd-supervisor --reload PID`, as the unit's ExecReload= (with the reloaded unit's
+ * environment): ask the supervisor PID to read our environment and start a new generation,
+ * and wait for its answer. */
+static int reload_client(const char *arg) {
+        sigset_t mask;
+        siginfo_t si;
+        struct timespec ts = { .tv_sec = RELOAD_REPLY_TIMEOUT_SEC };
+        char *end;
+        long pid;
+
+        errno = 0;
+        pid = strtol(arg, &end, 10);
+        if (errno != 0 || *end != '\0' || pid <= 1) {
+                fprintf(stderr, "dovesd-supervisor: --reload: not a process id: '%s'\n", arg);
+                return 2;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGUSR2);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return 1;
+        if (sigqueue((pid_t) pid, SIGHUP, (union sigval) { .sival_int = RELOAD_MAGIC }) < 0) {
+                fprintf(stderr, "dovesd-supervisor: --reload: cannot signal process %ld: %m\n",
+                        pid);
+                return 1;
+        }
+        for (;;) {
+                int sig = sigtimedwait(&mask, &si, &ts);
+
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        fprintf(stderr, "dovesd-supervisor: --reload: no answer from process "
+                                "%ld within %d s\n", pid, RELOAD_REPLY_TIMEOUT_SEC);
+                        return 1;
+                }
+                if (si.si_pid != (pid_t) pid)
+                        continue;
+                if (sig == SIGUSR1)
+                        return 0;
+                fprintf(stderr, "dovesd-supervisor: reload failed, the service keeps its "
+                        "running settings (its log says why)\n");
+                return 1;
+        }
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static void log_to_stderr(const dovesd_log_record *rec, void *userdata) {
+        fprintf(stderr, "<%d>%s%s%s\n", rec->priority, rec->message_id ?: "",
+                rec->message_id ? " " : "", rec->message);
+}
+
+static int help(void) {
+        printf("dovesd-supervisor PROGRAM [ARGUMENTS...]\n"
+               "dovesd-supervisor --reload PID\n"
+               "dovesd-supervisor --kinds\n\n"
+               "The main process of a dovesd service with process_limit > 1: starts every\n"
+               "worker by fork + exec of PROGRAM with the listening fds systemd passed.\n"
+               "See libdovesd(3) and dovesd.units(7).\n");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_free_ char *error = NULL;
+        dovesd_service *s = NULL;
+        supervisor *sv = NULL;
+        int r;
+
+        if (argc >= 2 && streq(argv[1], "--help"))
+                return help();
+        if (argc == 2 && streq(argv[1], "--kinds")) {
+                printf("libdovesd\n");
+                return 0;
+        }
+        if (argc == 3 && streq(argv[1], "--reload"))
+                return reload_client(argv[2]);
+        if (argc < 2 || argv[1][0] == '-') {
+                fprintf(stderr, "dovesd-supervisor: usage: dovesd-supervisor PROGRAM [ARGUMENTS...]\n");
+                return 2;
+        }
+        if (argv[1][0] != '/') {
+                fprintf(stderr, "dovesd-supervisor: %s: the program must be an absolute path\n",
+                        argv[1]);
+                return 2;
+        }
+
+        /* Workers are this process's children only: never inherit DOVESD_WORKER. */
+        (void) unsetenv(DOVESD_WORKER_ENV);
+        service_log_connect();
+        r = dovesd_service_new(&s, &error);
+        if (r < 0) {
+                /* Nothing to serve with: say why where an admin looks. */
+                fprintf(stderr, "dovesd-supervisor: %s\n", error ?: strerror(-r));
+                return 1;
+        }
+        if (getenv("DOVESD_LOG_STDERR"))
+                (void) dovesd_service_set_log_callback(s, log_to_stderr, NULL);
+
+        sv = calloc(1, sizeof(*sv));
+        if (!sv) {
+                dovesd_service_unref(s);
+                return 1;
+        }
+        sv->s = s;
+        sv->wake_fd = -EBADF;
+        sv->argv = argv + 1;
+
+        r = supervisor_setup(sv);
+        if (r < 0) {
+                service_log(s, LOG_ERR, "Failed to set up the supervisor: %s", strerror(-r));
+                goto finish;
+        }
+        s->running = true;
+        supervisor_evaluate(sv);
+
+        r = sd_event_loop(sv->event);
+
+        /* After an error: do not leave workers behind. */
+        for (size_t i = 0; i < sv->n_workers; i++)
+                (void) kill(sv->workers[i]->pid, SIGTERM);
+        s->running = false;
+        (void) service_notify(s, "STOPPING=1");
+finish:
+        supervisor_free(sv);
+        dovesd_service_unref(s);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
