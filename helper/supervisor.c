@@ -49,6 +49,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1226,6 +1227,7 @@ static int reload_client(const char *arg) {
         sigset_t mask;
         siginfo_t si;
         struct timespec ts = { .tv_sec = RELOAD_REPLY_TIMEOUT_SEC };
+        cap_t caps;
         char *end;
         long pid;
 
@@ -1235,6 +1237,16 @@ static int reload_client(const char *arg) {
                 fprintf(stderr, "dovesd-supervisor: --reload: not a process id: '%s'\n", arg);
                 return 2;
         }
+
+        /* ExecReload=+ runs this with every capability; the supervisor, bounded by the unit's
+         * CapabilityBoundingSet=, may read our /proc/PID/environ only if our capabilities are
+         * a subset of its own. Signalling a process of the same user needs none. */
+        caps = cap_init();
+        if (!caps || cap_set_proc(caps) < 0) {
+                fprintf(stderr, "dovesd-supervisor: --reload: cannot drop capabilities: %m\n");
+                return 1;
+        }
+        cap_free(caps);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGUSR1);

@@ -685,7 +685,6 @@ static int effective(config *c, service *s, char **protocols) {
                 s->eff_idle_kill = 0;
         s->eff_vsz_limit = s->vsz_limit != DOVESD_SIZE_DEFAULT ? s->vsz_limit
                                                                : c->default_vsz_limit;
-        s->per_connection = s->service_count == 1 && s->process_min_avail == 0;
         s->enabled = protocol_enabled(protocols, s->protocol) && exe[0] != '\0';
 
         s->eff_argv = split_spaces(exe, " ");

@@ -93,7 +93,6 @@ typedef struct service {
         char *eff_group;                /* after $variables and <file; "" = the user's group */
         char *eff_privileged_group;
         char *eff_chroot;               /* absolute, no trailing '/', "" = none */
-        bool per_connection;            /* service_count == 1 && process_min_avail == 0 */
 
         /* after $variable expansion, NULL when the setting used no variable */
         char *var_executable;

@@ -38,16 +38,13 @@
  *
  * Mapping (DESIGN.md "Mapping to units"), with the choices made here:
  *
- * - Per-connection model: service_count = 1, process_min_avail = 0, not type=startup, and
- *   no fifo listener (systemd refuses Accept=yes on a FIFO; such a service is a pool).
- *   Its sockets have Accept=yes, MaxConnections=process_limit and TriggerLimitIntervalSec=0:
- *   systemd's default of 200 activations per 2 s puts the socket into the failed state for
- *   good under a sustained burst; with the limit off, MaxConnections= bounds the number of
- *   processes and connections beyond it are refused, as a full Dovecot listener would
- *   queue or refuse them, and the socket stays up. The template has no Restart= (a
- *   restarted instance would have no connection) and CollectMode=inactive-or-failed.
- * - Pool model: Accept=no, Service= names the pool service (the socket names differ from
- *   it). A pool socket only triggers while its service is down, so the socket's trigger
+ * - One process model: every socket is Accept=no and Service= names the service (the socket
+ *   names differ from it). There is no per-connection (Accept=yes) template: measured, a
+ *   sandboxed unit start per connection made Dovecot's default login config 7x slower than
+ *   Dovecot. With process_limit > 1 the main process is dovesd-supervisor, which starts every
+ *   worker by fork + exec of the program (service_count = 1 with process_min_avail = 0 gets
+ *   a fresh worker per waiting client). A socket only triggers while its service is down,
+ *   so the socket's trigger
  *   limit (20 per 2 s) is never reached before the service's own start limit (5 per 10 s)
  *   and both keep their defaults, except when the main process exits by design after
  *   service_count clients (process_limit = 1, no supervisor): then every few clients start
@@ -499,13 +496,8 @@ int unit_listener_fdname(const listener *l, char **ret) {
         return 0;
 }
 
-bool unit_service_per_connection(const service *s) {
-        if (!s->per_connection || streq(s->type ?: "", "startup"))
-                return false;
-        for (size_t i = 0; i < s->n_listeners; i++)
-                if (s->listeners[i].enabled && s->listeners[i].kind == LISTENER_FIFO)
-                        return false;
-        return true;
+bool unit_service_supervised(const service *s) {
+        return s->eff_process_limit > 1;
 }
 
 /* ---- writing unit text ------------------------------------------------------------------ */
@@ -749,7 +741,7 @@ static bool service_main_exits(const service *s) {
 }
 
 static int build_socket(builder *b, const service *s, const listener *l, const char *name,
-                        const char *fdname, bool per_conn, const char *pool_unit) {
+                        const char *fdname, const char *service_unit) {
         _cleanup_free_ char *desc = NULL;
         text t;
         int r;
@@ -800,18 +792,12 @@ static int build_socket(builder *b, const service *s, const listener *l, const c
         if (l->kind == LISTENER_INET && l->reuse_port)
                 fputs("ReusePort=yes\n", t.f);
 
-        if (per_conn) {
-                fputs("Accept=yes\n", t.f);
-                fprintf(t.f, "MaxConnections=%u\n", s->eff_process_limit);
+        fputs("Accept=no\n", t.f);
+        r = put(&t, "Service", service_unit);
+        if (r < 0)
+                goto fail;
+        if (service_main_exits(s))
                 fputs("TriggerLimitIntervalSec=0\n", t.f);
-        } else {
-                fputs("Accept=no\n", t.f);
-                r = put(&t, "Service", pool_unit);
-                if (r < 0)
-                        goto fail;
-                if (service_main_exits(s))
-                        fputs("TriggerLimitIntervalSec=0\n", t.f);
-        }
 
         char *content = text_take(&t);
         char *path = NULL;
@@ -994,8 +980,9 @@ static int put_sandbox(text *t, const char *caps, const char *chroot, bool remov
               "ProtectControlGroups=yes\n"
               "ProtectClock=yes\n"
               "ProtectHostname=yes\n", t->f);
-        /* Other users' processes are invisible in /proc: libdovesd's supervisor signals its
-         * workers, it never reads their /proc entries. */
+        /* Other users' processes are invisible in /proc: dovesd-supervisor signals its
+         * workers and never reads their /proc entries; it reads the environment of its own
+         * ExecReload= command, which runs as root. */
         fputs("ProtectProc=invisible\n", t->f);
         fputs("RestrictNamespaces=yes\n"
               "RestrictRealtime=yes\n"
@@ -1028,17 +1015,47 @@ static int put_service_sandbox(builder *b, text *t, const service *s) {
                            s->drop_priv_before_exec && !service_runs_as_root(b->c, s));
 }
 
-/* A pool service, or (PER_CONN) the template of the one per-connection listener in REFS. */
+/* ExecStart=: the program, behind dovesd-supervisor when the service has more than one
+ * process. ExecReload=: '+' runs it outside the sandbox and as root, so that it may signal a
+ * main process that is no longer root (process_limit = 1 after dovesd_service_restrict()),
+ * and with the reloaded unit's environment, which the supervisor reads from it. */
+static int put_exec_lines(builder *b, text *t, const service *s) {
+        _cleanup_free_ char **argv = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!unit_service_supervised(s)) {
+                r = put_exec(t, "ExecStart", s->eff_argv);
+                if (r < 0)
+                        return r;
+                fputs("ExecReload=+/bin/kill -HUP $MAINPID\n", t->f);
+                return 0;
+        }
+
+        while (s->eff_argv[n])
+                n++;
+        argv = calloc(n + 2, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+        argv[0] = (char *) DOVESD_SUPERVISOR_PATH;
+        memcpy(argv + 1, s->eff_argv, n * sizeof(char *));
+        r = put_exec(t, "ExecStart", argv);
+        if (r < 0)
+                return r;
+        fputs("ExecReload=+" DOVESD_SUPERVISOR_PATH " --reload $MAINPID\n", t->f);
+        return 0;
+}
+
 static int build_service(builder *b, const service *s, const char *unit, const char *slice,
-                         const listener_ref *refs, size_t n_refs, bool per_conn) {
+                         const listener_ref *refs, size_t n_refs) {
         const config *c = b->c;
         _cleanup_free_ char *desc = NULL, *path = NULL;
-        bool boot = !per_conn && (streq(s->type ?: "", "startup") || s->process_min_avail > 0);
+        bool boot = streq(s->type ?: "", "startup") || s->process_min_avail > 0;
         char *content;
         text t;
         int r;
 
-        desc = describe(b, s, per_conn ? refs[0].l : NULL, per_conn);
+        desc = describe(b, s, NULL, false);
         if (!desc || !strf(&path, "%s.service", unit))
                 return -ENOMEM;
 
@@ -1051,27 +1068,29 @@ static int build_service(builder *b, const service *s, const char *unit, const c
         r = put_common_unit_deps(b, &t, true);
         if (r < 0)
                 goto fail;
-        if (per_conn)
-                fputs("CollectMode=inactive-or-failed\n", t.f);
-        else if (service_main_exits(s))
+        r = put(&t, "ReloadPropagatedFrom", b->target);
+        if (r < 0)
+                goto fail;
+        if (!streq(b->target, "dovesd.target") &&
+            (r = put(&t, "ReloadPropagatedFrom", "dovesd.target")) < 0)
+                goto fail;
+        if (service_main_exits(s))
                 fputs("StartLimitIntervalSec=0\n", t.f);
 
         fputs("\n[Service]\nType=notify\nNotifyAccess=all\n", t.f);
-        r = put_exec(&t, "ExecStart", s->eff_argv);
+        r = put_exec_lines(b, &t, s);
         if (r == -EINVAL)
                 r = push_diag(b, false, s->file, s->line,
                               "service(%s): executable has an empty argument (two spaces in "
                               "a row?)", s->name);
         if (r < 0)
                 goto fail;
-        fputs("ExecReload=/bin/kill -HUP $MAINPID\n", t.f);
-        if (!per_conn)
-                fprintf(t.f, "Restart=%s\n", boot ? "always" : "on-failure");
+        fprintf(t.f, "Restart=%s\n", boot ? "always" : "on-failure");
         fputs("TimeoutStopSec=" STOP_TIMEOUT "\n", t.f);
         r = put(&t, "Slice", slice);
         if (r < 0)
                 goto fail;
-        if (!per_conn && n_refs > 0) {
+        if (n_refs > 0) {
                 fputs("Sockets=", t.f);
                 for (size_t i = 0; i < n_refs; i++)
                         fprintf(t.f, "%s%s.socket", i > 0 ? " " : "", refs[i].socket);
@@ -1163,10 +1182,12 @@ static int build_slice(builder *b, const service *s, const char *slice) {
         if (!p || !n || !strf(&desc, "%s slice of service %s", p, n))
                 return -ENOMEM;
 
-        /* process_limit, a control process (ExecReload=), the supervisor of a pool. */
+        /* process_limit, a control process (ExecReload=), and with a supervisor: itself and
+         * room for an old generation draining after a reload (process_limit counts only the
+         * new one), so that the kernel's backstop never blocks the new generation. */
         tasks = s->eff_process_limit + 1;
-        if (!unit_service_per_connection(s) && s->eff_process_limit > 1)
-                tasks++;
+        if (unit_service_supervised(s))
+                tasks += 1 + s->eff_process_limit;
 
         r = text_open(&t);
         if (r < 0)
@@ -1283,8 +1304,6 @@ static int build_one_service(builder *b, const service *s) {
                 *owner = NULL, *n = NULL;
         listener_ref *refs = NULL;
         size_t n_refs = 0;
-        unsigned errors = b->n_errors;
-        bool per_conn;
         int r;
 
         if (!s->enabled)
@@ -1300,8 +1319,6 @@ static int build_one_service(builder *b, const service *s) {
                 return push_diag(b, false, s->file, s->line,
                                  "service(%s): drop_priv_before_exec=yes can't be used with "
                                  "chroot", s->name);
-
-        per_conn = unit_service_per_connection(s);
 
         r = unit_name_escape(s->name, UNIT_ESCAPE_KEEP_DASH, &svc);
         if (r == -EINVAL)
@@ -1339,45 +1356,30 @@ static int build_one_service(builder *b, const service *s) {
                         n_refs++;
         }
 
-        if (per_conn && n_refs == 0 && b->n_errors == errors) {
-                r = push_note(b, UNIT_NOTE_INFO, s->file, s->line,
-                              "service(%s): one process per connection but no enabled "
-                              "listener, no units", s->name);
+        /* Claim every name first, so that all collisions are reported. */
+        if (!strf(&n, "%s.service", unit)) {
+                r = -ENOMEM;
                 goto finish;
         }
-
-        /* Claim every name first, so that all collisions are reported. */
-        if (!per_conn) {
-                if (!strf(&n, "%s.service", unit)) {
-                        r = -ENOMEM;
-                        goto finish;
-                }
-                r = claim_name(b, n, owner, s->file, s->line);
-                if (r < 0)
-                        goto finish;
-        }
+        r = claim_name(b, n, owner, s->file, s->line);
+        if (r < 0)
+                goto finish;
         r = claim_name(b, slice, owner, s->file, s->line);
         if (r < 0)
                 goto finish;
         for (size_t i = 0; i < n_refs; i++) {
                 const listener *l = refs[i].l;
-                _cleanup_free_ char *sock = NULL, *tmpl = NULL, *lowner = NULL;
+                _cleanup_free_ char *sock = NULL, *lowner = NULL;
 
                 if (!strf(&lowner, "service(%s) %s %s", s->name, listener_kind_name(l->kind),
                           l->name) ||
-                    !strf(&sock, "%s.socket", refs[i].socket) ||
-                    !strf(&tmpl, "%s@.service", refs[i].socket)) {
+                    !strf(&sock, "%s.socket", refs[i].socket)) {
                         r = -ENOMEM;
                         goto finish;
                 }
                 r = claim_name(b, sock, lowner, l->file ?: s->file, l->line ?: s->line);
                 if (r < 0)
                         goto finish;
-                if (per_conn) {
-                        r = claim_name(b, tmpl, lowner, l->file ?: s->file, l->line ?: s->line);
-                        if (r < 0)
-                                goto finish;
-                }
         }
 
         if (b->n_errors > 0) {
@@ -1397,37 +1399,23 @@ static int build_one_service(builder *b, const service *s) {
                 b->built[b->n_built++] = s;
         }
         for (size_t i = 0; i < n_refs; i++) {
-                _cleanup_free_ char *sock = NULL, *pool = NULL;
+                _cleanup_free_ char *sock = NULL, *svc_unit = NULL;
 
                 if (!strf(&sock, "%s.socket", refs[i].socket) ||
-                    !strf(&pool, "%s.service", unit)) {
+                    !strf(&svc_unit, "%s.service", unit)) {
                         r = -ENOMEM;
                         goto finish;
                 }
-                r = build_socket(b, s, refs[i].l, refs[i].socket, refs[i].fdname, per_conn,
-                                 pool);
+                r = build_socket(b, s, refs[i].l, refs[i].socket, refs[i].fdname, svc_unit);
                 if (r < 0)
                         goto finish;
                 r = push_wants(b, b->target, sock);
                 if (r < 0)
                         goto finish;
-                if (per_conn) {
-                        _cleanup_free_ char *tmpl = NULL;
-
-                        if (!strf(&tmpl, "%s@", refs[i].socket)) {
-                                r = -ENOMEM;
-                                goto finish;
-                        }
-                        r = build_service(b, s, tmpl, slice, &refs[i], 1, true);
-                        if (r < 0)
-                                goto finish;
-                }
         }
-        if (!per_conn) {
-                r = build_service(b, s, unit, slice, refs, n_refs, false);
-                if (r < 0)
-                        goto finish;
-        }
+        r = build_service(b, s, unit, slice, refs, n_refs);
+        if (r < 0)
+                goto finish;
         r = build_slice(b, s, slice);
 
 finish:

@@ -67,7 +67,8 @@ unsigned unit_backlog(unsigned process_limit, unsigned client_limit);
 int unit_listener_fdname(const listener *l, char **ret);
 
 /* True when the service runs one process per connection (socket Accept=yes). */
-bool unit_service_per_connection(const service *s);
+/* process_limit > 1: the main process is dovesd-supervisor. */
+bool unit_service_supervised(const service *s);
 
 /* Builds every unit for C. Returns 0 and fills *ret (sorted entries, notes); on any error
  * -EINVAL with every error appended to DIAGS (FILE:LINE and text) and *ret untouched;

@@ -270,16 +270,14 @@ static env_case env_cases[] = {
         { "DOVESD_LISTENERS=log:ssl", "fifo", "log", "listener 'log' (fd 3): ssl needs an inet socket, got a FIFO" },
         { "DOVESD_LISTENERS=auth:haproxy", "unix", "auth",
           "listener 'auth' (fd 3): haproxy needs an inet socket, got a unix socket" },
-        { "DOVESD_LISTENERS=imap", "tcp", "connection",
-          "fd 3 (connection): expected a connected stream socket, got a listening stream socket" },
+        /* the per-connection name of old Accept=yes units means nothing any more */
+        { "DOVESD_LISTENERS=imap", "conn", "connection",
+          "fd 3 named 'connection' matches no listener in DOVESD_LISTENERS" },
         { "DOVESD_LISTENERS=", "conn", "connection",
-          "DOVESD_LISTENERS is empty: cannot name the listener of the connection on fd 3" },
-        { "DOVESD_LISTENERS=imap;imaps:ssl", "conn", "connection",
-          "DOVESD_LISTENERS: cannot tell which of 2 listeners the connection on fd 3 came from" },
+          "fd 3 named 'connection' matches no listener in DOVESD_LISTENERS" },
         /* accepted */
         { "DOVESD_LISTENERS=imap;imaps:ssl:haproxy;log;auth", "tcp,tcp,tcp,fifo,unix",
           "imap:imap:imaps:log:auth", "" },
-        { "DOVESD_LISTENERS=imap", "conn", "connection", "" },
         { "DOVESD_LISTENERS=", "", "", "" },
 };
 
@@ -542,34 +540,32 @@ Test(libdovesd, idle_kill_waits_for_clients) {
         free(rep);
 }
 
-Test(libdovesd, per_connection_mode) {
+/* The per-connection (Accept=yes) contract is gone: a connected socket where a listener
+ * belongs is refused with a message naming it, never served as if it were a listener. */
+Test(libdovesd, connected_socket_is_refused) {
         unsigned port;
         int lfd = listen_tcp(4, &port), c, afd;
         report rpt;
         prog p = {};
-        char line[512], expect[128], *rep;
-        struct sockaddr_in a;
-        socklen_t al = sizeof(a);
+        char *rep, *err;
 
         c = connect_tcp(port);
-        cr_assert_eq(getsockname(c, (struct sockaddr *) &a, &al), 0);
         afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         cr_assert_geq(afd, 0);
-        svc_fd fds[] = { { afd, "connection" } };
+        svc_fd fds[] = { { afd, "imap" } };
 
-        env_base("imap", "imap:ssl", "1000");
+        env_base("imap", "imap", "1000");
         pid_t pid_ = spawn_service(fds, 1, prog_main, &p, &rpt);
         rep = finish(pid_, &rpt);
-        cr_expect_eq(report_num(rep, "per_connection"), 1, "%s", rep);
-        cr_expect_eq(report_num(rep, "client_limit"), 1);
-        cr_expect_eq(report_num(rep, "run"), 0);
-        cr_expect_eq(report_num(rep, "served"), 1);
-        cr_expect_null(strstr(rep, DOVESD_MESSAGE_SERVICE_COUNT_EXIT), "no exit record per connection");
-        cr_assert_gt(read_line(c, line, sizeof(line)), 0);
-        snprintf(expect, sizeof(expect), "served imap 127.0.0.1:%u local=127.0.0.1:%u ",
-                 ntohs(a.sin_port), port);
-        cr_expect_eq(strncmp(line, expect, strlen(expect)), 0, "got '%s', want '%s'", line, expect);
+        cr_expect_eq(report_num(rep, "new"), -EINVAL, "%s", rep);
+        err = report_get(rep, "error");
+        cr_assert_not_null(err, "%s", rep);
+        cr_expect_str_eq(err, "listener 'imap' (fd 3): expected a listening stream socket or a "
+                         "FIFO, got a connected stream socket");
+        free(err);
         free(rep);
+        close(c);
+        close(lfd);
 }
 
 Test(libdovesd, fifo_delivers_readable_events) {

@@ -43,7 +43,6 @@ Test(model, effective_limits) {
         cr_assert_eq(s->eff_idle_kill, 120);
         cr_assert_eq(s->eff_vsz_limit, 1ULL << 30);
         cr_assert_eq(s->vsz_limit, DOVESD_SIZE_DEFAULT);
-        cr_assert(!s->per_connection);
         cr_assert(s->enabled);
 
         s = test_service(c, "capped");
@@ -54,11 +53,10 @@ Test(model, effective_limits) {
         cr_assert_eq(s->eff_process_limit, 5);
         cr_assert_str_eq(s->eff_argv[0], "/bin/x");
         s = test_service(c, "pc");
-        cr_assert(s->per_connection);
         cr_assert_eq(s->eff_client_limit, 1);
         cr_assert_eq(s->eff_vsz_limit, 2ULL << 20);
         s = test_service(c, "pool");
-        cr_assert(!s->per_connection);
+        cr_assert_eq(s->eff_client_limit, 1);
         config_free(c);
 }
 

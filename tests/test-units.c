@@ -312,7 +312,8 @@ Test(units, pool_service) {
 
         e = find(&set, "dovesd-imap.slice");
         cr_assert_not_null(e);
-        cr_expect_not_null(strstr(e->content, "\n[Slice]\nTasksMax=102\n"));
+        /* process_limit 100, a control process, the supervisor, an old generation */
+        cr_expect_not_null(strstr(e->content, "\n[Slice]\nTasksMax=202\n"));
 
         e = find(&set, "dovesd.target.wants/dovesd-imap-imaps.socket");
         cr_assert_not_null(e);
@@ -336,7 +337,10 @@ Test(units, pool_service) {
         diags_clear(&d);
 }
 
-Test(units, per_connection_template) {
+/* Dovecot's default login config (service_count = 1, process_min_avail = 0) is no longer a
+ * per-connection template: one service whose main process is dovesd-supervisor, which
+ * fork+execs a fresh worker per waiting client. */
+Test(units, single_use_login_is_a_supervised_service) {
         listener l[] = { inet("imap", 143), inet("imaps", 993) };
         service s[] = { svc("imap-login", l, 2) };
         config c = conf(s, 1);
@@ -346,26 +350,32 @@ Test(units, per_connection_template) {
 
         s[0].service_count = 1;
         s[0].eff_client_limit = 1;
-        s[0].per_connection = true;
         s[0].eff_vsz_limit = 0;
         cr_assert_eq(units_build(&c, &set, &d), 0);
-        cr_expect_null(find(&set, "dovesd-imap-login.service"));
+        cr_expect_null(find(&set, "dovesd-imap-login-imaps@.service"));
+        cr_expect_null(find(&set, "dovesd-imap-login-imap@.service"));
 
-        e = find(&set, "dovesd-imap-login-imaps@.service");
+        e = find(&set, "dovesd-imap-login.service");
         cr_assert_not_null(e);
-        cr_expect_not_null(strstr(e->content, "\nDescription=dovesd service imap-login, "
-                                  "inet_listener imaps, connection %i\n"));
-        cr_expect_not_null(strstr(e->content, "\nCollectMode=inactive-or-failed\n"));
-        cr_expect_not_null(strstr(e->content, "\nEnvironment=DOVESD_LISTENERS=imaps\n"));
-        cr_expect_not_null(strstr(e->content, "\nSlice=dovesd-imap\\x2dlogin.slice\n"));
-        cr_expect_null(strstr(e->content, "Restart="));
-        cr_expect_null(strstr(e->content, "LimitAS="));
+        cr_expect_not_null(strstr(e->content, "\nExecStart=" DOVESD_SUPERVISOR_PATH " "),
+                           "%s", e->content);
+        cr_expect_not_null(strstr(e->content, "\nExecReload=+" DOVESD_SUPERVISOR_PATH
+                                  " --reload $MAINPID\n"), "%s", e->content);
+        cr_expect_not_null(strstr(e->content, "\nReloadPropagatedFrom=dovesd.target\n"));
+        cr_expect_not_null(strstr(e->content, "\nSockets=dovesd-imap-login-imap.socket "
+                                  "dovesd-imap-login-imaps.socket\n"));
+        cr_expect_not_null(strstr(e->content, "\nEnvironment=DOVESD_SERVICE_COUNT=1\n"));
 
         e = find(&set, "dovesd-imap-login-imap.socket");
         cr_assert_not_null(e);
-        cr_expect_not_null(strstr(e->content, "\nBacklog=100\nKeepAlive=yes\nAccept=yes\n"
-                                  "MaxConnections=100\nTriggerLimitIntervalSec=0\n"));
-        cr_expect_not_null(find(&set, "dovesd-imap\\x2dlogin.slice"));
+        cr_expect_not_null(strstr(e->content, "\nBacklog=100\nKeepAlive=yes\nAccept=no\n"
+                                  "Service=dovesd-imap-login.service\n"), "%s", e->content);
+        cr_expect_null(strstr(e->content, "MaxConnections="));
+
+        /* process_limit 100: the supervisor, a control process, room for an old generation */
+        e = find(&set, "dovesd-imap\\x2dlogin.slice");
+        cr_assert_not_null(e);
+        cr_expect_not_null(strstr(e->content, "\nTasksMax=202\n"), "%s", e->content);
         unit_set_done(&set);
         diags_clear(&d);
 }
