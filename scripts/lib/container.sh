@@ -122,6 +122,7 @@ ct_path() {
 #                                              relative, so they keep working there)
 #   BUILD/generator/dovesd-generator        -> /etc/systemd/system-generators/dovesd-generator
 #   SRC/units/*.{target,slice,service,...}  -> /etc/systemd/system/
+#   BUILD/helper/dovesd-supervisor          -> /usr/local/libexec/dovesd/dovesd-supervisor
 #   BUILD/examples/demo/dovesd-demo         -> /usr/local/libexec/dovesd/dovesd-demo
 #   SRC/helper/*.catalog                    -> /usr/local/lib/systemd/catalog/
 #   SRC/examples/dovesd-demo.sysusers       -> /etc/sysusers.d/ (users of the demo config)
@@ -137,6 +138,8 @@ ct_install_dovesd() {
         ct_arg --overlay=/usr/local::/usr/local
         ct_install_exec "$build/generator/dovesd-generator" \
                 /etc/systemd/system-generators/dovesd-generator || return 1
+        ct_install_exec "$build/helper/dovesd-supervisor" \
+                /usr/local/libexec/dovesd/dovesd-supervisor || return 1
         if [ -x "$build/examples/demo/dovesd-demo" ]; then
                 ct_install_exec "$build/examples/demo/dovesd-demo" \
                         /usr/local/libexec/dovesd/dovesd-demo || return 1
