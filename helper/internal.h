@@ -108,8 +108,8 @@ static inline const char *startswith(const char *s, const char *prefix) {
 #define DOVESD_MESSAGE_PROCESS_LIMIT_REACHED    "9f3375dd514e42e2b2102b1acdeb9f31"
 #define DOVESD_MESSAGE_STOP_TIMEOUT             "afc1e61d1a1645d0b9a9381d0bc2217e"
 #define DOVESD_MESSAGE_LOGIN_OVERFLOW           "be6e7742e19540c7aacedeac6e2892ba"
-#define DOVESD_MESSAGE_RELOADED                 "4f0d1f3c8a2b4e6d9c5b7a1e2f3d4c5b"
-#define DOVESD_MESSAGE_WORKER_START_FAILED      "d1c4e0b9a8f74c2e8b6d5a4f3e2c1b0a"
+#define DOVESD_MESSAGE_RELOADED                 "845234e0c25f43b3ac4115fc2a059d01"
+#define DOVESD_MESSAGE_WORKER_START_FAILED      "3c8a090b5deb4f198bb7dd5b67dee766"
 
 /* The supervisor contract (dovesd-supervisor <-> libdovesd workers). */
 #define DOVESD_WORKER_ENV "DOVESD_WORKER"       /* "SLOT_FD WAKE_FD" */
