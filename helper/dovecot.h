@@ -93,7 +93,8 @@ typedef struct dovecot_child {
         int anvil_fd;                   /* fd 3: write end of anvil's shared pipe; -1 =
                                          * /dev/null (always /dev/null for config, anvil) */
         int login_notify_fd;            /* fd 4: login services' notify file, or for anvil
-                                         * its log-fd-pass socket; -1 = closed */
+                                         * its log-fd-pass socket (required: anvil polls
+                                         * it; EOF is fine); -1 = closed */
         int status_fd;                  /* fd 5: write end of the status pipe (required) */
         int master_dead_fd;             /* fd 6: write end of the master-dead pipe (required) */
         int anvil_master_fd;            /* type=anvil: fd 7, read end of the master's pipe */
