@@ -1012,6 +1012,50 @@ static int listener_cmp(const void *a, const void *b) {
         return config_name_cmp(x->name, y->name);
 }
 
+/* ---- Dovecot's own programs ------------------------------------------------------------- */
+
+/* Is PATH one of Dovecot's programs? The one place that decides (swap in exec-kind's ELF
+ * check here): Debian's and Dovecot's default libexec_dir. */
+bool executable_is_dovecot(const char *path) {
+        static const char dir[] = "/usr/lib/dovecot/";
+
+        return path && strncmp(path, dir, strlen(dir)) == 0 && path[strlen(dir)] != '\0';
+}
+
+bool service_is_dovecot(const service *s) {
+        return s->eff_argv && executable_is_dovecot(s->eff_argv[0]);
+}
+
+/* Dovecot's programs learn base_dir from Dovecot's config process, which serves Dovecot's
+ * default /run/dovecot when the config sets none: a config that runs them without setting
+ * base_dir gets that default too, so that units and programs agree on every socket. */
+static int dovecot_base_dir(config_state *st, char **protocols) {
+        config *c = st->cfg;
+
+        if (global_find(st, "base_dir"))
+                return 0;
+        for (size_t i = 0; i < c->n_services; i++) {
+                const service *s = &c->services[i];
+                const char *exe = s->var_executable ?: s->executable;
+                _cleanup_strv_free_ char **argv = NULL;
+                _cleanup_free_ char *path = NULL;
+
+                if (!protocol_enabled(protocols, s->protocol) || exe[0] == '\0')
+                        continue;
+                argv = split_spaces(exe, " ");
+                if (!argv)
+                        return -ENOMEM;
+                if (!argv[0])
+                        continue;
+                path = under_dir(c->libexec_dir, argv[0]);
+                if (!path)
+                        return -ENOMEM;
+                if (executable_is_dovecot(path))
+                        return set_str(&c->base_dir, DOVECOT_BASE_DIR_DEFAULT);
+        }
+        return 0;
+}
+
 int config_finish(config_state *st, conf_diags *diags) {
         config *c = st->cfg;
         _cleanup_strv_free_ char **protocols = NULL;
@@ -1024,6 +1068,10 @@ int config_finish(config_state *st, conf_diags *diags) {
                 protocols[0] = mfree(protocols[0]);
 
         r = validate(st, diags, protocols);
+        if (r < 0)
+                return r;
+
+        r = dovecot_base_dir(st, protocols);
         if (r < 0)
                 return r;
 

@@ -132,6 +132,12 @@ typedef struct config {
         size_t n_services;
 } config;
 
+/* Dovecot's own programs (man dovesd.units(7), RUNNING DOVECOT): executables under
+ * /usr/lib/dovecot/. A config that runs one and sets no base_dir gets Dovecot's default. */
+#define DOVECOT_BASE_DIR_DEFAULT "/run/dovecot"
+bool executable_is_dovecot(const char *path);
+bool service_is_dovecot(const service *s);
+
 /* Parse and validate PATH. Returns 0 and a config in *ret on success; on failure -EINVAL
  * (or another -errno) with every error recorded in diags. Warnings are recorded either way. */
 int config_load(const char *path, config **ret, conf_diags *diags);

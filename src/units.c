@@ -497,7 +497,8 @@ int unit_listener_fdname(const listener *l, char **ret) {
 }
 
 bool unit_service_supervised(const service *s) {
-        return s->eff_process_limit > 1;
+        /* Dovecot's programs need a master (status pipe, fds 3-7...) even alone. */
+        return s->eff_process_limit > 1 || service_is_dovecot(s);
 }
 
 /* ---- writing unit text ------------------------------------------------------------------ */
@@ -1015,6 +1016,107 @@ static int put_service_sandbox(builder *b, text *t, const service *s) {
                            s->drop_priv_before_exec && !service_runs_as_root(b->c, s));
 }
 
+/* ---- Dovecot's own programs (man dovesd.units(7), RUNNING DOVECOT) ---------------------- */
+
+/* Every Dovecot program runs under the supervisor, also at process_limit 1: it is their
+ * master (status pipe, master-dead pipe, fds 3-7…, environment). */
+/* Anvil's shared pipe (fd 3 of every worker, fd 8 of anvil), as a FIFO socket of the anvil
+ * service; held open by systemd, so writers never see EPIPE while anvil restarts. */
+#define DOVECOT_ANVIL_FIFO "dovesd-anvil-shared"
+
+static bool listener_name_shared(const service *s, const listener *l);
+static int make_ref(builder *b, const service *s, const listener *l, const char *unit,
+                    bool by_path, listener_ref *ref);
+
+static bool service_type_is(const service *s, const char *type) {
+        return streq(s->type ?: "", type);
+}
+
+/* The enabled Dovecot service of TYPE (config, anvil), or NULL. */
+static const service *dovecot_service_of_type(builder *b, const char *type) {
+        for (size_t i = 0; i < b->c->n_services; i++) {
+                const service *o = &b->c->services[i];
+
+                if (o->enabled && service_is_dovecot(o) && service_type_is(o, type))
+                        return o;
+        }
+        return NULL;
+}
+
+static int dovecot_unit_of(builder *b, const service *s, char **ret) {
+        _cleanup_free_ char *svc = NULL;
+        int r;
+
+        r = unit_name_escape(s->name, UNIT_ESCAPE_KEEP_DASH, &svc);
+        if (r < 0)
+                return r;
+        return strf(ret, "%s-%s", b->prefix, svc) ? 0 : -ENOMEM;
+}
+
+static int dovecot_anvil_fifo_unit(builder *b, const service *anvil, char **ret) {
+        _cleanup_free_ char *unit = NULL;
+        int r;
+
+        r = dovecot_unit_of(b, anvil, &unit);
+        if (r < 0)
+                return r;
+        return strf(ret, "%s-anvil-shared.socket", unit) ? 0 : -ENOMEM;
+}
+
+/* Wants= and After= every socket of service O (the config process). */
+static int put_dovecot_socket_deps(builder *b, text *t, const service *o) {
+        _cleanup_free_ char *unit = NULL;
+        int r;
+
+        r = dovecot_unit_of(b, o, &unit);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < o->n_listeners; i++) {
+                const listener *l = &o->listeners[i];
+                listener_ref ref = {};
+                _cleanup_free_ char *sock = NULL;
+
+                if (!l->enabled)
+                        continue;
+                r = make_ref(b, o, l, unit, listener_name_shared(o, l), &ref);
+                if (r <= 0)
+                        return r;
+                if (!strf(&sock, "%s.socket", ref.socket))
+                        r = -ENOMEM;
+                free(ref.fdname);
+                free(ref.socket);
+                if (r < 0)
+                        return r;
+                if ((r = put(t, "Wants", sock)) < 0 || (r = put(t, "After", sock)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* [Unit] lines of a Dovecot service: its programs read their settings from the config
+ * process and write to anvil's shared pipe from the first moment. */
+static int put_dovecot_deps(builder *b, text *t, const service *s) {
+        const service *cfg = dovecot_service_of_type(b, "config");
+        const service *anvil = dovecot_service_of_type(b, "anvil");
+        int r;
+
+        if (cfg && cfg != s) {
+                r = put_dovecot_socket_deps(b, t, cfg);
+                if (r < 0)
+                        return r;
+        }
+        if (anvil && !service_type_is(s, "config")) {
+                _cleanup_free_ char *fifo = NULL;
+
+                r = dovecot_anvil_fifo_unit(b, anvil, &fifo);
+                if (r < 0)
+                        return r;
+                if ((r = put(t, "Wants", fifo)) < 0 || (r = put(t, "After", fifo)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ExecStart=: the program, behind dovesd-supervisor when the service has more than one
  * process. ExecReload=: '+' runs it outside the sandbox and as root, so that it may signal a
  * main process that is no longer root (process_limit = 1 after dovesd_service_restrict()),
@@ -1046,11 +1148,80 @@ static int put_exec_lines(builder *b, text *t, const service *s) {
         return 0;
 }
 
+
+/* The supervisor's extra input for the Dovecot kind. */
+static int put_dovecot_environment(builder *b, text *t, const service *s) {
+        const service *anvil = dovecot_service_of_type(b, "anvil");
+        _cleanup_free_ char *fifo = NULL;
+        int r;
+
+        if (anvil && !service_type_is(s, "config") &&
+            !strf(&fifo, "%s/" DOVECOT_ANVIL_FIFO, b->c->base_dir))
+                return -ENOMEM;
+        r = put_env(t, "DOVESD_WORKER_KIND", "dovecot");
+        if (r < 0)
+                return r;
+        r = put_env(t, "DOVESD_BASE_DIR", b->c->base_dir);
+        if (r < 0)
+                return r;
+        /* The file Dovecot's config process serves (its CONFIG_FILE). */
+        if (service_type_is(s, "config") && (r = put_env(t, "DOVESD_CONFIG_FILE", b->c->path)) < 0)
+                return r;
+        return put_env(t, "DOVESD_ANVIL_FIFO", fifo ?: "");
+}
+
+/* For the anvil service: the FIFO socket of its shared pipe (fd 8 of anvil). */
+static int build_dovecot_anvil_fifo(builder *b, const service *s, const char *unit) {
+        _cleanup_free_ char *desc = NULL, *path = NULL, *name = NULL, *svc = NULL, *owner = NULL;
+        text t;
+        int r;
+
+        if (!strf(&name, "%s-anvil-shared.socket", unit) || !strf(&svc, "%s.service", unit) ||
+            !strf(&path, "%s/" DOVECOT_ANVIL_FIFO, b->c->base_dir) ||
+            !strf(&owner, "service(%s) anvil's shared pipe", s->name))
+                return -ENOMEM;
+        desc = describe(b, s, NULL, false);
+        if (!desc)
+                return -ENOMEM;
+        r = claim_name(b, name, owner, s->file, s->line);
+        if (r < 0 || b->n_errors > 0)
+                return r;
+
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, s->file, desc);
+        if (r < 0)
+                goto fail;
+        r = put_common_unit_deps(b, &t, true);
+        if (r < 0)
+                goto fail;
+        fputs("\n[Socket]\n", t.f);
+        r = put(&t, "ListenFIFO", path);
+        if (r < 0)
+                goto fail;
+        /* Written by the supervisors (root) before they fork a worker; read by anvil. */
+        fputs("SocketMode=0600\nDirectoryMode=0755\nFileDescriptorName=" DOVECOT_ANVIL_FIFO
+              "\nAccept=no\n", t.f);
+        r = put(&t, "Service", svc);
+        if (r < 0)
+                goto fail;
+        r = push_entry(b, strdup(name), text_take(&t), false);
+        if (r < 0)
+                return r;
+        return push_wants(b, b->target, name);
+
+fail:
+        text_done(&t);
+        return r;
+}
+
 static int build_service(builder *b, const service *s, const char *unit, const char *slice,
                          const listener_ref *refs, size_t n_refs) {
         const config *c = b->c;
         _cleanup_free_ char *desc = NULL, *path = NULL;
         bool boot = streq(s->type ?: "", "startup") || s->process_min_avail > 0;
+        bool dovecot = service_is_dovecot(s);
         char *content;
         text t;
         int r;
@@ -1067,6 +1238,8 @@ static int build_service(builder *b, const service *s, const char *unit, const c
                 goto fail;
         r = put_common_unit_deps(b, &t, true);
         if (r < 0)
+                goto fail;
+        if (dovecot && (r = put_dovecot_deps(b, &t, s)) < 0)
                 goto fail;
         r = put(&t, "ReloadPropagatedFrom", b->target);
         if (r < 0)
@@ -1096,6 +1269,8 @@ static int build_service(builder *b, const service *s, const char *unit, const c
                         fprintf(t.f, "%s%s.socket", i > 0 ? " " : "", refs[i].socket);
                 fputc('\n', t.f);
         }
+        if (dovecot && service_type_is(s, "anvil"))
+                fprintf(t.f, "Sockets=%s-anvil-shared.socket\n", unit);
 
         if (s->drop_priv_before_exec) {
                 const char *user = expand_default(c, s->eff_user);
@@ -1151,6 +1326,8 @@ static int build_service(builder *b, const service *s, const char *unit, const c
 
         r = put_environment(b, &t, s, refs, n_refs);
         if (r < 0)
+                goto fail;
+        if (dovecot && (r = put_dovecot_environment(b, &t, s)) < 0)
                 goto fail;
 
         content = text_take(&t);
@@ -1410,6 +1587,11 @@ static int build_one_service(builder *b, const service *s) {
                 if (r < 0)
                         goto finish;
                 r = push_wants(b, b->target, sock);
+                if (r < 0)
+                        goto finish;
+        }
+        if (service_is_dovecot(s) && service_type_is(s, "anvil")) {
+                r = build_dovecot_anvil_fifo(b, s, unit);
                 if (r < 0)
                         goto finish;
         }

@@ -32,7 +32,8 @@ Test(variables, configured_vs_effective) {
         cr_assert_str_eq(s->group, "$default_internal_user extra");
         cr_assert_str_eq(s->var_group, "mailer extra");
         cr_assert_str_eq(s->chroot, "$base_dir");
-        cr_assert_str_eq(s->eff_chroot, "/run/dovesd/$base_dir");
+        /* /usr/lib/dovecot/prog is a Dovecot program: Dovecot's default base_dir */
+        cr_assert_str_eq(s->eff_chroot, "/run/dovecot/$base_dir");
         cr_assert_str_eq(s->listeners[0].user, "$default_login_user");
         cr_assert_str_eq(s->listeners[0].eff_user, "dovenull");
         config_free(c);

@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+# Client of tests/e2e/dovecot.sh, run inside the container. Prints one line per step.
+#   imap USER          LOGIN, SELECT INBOX, APPEND a message, FETCH it back
+#   lmtp USER SOCKET   deliver one message over LMTP, then find it over IMAP
+import imaplib
+import smtplib
+import sys
+import time
+
+PASSWORD = "secret"
+
+
+def imap(user, subject="dovesd e2e append"):
+    m = imaplib.IMAP4("127.0.0.1", 143)
+    print("greeting", m.welcome.decode(errors="replace"))
+    print("login", m.login(user, PASSWORD)[0])
+    print("select", m.select("INBOX")[0])
+    msg = f"From: a@example.org\r\nSubject: {subject}\r\n\r\nhello\r\n".encode()
+    print("append", m.append("INBOX", None, None, msg)[0])
+    typ, data = m.search(None, "SUBJECT", f'"{subject}"')
+    uid = data[0].split()[-1]
+    typ, data = m.fetch(uid, "(BODY[HEADER.FIELDS (SUBJECT)])")
+    print("fetch", typ, data[0][1].decode().strip())
+    m.logout()
+
+
+def lmtp(user, socket):
+    s = smtplib.LMTP(socket)
+    subject = f"dovesd lmtp {time.time()}"
+    s.sendmail("a@example.org", [user],
+               f"From: a@example.org\r\nSubject: {subject}\r\n\r\nvia lmtp\r\n")
+    s.quit()
+    print("lmtp delivered")
+    m = imaplib.IMAP4("127.0.0.1", 143)
+    m.login(user, PASSWORD)
+    m.select("INBOX")
+    typ, data = m.search(None, "SUBJECT", f'"{subject}"')
+    print("lmtp found", len(data[0].split()))
+    m.logout()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "imap":
+        imap(sys.argv[2])
+    elif sys.argv[1] == "lmtp":
+        lmtp(sys.argv[2], sys.argv[3])
