@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "exec-kind.h"
 #include "log.h"
 #include "macro.h"
 #include "model.h"
@@ -68,6 +69,45 @@ static int load(const char *path, config **ret) {
         return 0;
 }
 
+/* --check only: warn about every service whose executable dovesd cannot run. The generator
+ * itself does not look at executables (at boot they may live on a file system that is not
+ * mounted yet, and a unit for a program installed later is fine). Returns the number of
+ * warnings. */
+static unsigned check_executables(const config *c) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                const service *s = &c->services[i];
+                const char *exe;
+                ExecKind k;
+                int r;
+
+                if (!s->enabled || streq(s->type, "log") || !s->eff_argv || !s->eff_argv[0])
+                        continue;
+                exe = s->eff_argv[0];
+                r = executable_kind(exe, &k);
+                if (r < 0)
+                        log_full(LOG_WARNING, -r, s->file, s->line,
+                                 "warning: service(%s): executable %s: %m: the service cannot "
+                                 "start", s->name, exe);
+                else if (k == EXEC_KIND_DOVECOT)
+                        /* DOVECOT-SUPPORT: update when Dovecot's own programs run under dovesd */
+                        log_full(LOG_WARNING, 0, s->file, s->line,
+                                 "warning: service(%s): executable %s is Dovecot's own program: "
+                                 "dovesd cannot run it; only programs built on libdovesd run "
+                                 "under dovesd today", s->name, exe);
+                else if (k == EXEC_KIND_OTHER)
+                        log_full(LOG_WARNING, 0, s->file, s->line,
+                                 "warning: service(%s): executable %s is not a libdovesd program "
+                                 "(it does not link libdovesd.so.0): dovesd cannot run it",
+                                 s->name, exe);
+                else
+                        continue;
+                n++;
+        }
+        return n;
+}
+
 /* The config is OK when the generator would write its units: the unit writer's own checks
  * (name collisions, values systemd would refuse, socket path lengths) run too. */
 static int run_check(const args *a) {
@@ -81,6 +121,8 @@ static int run_check(const args *a) {
                 return r;
         r = units_build(c, &set, &d);
         print_diags(&d);
+        if (r >= 0)
+                (void) check_executables(c);
         config_free(c);
         if (r < 0) {
                 if (d.n_errors == 0)
