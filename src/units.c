@@ -1339,10 +1339,14 @@ static int build_one_service(builder *b, const service *s) {
                         n_refs++;
         }
 
-        if (per_conn && n_refs == 0 && b->n_errors == errors) {
+        /* Without a listener only boot starts a service (type=startup, process_min_avail >
+         * 0), as with Dovecot's master; any other such service could never start. */
+        if (n_refs == 0 && b->n_errors == errors &&
+            (per_conn || (!streq(s->type ?: "", "startup") && s->process_min_avail == 0))) {
                 r = push_note(b, UNIT_NOTE_INFO, s->file, s->line,
-                              "service(%s): one process per connection but no enabled "
-                              "listener, no units", s->name);
+                              "service(%s): no enabled listener and not started at boot "
+                              "(type=startup or process_min_avail > 0): nothing could start "
+                              "it, no units", s->name);
                 goto finish;
         }
 
