@@ -7,6 +7,7 @@
  */
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <syslog.h>
 
 /* Reads DOVESD_LOG_LEVEL (err, warning, notice, info, debug or 3…7; default info) and opens
@@ -14,6 +15,10 @@
  * DOVESD_LOG_LEVEL (logged, the default stays). */
 int log_setup(bool by_systemd);
 void log_close(void);
+
+/* While F is not NULL, every message at LOG_WARNING or more severe is also written to F, one
+ * line each, as "FILE:LINE: TEXT" (for the config-errors file, see main.c). */
+void log_capture(FILE *f);
 
 /* Logs one message at LEVEL. FILE/LINE (FILE may be NULL) are prefixed as "FILE:LINE: "
  * and, in the journal, also sent as CONFIG_FILE= and CONFIG_LINE=. Returns -ERR when ERR > 0

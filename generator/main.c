@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "dump.h"
@@ -245,12 +246,81 @@ static int keep_last_good(const args *a, const char *dir) {
         return 0;
 }
 
+/* Where the errors of a broken config are written for dovesd-config-error.service (units/):
+ * $DOVESD_ERRORS_FILE (empty: nowhere), or ERRORS_FILE_DEFAULT when systemd runs us for the
+ * system; by hand, nowhere. */
+#define ERRORS_FILE_DEFAULT "/run/dovesd-generator/config-errors"
+
+static const char *errors_file(void) {
+        const char *e = getenv("DOVESD_ERRORS_FILE");
+
+        if (e)
+                return isempty(e) ? NULL : e;
+        e = getenv("SYSTEMD_SCOPE");
+        if (e && streq(e, "system"))
+                return ERRORS_FILE_DEFAULT;
+        return NULL;
+}
+
+/* Starts capturing every error and warning into PATH.new. Returns the open file, or NULL
+ * (nothing is captured then; the errors still reach the log). */
+static FILE *errors_begin(const char *path, char **ret_tmp) {
+        _cleanup_free_ char *tmp = NULL, *dir = NULL;
+        char *slash;
+        FILE *f;
+
+        if (!path || asprintf(&tmp, "%s.new", path) < 0 || !(dir = strdup(path)))
+                return NULL;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                (void) mkdir(dir, 0755);
+        }
+        f = fopen(tmp, "we");
+        if (!f) {
+                log_full(LOG_WARNING, errno, NULL, 0, "Failed to create %s, ignoring: %m", tmp);
+                return NULL;
+        }
+        log_capture(f);
+        *ret_tmp = TAKE_PTR(tmp);
+        return f;
+}
+
+/* Ends the capture: with errors (BROKEN), the file replaces PATH atomically, which starts
+ * dovesd-config-error.service through dovesd-config-error.path; otherwise PATH goes away. */
+static void errors_end(FILE *f, char *tmp, const char *path, bool broken) {
+        int r = 0;
+
+        log_capture(NULL);
+        if (!f) {
+                if (path && !broken)
+                        (void) unlink(path);
+                return;
+        }
+        if (fflush(f) != 0 || ferror(f))
+                r = -(errno ?: EIO);
+        fclose(f);
+        if (broken && r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (!broken || r < 0) {
+                (void) unlink(tmp);
+                if (!broken)
+                        (void) unlink(path);
+        }
+        if (r < 0)
+                log_full(LOG_WARNING, -r, NULL, 0, "Failed to write %s, ignoring: %m", path);
+        free(tmp);
+}
+
 static int run_systemd(const args *a) {
         _cleanup_(unit_set_done) unit_set set = {};
         _cleanup_free_ char *failed = NULL;
-        const char *keep = last_good_dir();
+        const char *keep = last_good_dir(), *errors = errors_file();
+        char *errors_tmp = NULL;
+        FILE *ef;
         int r;
 
+        ef = errors_begin(errors, &errors_tmp);
         r = build(a, &set);
         if (r == 0 && keep)
                 (void) snapshot_remove(keep, a->config);
@@ -258,6 +328,7 @@ static int run_systemd(const args *a) {
                 (void) keep_last_good(a, keep);
         else if (r < 0)
                 log_error("%s: no units written.", a->config);
+        errors_end(ef, errors_tmp, errors, r < 0);
         if (r <= 0)
                 return r;
         r = units_write(&set, a->dest, &failed);
