@@ -193,7 +193,11 @@ int log_full(int level, int err, const char *file, unsigned line, const char *fm
         va_end(ap);
         if (!text)
                 goto finish;
-        if (file) {
+        if (file && line == 0) {
+                /* about the whole file (it cannot be opened): no ":0:" */
+                if (asprintf(&message, "%s: %s", file, text) < 0)
+                        goto finish;
+        } else if (file) {
                 if (asprintf(&message, "%s:%u: %s", file, line, text) < 0)
                         goto finish;
         } else

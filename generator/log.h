@@ -21,6 +21,7 @@ void log_close(void);
 void log_capture(FILE *f);
 
 /* Logs one message at LEVEL. FILE/LINE (FILE may be NULL) are prefixed as "FILE:LINE: "
+ * ("FILE: " when LINE is 0, a message about the whole file)
  * and, in the journal, also sent as CONFIG_FILE= and CONFIG_LINE=. Returns -ERR when ERR > 0
  * (so that callers can "return log_...(...)"), 0 otherwise. */
 int log_full(int level, int err, const char *file, unsigned line, const char *fmt, ...)

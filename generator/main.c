@@ -111,12 +111,24 @@ static unsigned check_executables(const config *c) {
 
 /* The config is OK when the generator would write its units: the unit writer's own checks
  * (name collisions, values systemd would refuse, socket path lengths) run too. */
+/* No config file at all is not an error in any mode (the generator then writes nothing,
+ * see the man page): say so, as --dry-run and the generator do. Returns true when missing. */
+static bool config_missing(const args *a) {
+        if (access(a->config, F_OK) < 0 && errno == ENOENT) {
+                log_info("%s does not exist: no units.", a->config);
+                return true;
+        }
+        return false;
+}
+
 static int run_check(const args *a) {
         _cleanup_(conf_diags_done) conf_diags d = {};
         _cleanup_(unit_set_done) unit_set set = {};
         config *c = NULL;
         int r;
 
+        if (config_missing(a))
+                return 0;
         r = load(a->config, &c);
         if (r < 0)
                 return r;
@@ -138,6 +150,8 @@ static int run_dump(const args *a) {
         config *c = NULL;
         int r;
 
+        if (config_missing(a))
+                return 0;
         r = load(a->config, &c);
         if (r < 0)
                 return r;
@@ -155,10 +169,8 @@ static int build(const args *a, unit_set *ret) {
         config *c = NULL;
         int r;
 
-        if (access(a->config, F_OK) < 0 && errno == ENOENT) {
-                log_info("%s does not exist: no units.", a->config);
+        if (config_missing(a))
                 return 0;
-        }
 
         r = load(a->config, &c);
         if (r < 0) {
