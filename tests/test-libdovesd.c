@@ -710,6 +710,55 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
         free(rep);
 }
 
+/* STATUS= in the singular where a count is 1 (client_limit = 1: "1 free slot"). */
+Test(libdovesd, notify_status_singular) {
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", *rep, all[8192] = "";
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        unsigned port;
+        int nfd;
+        report rpt;
+        svc_fd fds[1];
+        prog p = {};
+        ssize_t k;
+        char buf[1024];
+
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", dir);
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        cr_assert_eq(bind(nfd, (struct sockaddr *) &a, sizeof(a)), 0);
+        fds[0] = (svc_fd) { listen_tcp(8, &port), "imap" };
+
+        env_base("imap", "imap", "1");
+        setenv("NOTIFY_SOCKET", a.sun_path, 1);
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid_t pid = spawn_service(fds, 1, prog_main_watchdog, &p, &rpt);
+        /* Drain while it runs: sd_notify() blocks when the datagram queue is full. */
+        for (;;) {
+                int st;
+                bool done = waitpid(pid, &st, WNOHANG) == pid;
+
+                while ((k = recv(nfd, buf, sizeof(buf) - 1, 0)) > 0) {
+                        buf[k] = '\0';
+                        strncat(all, buf, sizeof(all) - strlen(all) - 2);
+                        strcat(all, "\n");
+                }
+                if (done)
+                        break;
+                usleep(10 * 1000);
+        }
+        rep = calloc(1, 65536);
+        k = read(rpt.fd, rep, 65535);
+        cr_expect_gt(k, 0);
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_not_null(strstr(all, "READY=1\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "STATUS=0 clients, 1 free slot, 0 served\n"), "%s", all);
+        cr_expect_null(strstr(all, "1 free slots"), "%s", all);
+        cr_expect_not_null(strstr(all, "WATCHDOG=1\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "STOPPING=1\n"), "%s", all);
+        cr_expect_lt(strstr(all, "READY=1"), strstr(all, "STOPPING=1"), "%s", all);
+        free(rep);
+}
+
 /* ---- PROXY protocol on haproxy=yes listeners ------------------------------------------ */
 
 /* Serve one client that sends hdr (+ "HELLO\r\n") and return the line it got back ("" on EOF)
