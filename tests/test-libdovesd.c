@@ -1070,6 +1070,55 @@ ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
         free(rep);
 }
 
+/* No log callback and no journald: a failed privilege drop still says why, on stderr
+ * (libdovesd(3), LOGGING). With journald there, the record goes there and stderr stays
+ * empty. */
+static int restrict_no_callback_child(void *arg) {
+        dovesd_service *s = NULL;
+        char *error = NULL;
+        int r;
+
+        int fd = open(arg, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+        /* spawn_service() closed every other fd: reopen the file the parent reads */
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                return 1;
+        close(fd);
+        r = dovesd_service_new(&s, &error);
+        if (r < 0)
+                return 1;
+        r = dovesd_service_restrict(s);
+        report_line("restrict=%d", r);
+        dovesd_service_unref(s);
+        return 0;
+}
+
+Test(libdovesd, restrict_error_without_journald_goes_to_stderr) {
+        char path[] = "/tmp/test-libdovesd-stderr-XXXXXX", out[1024] = "", *rep;
+        bool journald = access("/run/systemd/journal/socket", F_OK) == 0;
+        int fd = mkostemp(path, O_CLOEXEC);
+        report rpt;
+        pid_t pid;
+        ssize_t k;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        cr_assert_geq(fd, 0);
+        env_base("imap", "", "10");
+        env_apply("DOVESD_USER=nosuchuser-dovesd");
+        pid = spawn_service(NULL, 0, restrict_no_callback_child, path, &rpt);
+        rep = finish(pid, &rpt);
+        cr_expect_not_null(strstr(rep, "restrict=-3\n"), "%s", rep);
+        k = pread(fd, out, sizeof(out) - 1, 0);
+        cr_assert_geq(k, 0);
+        if (journald)
+                cr_expect_str_eq(out, "", "journald is there, yet stderr got: %s", out);
+        else
+                cr_expect_str_eq(out, "imap: DOVESD_USER: unknown user 'nosuchuser-dovesd'\n");
+        close(fd);
+        unlink(path);
+        free(rep);
+}
+
 Test(libdovesd, restrict_without_user_keeps_root_but_drops_caps) {
         char *rep;
         report rpt;
