@@ -3,8 +3,11 @@
 # every setting doveconf knows outside service sections, with its type, found by asking
 # doveconf to parse a deliberately wrong value for each key. doveconf also loads the settings
 # of the plugins installed in /usr/lib/dovecot/modules/settings/: run this with every Debian
-# package that ships one installed (dovecot-managesieved, dovecot-sieve; see scripts/packages),
-# or their settings (managesieve_*) go missing from the list. The other dovecot-* packages
+# package that ships one installed (apt-get install dovecot-managesieved dovecot-sieve), or
+# their settings (managesieve_*) go missing from the list. They are not in scripts/packages:
+# installed, they add two built-in services (managesieve, managesieve-login) and the "sieve"
+# protocol to doveconf, which the differential tests (tests/diff, test-builtin-services.sh)
+# do not expect of dovecot-core alone. Purge them again after regenerating. The other dovecot-* packages
 # (imapd, pop3d, lmtpd, submissiond, ldap, sql drivers, lua, gssapi, solr, lucene) add no
 # settings module: their settings are compiled into doveconf.
 # Usage: src/known-settings-update.sh > src/known-settings.inc
