@@ -47,6 +47,7 @@ static int kmsg_fd = -EBADF;
 static int journal_fd = -EBADF;
 static int console_fd = -EBADF;
 static bool by_systemd_flag;
+static FILE *capture_file;
 
 static int parse_level(const char *s) {
         static const char *const names[] = {
@@ -125,6 +126,10 @@ int log_setup(bool by_systemd) {
         return r;
 }
 
+void log_capture(FILE *f) {
+        capture_file = f;
+}
+
 void log_close(void) {
         kmsg_fd = safe_close(kmsg_fd);
         journal_fd = safe_close(journal_fd);
@@ -188,11 +193,18 @@ int log_full(int level, int err, const char *file, unsigned line, const char *fm
         va_end(ap);
         if (!text)
                 goto finish;
-        if (file) {
+        if (file && line == 0) {
+                /* about the whole file (it cannot be opened): no ":0:" */
+                if (asprintf(&message, "%s: %s", file, text) < 0)
+                        goto finish;
+        } else if (file) {
                 if (asprintf(&message, "%s:%u: %s", file, line, text) < 0)
                         goto finish;
         } else
                 message = TAKE_PTR(text);
+
+        if (capture_file && level <= LOG_WARNING)
+                fprintf(capture_file, "%s\n", message);
 
         if (kmsg_fd >= 0) {
                 if (asprintf(&out, "<%d>%s[%d]: %s\n", LOG_DAEMON | level, IDENT, (int) getpid(),

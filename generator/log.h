@@ -7,6 +7,7 @@
  */
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <syslog.h>
 
 /* Reads DOVESD_LOG_LEVEL (err, warning, notice, info, debug or 3…7; default info) and opens
@@ -15,7 +16,12 @@
 int log_setup(bool by_systemd);
 void log_close(void);
 
+/* While F is not NULL, every message at LOG_WARNING or more severe is also written to F, one
+ * line each, as "FILE:LINE: TEXT" (for the config-errors file, see main.c). */
+void log_capture(FILE *f);
+
 /* Logs one message at LEVEL. FILE/LINE (FILE may be NULL) are prefixed as "FILE:LINE: "
+ * ("FILE: " when LINE is 0, a message about the whole file)
  * and, in the journal, also sent as CONFIG_FILE= and CONFIG_LINE=. Returns -ERR when ERR > 0
  * (so that callers can "return log_...(...)"), 0 otherwise. */
 int log_full(int level, int err, const char *file, unsigned line, const char *fmt, ...)

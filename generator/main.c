@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "dump.h"
+#include "exec-kind.h"
 #include "log.h"
 #include "macro.h"
 #include "model.h"
@@ -68,19 +70,72 @@ static int load(const char *path, config **ret) {
         return 0;
 }
 
+/* --check only: warn about every service whose executable dovesd cannot run. The generator
+ * itself does not look at executables (at boot they may live on a file system that is not
+ * mounted yet, and a unit for a program installed later is fine). Returns the number of
+ * warnings. */
+static unsigned check_executables(const config *c) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                const service *s = &c->services[i];
+                const char *exe;
+                ExecKind k;
+                int r;
+
+                if (!s->enabled || streq(s->type, "log") || !s->eff_argv || !s->eff_argv[0])
+                        continue;
+                exe = s->eff_argv[0];
+                r = executable_kind(exe, &k);
+                if (r < 0)
+                        log_full(LOG_WARNING, -r, s->file, s->line,
+                                 "warning: service(%s): executable %s: %m: the service cannot "
+                                 "start", s->name, exe);
+                else if (k == EXEC_KIND_DOVECOT)
+                        /* DOVECOT-SUPPORT: update when Dovecot's own programs run under dovesd */
+                        log_full(LOG_WARNING, 0, s->file, s->line,
+                                 "warning: service(%s): executable %s is Dovecot's own program: "
+                                 "dovesd cannot run it; only programs built on libdovesd run "
+                                 "under dovesd today", s->name, exe);
+                else if (k == EXEC_KIND_OTHER)
+                        log_full(LOG_WARNING, 0, s->file, s->line,
+                                 "warning: service(%s): executable %s is not a libdovesd program "
+                                 "(it does not link libdovesd.so.0): dovesd cannot run it",
+                                 s->name, exe);
+                else
+                        continue;
+                n++;
+        }
+        return n;
+}
+
 /* The config is OK when the generator would write its units: the unit writer's own checks
  * (name collisions, values systemd would refuse, socket path lengths) run too. */
+/* No config file at all is not an error in any mode (the generator then writes nothing,
+ * see the man page): say so, as --dry-run and the generator do. Returns true when missing. */
+static bool config_missing(const args *a) {
+        if (access(a->config, F_OK) < 0 && errno == ENOENT) {
+                log_info("%s does not exist: no units.", a->config);
+                return true;
+        }
+        return false;
+}
+
 static int run_check(const args *a) {
         _cleanup_(conf_diags_done) conf_diags d = {};
         _cleanup_(unit_set_done) unit_set set = {};
         config *c = NULL;
         int r;
 
+        if (config_missing(a))
+                return 0;
         r = load(a->config, &c);
         if (r < 0)
                 return r;
         r = units_build(c, &set, &d);
         print_diags(&d);
+        if (r >= 0)
+                (void) check_executables(c);
         config_free(c);
         if (r < 0) {
                 if (d.n_errors == 0)
@@ -95,6 +150,8 @@ static int run_dump(const args *a) {
         config *c = NULL;
         int r;
 
+        if (config_missing(a))
+                return 0;
         r = load(a->config, &c);
         if (r < 0)
                 return r;
@@ -112,10 +169,8 @@ static int build(const args *a, unit_set *ret) {
         config *c = NULL;
         int r;
 
-        if (access(a->config, F_OK) < 0 && errno == ENOENT) {
-                log_info("%s does not exist: no units.", a->config);
+        if (config_missing(a))
                 return 0;
-        }
 
         r = load(a->config, &c);
         if (r < 0) {
@@ -203,12 +258,81 @@ static int keep_last_good(const args *a, const char *dir) {
         return 0;
 }
 
+/* Where the errors of a broken config are written for dovesd-config-error.service (units/):
+ * $DOVESD_ERRORS_FILE (empty: nowhere), or ERRORS_FILE_DEFAULT when systemd runs us for the
+ * system; by hand, nowhere. */
+#define ERRORS_FILE_DEFAULT "/run/dovesd-generator/config-errors"
+
+static const char *errors_file(void) {
+        const char *e = getenv("DOVESD_ERRORS_FILE");
+
+        if (e)
+                return isempty(e) ? NULL : e;
+        e = getenv("SYSTEMD_SCOPE");
+        if (e && streq(e, "system"))
+                return ERRORS_FILE_DEFAULT;
+        return NULL;
+}
+
+/* Starts capturing every error and warning into PATH.new. Returns the open file, or NULL
+ * (nothing is captured then; the errors still reach the log). */
+static FILE *errors_begin(const char *path, char **ret_tmp) {
+        _cleanup_free_ char *tmp = NULL, *dir = NULL;
+        char *slash;
+        FILE *f;
+
+        if (!path || asprintf(&tmp, "%s.new", path) < 0 || !(dir = strdup(path)))
+                return NULL;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                (void) mkdir(dir, 0755);
+        }
+        f = fopen(tmp, "we");
+        if (!f) {
+                log_full(LOG_WARNING, errno, NULL, 0, "Failed to create %s, ignoring: %m", tmp);
+                return NULL;
+        }
+        log_capture(f);
+        *ret_tmp = TAKE_PTR(tmp);
+        return f;
+}
+
+/* Ends the capture: with errors (BROKEN), the file replaces PATH atomically, which starts
+ * dovesd-config-error.service through dovesd-config-error.path; otherwise PATH goes away. */
+static void errors_end(FILE *f, char *tmp, const char *path, bool broken) {
+        int r = 0;
+
+        log_capture(NULL);
+        if (!f) {
+                if (path && !broken)
+                        (void) unlink(path);
+                return;
+        }
+        if (fflush(f) != 0 || ferror(f))
+                r = -(errno ?: EIO);
+        fclose(f);
+        if (broken && r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (!broken || r < 0) {
+                (void) unlink(tmp);
+                if (!broken)
+                        (void) unlink(path);
+        }
+        if (r < 0)
+                log_full(LOG_WARNING, -r, NULL, 0, "Failed to write %s, ignoring: %m", path);
+        free(tmp);
+}
+
 static int run_systemd(const args *a) {
         _cleanup_(unit_set_done) unit_set set = {};
         _cleanup_free_ char *failed = NULL;
-        const char *keep = last_good_dir();
+        const char *keep = last_good_dir(), *errors = errors_file();
+        char *errors_tmp = NULL;
+        FILE *ef;
         int r;
 
+        ef = errors_begin(errors, &errors_tmp);
         r = build(a, &set);
         if (r == 0 && keep)
                 (void) snapshot_remove(keep, a->config);
@@ -216,6 +340,7 @@ static int run_systemd(const args *a) {
                 (void) keep_last_good(a, keep);
         else if (r < 0)
                 log_error("%s: no units written.", a->config);
+        errors_end(ef, errors_tmp, errors, r < 0);
         if (r <= 0)
                 return r;
         r = units_write(&set, a->dest, &failed);

@@ -130,7 +130,25 @@ bool service_log_enabled(const dovesd_service *s, int priority) {
         return (s && s->log_fn) || priority <= max_priority();
 }
 
-/* Records go to the program's callback, or to journald. Never to stdout/stderr. */
+/* The last resort, when no callback is set and journald cannot be reached (its socket is not
+ * there: no journald, a test run outside systemd): the record goes to stderr as
+ * "SERVICE: MESSAGE", in one write(), rather than nowhere. Without it a program whose
+ * privilege drop fails would exit 1 without a word. */
+static void stderr_fallback(const char *service, const char *message) {
+        char line[1400];
+        int k = snprintf(line, sizeof(line), "%s: %s\n", service ?: "libdovesd", message);
+
+        if (k < 0)
+                return;
+        if ((size_t) k >= sizeof(line)) {
+                k = sizeof(line) - 1;
+                line[k - 1] = '\n';
+        }
+        (void) !write(STDERR_FILENO, line, (size_t) k);
+}
+
+/* Records go to the program's callback, or to journald; to stderr only when neither can take
+ * them (see stderr_fallback()). Never to stdout. */
 void service_log_full(dovesd_service *s, int priority, const char *message_id,
                       const char *listener, const char *client, const char *format, ...) {
         char buf[1024];
@@ -179,8 +197,12 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
                 if (client)
                         ADD_FIELD(f_cli, "DOVESD_CLIENT=%s", client);
 #undef ADD_FIELD
-                if (journal_fd < 0 || journal_send_native(iov, n) < 0)
-                        (void) sd_journal_sendv(iov, n);
+                /* sd_journal_sendv() returns 0 when journald's socket is missing: look. */
+                if (journal_fd >= 0 && journal_send_native(iov, n) >= 0)
+                        ;
+                else if (access("/run/systemd/journal/socket", F_OK) < 0 ||
+                         sd_journal_sendv(iov, n) < 0)
+                        stderr_fallback(s ? s->name : NULL, buf);
         }
 
         errno = saved_errno;

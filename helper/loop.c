@@ -74,13 +74,16 @@ int service_drop_oldest_unlogged(dovesd_service *s) {
 }
 
 static void status_send(dovesd_service *s) {
+        unsigned clients = s->n_active + s->n_pending, free_slots = service_free_slots(s);
         char buf[256];
 
         s->status_dirty = false;
         s->status_sent = true;
-        s->status_free = service_free_slots(s);
-        snprintf(buf, sizeof(buf), "STATUS=%u clients, %u free slots, %" PRIu64 " served",
-                 s->n_active + s->n_pending, service_free_slots(s), s->n_served);
+        s->status_free = free_slots;
+        /* "1 client, 1 free slot" (singular), "0 clients", "2 free slots" */
+        snprintf(buf, sizeof(buf), "STATUS=%u client%s, %u free slot%s, %" PRIu64 " served",
+                 clients, clients == 1 ? "" : "s", free_slots, free_slots == 1 ? "" : "s",
+                 s->n_served);
         (void) service_notify(s, buf);
 }
 

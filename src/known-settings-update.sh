@@ -1,7 +1,15 @@
 #!/bin/bash
 # Regenerate src/known-settings.inc from the installed doveconf (Debian dovecot-core 2.3.19.1):
 # every setting doveconf knows outside service sections, with its type, found by asking
-# doveconf to parse a deliberately wrong value for each key.
+# doveconf to parse a deliberately wrong value for each key. doveconf also loads the settings
+# of the plugins installed in /usr/lib/dovecot/modules/settings/: run this with every Debian
+# package that ships one installed (apt-get install dovecot-managesieved dovecot-sieve), or
+# their settings (managesieve_*) go missing from the list. They are not in scripts/packages:
+# installed, they add two built-in services (managesieve, managesieve-login) and the "sieve"
+# protocol to doveconf, which the differential tests (tests/diff, test-builtin-services.sh)
+# do not expect of dovecot-core alone. Purge them again after regenerating. The other dovecot-* packages
+# (imapd, pop3d, lmtpd, submissiond, ldap, sql drivers, lua, gssapi, solr, lucene) add no
+# settings module: their settings are compiled into doveconf.
 # Usage: src/known-settings-update.sh > src/known-settings.inc
 set -euo pipefail
 tmp=$(mktemp -d)
@@ -27,6 +35,13 @@ event_exporter e {
   format_args = time-rfc3339
 }
 CONF
+for m in libmanagesieve_settings.so libmanagesieve_login_settings.so; do
+        if [ ! -e "/usr/lib/dovecot/modules/settings/$m" ]; then
+                echo "$0: /usr/lib/dovecot/modules/settings/$m is missing: install" \
+                     "dovecot-managesieved and dovecot-sieve first" >&2
+                exit 1
+        fi
+done
 doveconf -c "$tmp/all.conf" -a > "$tmp/all.out" 2>/dev/null
 
 # section KEY ... from the -a output
@@ -56,7 +71,8 @@ probe() { # section key value -> doveconf error text
 }
 
 echo "/* SPDX-License-Identifier: MIT */"
-echo "/* Settings Dovecot 2.3.19.1 knows outside service sections, from doveconf -a."
+echo "/* Settings Dovecot 2.3.19.1 knows outside service sections, from doveconf -a"
+echo " * with Pigeonhole's settings modules (dovecot-managesieved, dovecot-sieve) installed."
 echo " * Written by src/known-settings-update.sh; sorted by section, then key. */"
 while read -r sec key; do
         err=$(probe "$sec" "$key" "x_x")

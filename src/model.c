@@ -757,6 +757,53 @@ static int global_error(config_state *st, conf_diags *d, const char *key, const 
                         arg);
 }
 
+#ifndef DOVESD_EXAMPLES_DIR
+#define DOVESD_EXAMPLES_DIR "/usr/share/doc/dovesd/examples"
+#endif
+
+/* Every word of protocols must be some service's protocol. doveconf stops at the first one
+ * ("protocols: Unknown protocol: imap"); we keep that text first, so the line still reads as
+ * doveconf's, then name every other unknown protocol once and say what to do. A stock Debian
+ * /etc/dovecot enables imap, pop3, lmtp (and sieve) that way, while declaring no service. */
+static int check_protocols(config_state *st, char **protocols, conf_diags *d) {
+        _cleanup_free_ char *others = NULL;
+        const char *first = NULL;
+        size_t n_others = 0, len = 0;
+
+        for (char **p = protocols; *p; p++) {
+                bool found = false, seen = false;
+
+                for (size_t i = 0; i < st->cfg->n_services && !found; i++)
+                        found = streq(st->cfg->services[i].protocol, *p);
+                for (char **q = protocols; q < p && !seen; q++)
+                        seen = streq(*q, *p);
+                if (found || seen)
+                        continue;
+                if (!first) {
+                        first = *p;
+                        continue;
+                }
+                /* ", NAME" each; bounded by the length of the protocols value itself */
+                char *n = realloc(others, len + strlen(*p) + 3);
+                if (!n)
+                        return -ENOMEM;
+                others = n;
+                len += sprintf(others + len, "%s%s", n_others > 0 ? ", " : "", *p);
+                n_others++;
+        }
+        if (!first)
+                return 0;
+
+        const global_value *g = global_find(st, "protocols");
+        return diag_add(d, false, g ? g->file : st->cfg->path, g ? g->line : 1,
+                        "protocols: Unknown protocol: %s%s%s%s: no service has %s%s; declare "
+                        "%s, or !include " DOVESD_EXAMPLES_DIR "/dovecot-2.3-services.conf "
+                        "(Dovecot's built-in services)",
+                        first, others ? " (also unknown: " : "", others ?: "", others ? ")" : "",
+                        others ? "these protocols" : "protocol = ", others ? "" : first,
+                        others ? "one for each" : "one") ?: -EINVAL;
+}
+
 /* A generator cannot resolve host names (no DNS at boot): an inet address must be '*', '::',
  * an IP address (IPv6 optionally in brackets) or "localhost". */
 static bool address_ok(const char *a) {
@@ -833,14 +880,9 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                         s->type) ?: -EINVAL;
         }
 
-        for (char **p = protocols; *p; p++) {
-                bool found = false;
-                for (size_t i = 0; i < c->n_services && !found; i++)
-                        found = streq(c->services[i].protocol, *p);
-                if (!found)
-                        return global_error(st, d, "protocols", "protocols: Unknown protocol: ",
-                                            *p) ?: -EINVAL;
-        }
+        r = check_protocols(st, protocols, d);
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; i < c->n_services; i++) {
                 service *s = &c->services[i];

@@ -1481,6 +1481,7 @@ static int build_one_service(builder *b, const service *s) {
                 *owner = NULL, *n = NULL;
         listener_ref *refs = NULL;
         size_t n_refs = 0;
+        unsigned errors = b->n_errors;
         int r;
 
         if (!s->enabled)
@@ -1531,6 +1532,17 @@ static int build_one_service(builder *b, const service *s) {
                         goto finish;
                 if (r > 0)
                         n_refs++;
+        }
+
+        /* Without a listener only boot starts a service (type=startup, process_min_avail >
+         * 0), as with Dovecot's master; any other such service could never start. */
+        if (n_refs == 0 && b->n_errors == errors &&
+            !streq(s->type ?: "", "startup") && s->process_min_avail == 0) {
+                r = push_note(b, UNIT_NOTE_INFO, s->file, s->line,
+                              "service(%s): no enabled listener and not started at boot "
+                              "(type=startup or process_min_avail > 0): nothing could start "
+                              "it, no units", s->name);
+                goto finish;
         }
 
         /* Claim every name first, so that all collisions are reported. */

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 dest=$tmp/dest
 
-echo "1..9"
+echo "1..14"
 
 # 1. Install. --no-rebuild: meson test has built everything already, and a rebuild would
 #    race with the tests running next to this one.
@@ -168,6 +168,49 @@ if [ -s "$tmp/readme.c" ] &&
 else
         not_ok "the C program in README.md does not build ($(wc -l <"$tmp/readme.c") lines)"
         diag <"$tmp/cc.log"
+fi
+
+# 10-14. The admin commands of README.md and the man pages, as written, on the installed
+# tree: the command on PATH (SBINDIR), the generator directory's link to it, and the modes.
+sbin=$(find "$dest" -path '*/sbin/dovesd-generator' | head -n1)
+gen_link=$(find "$dest" -path '*/system-generators/dovesd-generator' | head -n1)
+examples=$(find "$dest" -type d -path '*/doc/dovesd/examples' | head -n1)
+if [ -x "$sbin" ] && [ -L "$gen_link" ] && [ "$dest$(readlink "$gen_link")" = "$sbin" ]; then
+        ok "dovesd-generator on PATH ($(echo "$sbin" | sed "s|$dest||")), linked from the generator directory"
+else
+        not_ok "dovesd-generator in sbin and linked: sbin='$sbin' link='$gen_link' -> '$(readlink "$gen_link" 2>/dev/null)'"
+fi
+printf '!include %s/dovecot-2.3-services.conf\nprotocols = imap\n' "$examples" >"$tmp/d.conf"
+export PATH="$(dirname "${sbin:-/nonexistent/x}"):$PATH"
+out=$(dovesd-generator -c "$tmp/d.conf" --check 2>"$tmp/check.err"); rc=$?
+if [ $rc = 0 ] && [ "$out" = "configuration OK" ] &&
+   grep -q "warning: service(imap-login): executable /usr/lib/dovecot/imap-login" "$tmp/check.err"; then
+        ok "dovesd-generator --check: 'configuration OK', warns about Dovecot's own programs"
+else
+        not_ok "dovesd-generator --check: rc $rc, '$out'"
+        diag <"$tmp/check.err"
+fi
+if dovesd-generator -c "$tmp/d.conf" --dump >"$tmp/dump" 2>&1 && grep -q '^service imap-login {$' "$tmp/dump" &&
+   dovesd-generator -c "$tmp/d.conf" --dry-run >"$tmp/dry" 2>&1 && grep -q '^# dovesd-imap-login-imap.socket$' "$tmp/dry"; then
+        ok "dovesd-generator --dump and --dry-run"
+else
+        not_ok "dovesd-generator --dump / --dry-run"
+        diag <"$tmp/dry"
+fi
+out=$(dovesd-generator -c "$tmp/missing.conf" --check 2>&1); rc=$?
+if [ $rc = 0 ] && [ "$out" = "$tmp/missing.conf does not exist: no units." ]; then
+        ok "dovesd-generator --check on a missing config: exit 0, as --dry-run and the man page say"
+else
+        not_ok "dovesd-generator --check on a missing config: rc $rc, '$out'"
+fi
+# The static units installed (dovesd.target wants dovesd-config-error.path) verify cleanly.
+unitdir=$(dirname "$(find "$dest" -name dovesd.target | head -n1)")
+if out=$(cd "$unitdir" && systemd-analyze verify --man=no dovesd-config-error.path \
+                dovesd-config-error.service 2>&1) && [ -z "$out" ]; then
+        ok "systemd-analyze verify dovesd-config-error.path and .service"
+else
+        not_ok "systemd-analyze verify dovesd-config-error.*"
+        echo "$out" | diag
 fi
 
 exit 0

@@ -706,6 +706,55 @@ Test(libdovesd, notify_ready_status_stopping_watchdog) {
         free(rep);
 }
 
+/* STATUS= in the singular where a count is 1 (client_limit = 1: "1 free slot"). */
+Test(libdovesd, notify_status_singular) {
+        char dir[] = "/tmp/test-libdovesd-XXXXXX", *rep, all[8192] = "";
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        unsigned port;
+        int nfd;
+        report rpt;
+        svc_fd fds[1];
+        prog p = {};
+        ssize_t k;
+        char buf[1024];
+
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", dir);
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        cr_assert_eq(bind(nfd, (struct sockaddr *) &a, sizeof(a)), 0);
+        fds[0] = (svc_fd) { listen_tcp(8, &port), "imap" };
+
+        env_base("imap", "imap", "1");
+        setenv("NOTIFY_SOCKET", a.sun_path, 1);
+        setenv("DOVESD_IDLE_KILL", "1", 1);
+        pid_t pid = spawn_service(fds, 1, prog_main_watchdog, &p, &rpt);
+        /* Drain while it runs: sd_notify() blocks when the datagram queue is full. */
+        for (;;) {
+                int st;
+                bool done = waitpid(pid, &st, WNOHANG) == pid;
+
+                while ((k = recv(nfd, buf, sizeof(buf) - 1, 0)) > 0) {
+                        buf[k] = '\0';
+                        strncat(all, buf, sizeof(all) - strlen(all) - 2);
+                        strcat(all, "\n");
+                }
+                if (done)
+                        break;
+                usleep(10 * 1000);
+        }
+        rep = calloc(1, 65536);
+        k = read(rpt.fd, rep, 65535);
+        cr_expect_gt(k, 0);
+        cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
+        cr_expect_not_null(strstr(all, "READY=1\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "STATUS=0 clients, 1 free slot, 0 served\n"), "%s", all);
+        cr_expect_null(strstr(all, "1 free slots"), "%s", all);
+        cr_expect_not_null(strstr(all, "WATCHDOG=1\n"), "%s", all);
+        cr_expect_not_null(strstr(all, "STOPPING=1\n"), "%s", all);
+        cr_expect_lt(strstr(all, "READY=1"), strstr(all, "STOPPING=1"), "%s", all);
+        free(rep);
+}
+
 /* ---- PROXY protocol on haproxy=yes listeners ------------------------------------------ */
 
 /* Serve one client that sends hdr (+ "HELLO\r\n") and return the line it got back ("" on EOF)
@@ -1014,6 +1063,55 @@ ParameterizedTest(restrict_case *c, libdovesd, restrict_errors) {
         cr_expect_eq(report_num(rep, "restrict"), c->r, "%s: %s", c->vars, rep);
         snprintf(expect, sizeof(expect), "log=-|-|-|%s\n", c->log);
         cr_expect_not_null(strstr(rep, expect), "want %s in:\n%s", expect, rep);
+        free(rep);
+}
+
+/* No log callback and no journald: a failed privilege drop still says why, on stderr
+ * (libdovesd(3), LOGGING). With journald there, the record goes there and stderr stays
+ * empty. */
+static int restrict_no_callback_child(void *arg) {
+        dovesd_service *s = NULL;
+        char *error = NULL;
+        int r;
+
+        int fd = open(arg, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+        /* spawn_service() closed every other fd: reopen the file the parent reads */
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                return 1;
+        close(fd);
+        r = dovesd_service_new(&s, &error);
+        if (r < 0)
+                return 1;
+        r = dovesd_service_restrict(s);
+        report_line("restrict=%d", r);
+        dovesd_service_unref(s);
+        return 0;
+}
+
+Test(libdovesd, restrict_error_without_journald_goes_to_stderr) {
+        char path[] = "/tmp/test-libdovesd-stderr-XXXXXX", out[1024] = "", *rep;
+        bool journald = access("/run/systemd/journal/socket", F_OK) == 0;
+        int fd = mkostemp(path, O_CLOEXEC);
+        report rpt;
+        pid_t pid;
+        ssize_t k;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        cr_assert_geq(fd, 0);
+        env_base("imap", "", "10");
+        env_apply("DOVESD_USER=nosuchuser-dovesd");
+        pid = spawn_service(NULL, 0, restrict_no_callback_child, path, &rpt);
+        rep = finish(pid, &rpt);
+        cr_expect_not_null(strstr(rep, "restrict=-3\n"), "%s", rep);
+        k = pread(fd, out, sizeof(out) - 1, 0);
+        cr_assert_geq(k, 0);
+        if (journald)
+                cr_expect_str_eq(out, "", "journald is there, yet stderr got: %s", out);
+        else
+                cr_expect_str_eq(out, "imap: DOVESD_USER: unknown user 'nosuchuser-dovesd'\n");
+        close(fd);
+        unlink(path);
         free(rep);
 }
 

@@ -121,12 +121,13 @@ Test(parser, errors) {
                 { "service imap {\n  client_limit = 5\n",
                   "main.conf:1: Missing '}' (section started at " },
                 { "protocols = imap \\\n  foo\nservice imap {\n protocol = imap\n}\n",
-                  "main.conf:2: protocols: Unknown protocol: foo" },
+                  "main.conf:2: protocols: Unknown protocol: foo: no service has protocol = foo" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *e = test_first_error(cases[i].conf);
-                if (strstr(cases[i].error, "Missing '}'"))
+                if (strstr(cases[i].error, "Missing '}'") ||
+                    strstr(cases[i].error, "Unknown protocol"))
                         cr_assert(strncmp(e, cases[i].error, strlen(cases[i].error)) == 0,
                                   "case %zu: %s", i, e);
                 else
@@ -173,6 +174,34 @@ Test(parser, valid) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *e = test_first_error(cases[i]);
                 cr_assert_str_eq(e, "", "case %zu: %s", i, cases[i]);
+        }
+}
+
+/* Pigeonhole (Debian dovecot-managesieved, dovecot-sieve) defines managesieve_* in settings
+ * modules that doveconf loads: doveconf -n accepts them, so must we, with their types. */
+Test(parser, pigeonhole_settings) {
+        static const struct {
+                const char *conf;
+                const char *error;
+        } cases[] = {
+                { "managesieve_max_line_length = 64k\n", "" },
+                { "managesieve_max_compile_errors = 5\n", "" },
+                { "managesieve_logout_format = bytes=%i/%o\n", "" },
+                { "managesieve_implementation_string = x\n", "" },
+                { "managesieve_sieve_capability = fileinto\n", "" },
+                { "managesieve_notify_capability = mailto\n", "" },
+                { "managesieve_client_workarounds = \n", "" },
+                { "protocol sieve {\n managesieve_max_line_length = 1M\n}\n", "" },
+                { "plugin {\n sieve = file:~/sieve;active=~/.dovecot.sieve\n}\n", "" },
+                { "managesieve_max_compile_errors = x\n",
+                  "main.conf:1: Invalid number x: Not a valid number" },
+                { "managesieve_nonexistent = 1\n",
+                  "main.conf:1: Unknown setting: managesieve_nonexistent" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = test_first_error(cases[i].conf);
+                cr_assert_str_eq(e, cases[i].error, "case %zu: %s", i, cases[i].conf);
         }
 }
 

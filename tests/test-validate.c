@@ -18,9 +18,6 @@ Test(validate, errors) {
                 { "service {\n}\n", "main.conf:1: Service #0 is missing name" },
                 { "service a {\n}\nservice {\n type = x\n}\n",
                   "main.conf:3: Service #1 is missing name" },
-                { "protocols = imap foo\nservice imap {\n protocol = imap\n}\n",
-                  "main.conf:1: protocols: Unknown protocol: foo" },
-                { "protocols = none imap\n", "main.conf:1: protocols: Unknown protocol: none" },
                 { "service zz {\n process_min_avail = 200\n}\n",
                   "main.conf:1: service(zz): process_min_avail is higher than process_limit" },
                 { "service anvil {\n process_min_avail = 5\n process_limit = 1\n}\n",
@@ -140,4 +137,34 @@ Test(validate, ssl_disabled_warning) {
                          "SSL is disabled because global ssl=no, ignoring ssl=required for subsection");
         free(first);
         conf_diags_done(&d);
+}
+
+/* Every unknown protocol in one message, doveconf's text first, then the hint (issue 17). */
+Test(validate, unknown_protocols) {
+        static const struct {
+                const char *conf;
+                const char *start;
+        } cases[] = {
+                { "protocols = imap foo\nservice imap {\n protocol = imap\n}\n",
+                  "main.conf:1: protocols: Unknown protocol: foo: no service has protocol = foo; "
+                  "declare one, or !include /" },
+                { "protocols = none imap\n",
+                  "main.conf:1: protocols: Unknown protocol: none (also unknown: imap): no service "
+                  "has these protocols; declare one for each, or !include /" },
+                /* Debian's stock config: $protocols grows over several files; each name once,
+                 * at the line that set the final value */
+                { "protocols = imap pop3 lmtp\nprotocols = $protocols imap\n"
+                  "protocols = $protocols sieve\n",
+                  "main.conf:3: protocols: Unknown protocol: imap (also unknown: pop3, lmtp, sieve): "
+                  "no service has these protocols; declare one for each, or !include /" },
+        };
+        static const char end[] = "/dovecot-2.3-services.conf (Dovecot's built-in services)";
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = test_first_error(cases[i].conf);
+                cr_assert(strncmp(e, cases[i].start, strlen(cases[i].start)) == 0,
+                          "case %zu: %s", i, e);
+                cr_assert(strlen(e) > strlen(end) && streq(e + strlen(e) - strlen(end), end),
+                          "case %zu: %s", i, e);
+        }
 }

@@ -144,7 +144,7 @@ ct_install_dovesd() {
                 ct_install_exec "$build/examples/demo/dovesd-demo" \
                         /usr/local/libexec/dovesd/dovesd-demo || return 1
         fi
-        for f in "$src"/units/*.target "$src"/units/*.slice "$src"/units/*.service \
+        for f in "$src"/units/*.target "$src"/units/*.slice "$src"/units/*.service "$src"/units/*.path \
                  "$src"/units/*.socket; do
                 [ -f "$f" ] && ct_bind_ro "$f" "/etc/systemd/system/$(basename "$f")"
         done

@@ -184,8 +184,9 @@ cases = [
      "listener 'imap' (fd 3): expected a listening stream socket or a FIFO, got a seqpacket socket"),
     ("fd is a bound TCP socket that does not listen", {}, ["tcp-bound"], {"LISTEN_FDNAMES": "imap"},
      "listener 'imap' (fd 3): expected a listening stream socket or a FIFO, got a connected stream socket"),
-    ("connection fd is a FIFO", {}, ["fifo"], {"LISTEN_FDNAMES": "connection"},
-     "fd 3 (connection): expected a connected stream socket, got a FIFO"),
+    ("an fd named 'connection' (the gone Accept=yes contract)", {}, ["fifo"],
+     {"LISTEN_FDNAMES": "connection"},
+     "fd 3 named 'connection' matches no listener in DOVESD_LISTENERS"),
     ("FIFO and socket under one name", {"DOVESD_LISTENERS": "log"}, ["fifo", "tcp"],
      {"LISTEN_FDNAMES": "log:log"}, "listener 'log' (fd 4): mixes FIFOs and sockets"),
     # sanity: the harness itself passes good fds

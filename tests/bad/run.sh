@@ -104,7 +104,7 @@ check "10,000 nested sections, 10 left open" deep-open.conf 5 \
 
 # huge: a 100 MB value (file limit 16 MiB), made here, never committed
 { printf 'protocols = '; head -c 100000000 /dev/zero | tr '\0' a; printf '\n'; } >huge.conf
-check "100 MB value" huge.conf 5 "huge.conf:0: huge.conf: file is larger than 16777216 bytes"
+check "100 MB value" huge.conf 5 "huge.conf: huge.conf: file is larger than 16777216 bytes"
 printf '!include huge.conf\n' >inc-huge.conf
 check "100 MB included file" inc-huge.conf 5 "inc-huge.conf:1: huge.conf: file is larger than 16777216 bytes"
 rm -f huge.conf
@@ -147,7 +147,7 @@ printf '!include fifo.inc\n' >inc-fifo.conf
 check "include of a FIFO" inc-fifo.conf 5 "inc-fifo.conf:1: fifo.inc: not a regular file"
 printf '!include_try fifo.inc\n' >inc-try-fifo.conf
 check "include_try of a FIFO" inc-try-fifo.conf 5 "inc-try-fifo.conf:1: fifo.inc: not a regular file"
-check "config is a FIFO" fifo.inc 5 "fifo.inc:0: fifo.inc: not a regular file"
+check "config is a FIFO" fifo.inc 5 "fifo.inc: fifo.inc: not a regular file"
 printf 'base_dir = <fifo.inc\n' >value-fifo.conf
 check "key = <FIFO" value-fifo.conf 5 "value-fifo.conf:1: base_dir: fifo.inc: not a regular file"
 python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.bind('sock.inc')"
@@ -162,7 +162,7 @@ ln -sf sl2.inc sl1.inc
 ln -sf sl1.inc sl2.inc
 printf '!include sl1.inc\n' >inc-symloop.conf
 check "include of a symlink loop" inc-symloop.conf 5 "inc-symloop.conf:1: Couldn't open include file sl1.inc: Too many levels of symbolic links"
-check "config is a directory" adir 5 "adir:0: open(adir) failed: Is a directory"
+check "config is a directory" adir 5 "adir: open(adir) failed: Is a directory"
 
 # many services and listeners: the limits are 10,000 and 1,000 per service
 python3 -c "

@@ -281,7 +281,8 @@ def check_case(path, generator):
                         good = want in gerr.splitlines()
                 else:
                         want = "FILE:LINE: %s" % msg
-                        good = any(re.match(r"^.+:\d+: " + re.escape(msg) + "$", ln)
+                        # dovesd may explain after doveconf's text (": hint" or " (also …)")
+                        good = any(re.match(r"^.+:\d+: " + re.escape(msg) + r"(?:$|: | \()", ln)
                                    for ln in gerr.splitlines())
                 if grc != 1 or not good:
                         return False, ["doveconf: " + fmt_fatal(fatal),

@@ -11,8 +11,10 @@
 #         - the file list, symlink targets included, with CASE.expected/;
 #         - every unit with diff -u;
 #         - the log (stderr) with CASE.log.
-#       UPDATE=1 rewrites CASE.expected/ and CASE.log from the output instead (review them:
-#       they are the spec).
+#       When CASE.check exists, also run GENERATOR -c ... --check and compare its stdout and
+#       stderr with it (the warnings only --check gives, e.g. about executables).
+#       UPDATE=1 rewrites CASE.expected/ and CASE.log (and an existing CASE.check) from the
+#       output instead (review them: they are the spec).
 #
 #   run.sh verify GENERATOR CASEDIR STATICUNITDIR [EXTRA.conf...]
 #       For every case with CASE.expected/ (and every EXTRA.conf): generate the units into a
@@ -108,6 +110,18 @@ golden() {
                 else
                         sed 's/^/# /' "$work/log.diff"
                         not_ok "$name: log"
+                fi
+                if [ -f "$casedir/$name.check" ]; then
+                        (cd "$work" && env -u SYSTEMD_SCOPE "$gen" -c "$work/etc/dovesd/dovesd.conf" \
+                                --check >"$work/check" 2>&1)
+                        sed -i "s|$work||g" "$work/check"
+                        [ -n "${UPDATE:-}" ] && cp "$work/check" "$casedir/$name.check"
+                        if diff -u "$casedir/$name.check" "$work/check" >"$work/check.diff"; then
+                                ok "$name: --check output"
+                        else
+                                sed 's/^/# /' "$work/check.diff"
+                                not_ok "$name: --check output"
+                        fi
                 fi
         done
 }
