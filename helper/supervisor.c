@@ -1319,6 +1319,16 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
+        /* Only libdovesd programs are workers so far: Dovecot's own programs need their
+         * master's contract (helper/dovecot.[ch]), which this supervisor does not give yet.
+         * Exec'ing them as libdovesd workers would crash them: refuse, and say why. */
+        if (getenv("DOVESD_WORKER_KIND") && !streq(getenv("DOVESD_WORKER_KIND"), "libdovesd")) {
+                fprintf(stderr, "dovesd-supervisor: DOVESD_WORKER_KIND=%s: this supervisor runs "
+                        "only libdovesd programs (dovesd-supervisor --kinds); Dovecot's own "
+                        "programs do not run under dovesd yet\n", getenv("DOVESD_WORKER_KIND"));
+                return 1;
+        }
+
         /* Workers are this process's children only: never inherit DOVESD_WORKER. */
         (void) unsetenv(DOVESD_WORKER_ENV);
         service_log_connect();
