@@ -274,6 +274,12 @@ int service_take_fds(dovesd_service *s, char **ret_error) {
                 dovesd_listener *l = find_listener(s, name);
                 socket_kind kind;
 
+                if (!l && strcmp(name, DOVESD_ANVIL_SHARED_FDNAME) == 0 &&
+                    s->anvil_shared_fd < 0 && sd_is_fifo(fd, NULL) > 0) {
+                        /* Dovecot's anvil: its shared pipe, for dovesd-supervisor. */
+                        s->anvil_shared_fd = fd;
+                        continue;
+                }
                 if (!l) {
                         r = set_error(ret_error,
                                       "fd %d named '%s' matches no listener in DOVESD_LISTENERS",

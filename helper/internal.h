@@ -113,6 +113,8 @@ static inline const char *startswith(const char *s, const char *prefix) {
 
 /* The supervisor contract (dovesd-supervisor <-> libdovesd workers). */
 #define DOVESD_WORKER_ENV "DOVESD_WORKER"       /* "SLOT_FD WAKE_FD" */
+/* The FIFO socket of Dovecot's anvil shared pipe (the generator's unit, helper/dovecot.h). */
+#define DOVESD_ANVIL_SHARED_FDNAME "dovesd-anvil-shared"
 
 #define DOVESD_STOP_TIMEOUT_USEC_DEFAULT (10 * USEC_PER_SEC)
 #define DOVESD_HAPROXY_TIMEOUT_DEFAULT 3        /* seconds */
@@ -257,6 +259,7 @@ struct dovesd_service {
         /* in a worker (DOVESD_WORKER): its slot and the supervisor's wake-up eventfd */
         dovesd_worker_slot *slot;
         int wake_fd;
+        int anvil_shared_fd;            /* supervisor of Dovecot's anvil: the shared FIFO */
         unsigned last_bits;             /* the state bits last signalled through wake_fd */
 };
 

@@ -18,6 +18,8 @@ static dovesd_service *service_free(dovesd_service *s) {
                         close(s->sockets[i].fd);
         }
         free(s->sockets);
+        if (s->anvil_shared_fd >= 0)
+                close(s->anvil_shared_fd);
         for (size_t i = 0; i < s->n_listeners; i++)
                 free(s->listeners[i].name);
         free(s->listeners);
@@ -58,6 +60,7 @@ _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
                 return -ENOMEM;
         s->n_ref = 1;
         s->wake_fd = -EBADF;
+        s->anvil_shared_fd = -EBADF;
         s->role = ROLE_SINGLE;
         s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
 

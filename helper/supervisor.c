@@ -32,9 +32,13 @@
  *     one leaves. process_limit counts the new generation only.
  *   - SIGUSR2: log the counters (workers, clients, starts, crashes) at info level.
  *
- * Worker kinds: a libdovesd program (its slot in a memfd and a wake-up eventfd, see
- * worker.c). The kind decides how a worker is exec'd and how its state is read; everything
- * else above is the same for every kind.
+ * Worker kinds (DOVESD_WORKER_KIND): a libdovesd program (its slot in a memfd and a wake-up
+ * eventfd, see worker.c), or one of Dovecot 2.3's own programs ("dovecot": the fd,
+ * environment and status-pipe contract of Dovecot's master, dovecot.[ch]; this supervisor is
+ * then their master). The kind decides how a worker is exec'd and how its state is read;
+ * everything else above is the same for every kind. Dovecot's programs never get SIGHUP (all
+ * but auth die of it) and report through the status pipe: READY=1 follows the first status
+ * record, and a worker that sends none within 30 s is killed, as Dovecot's master does.
  */
 
 #include <errno.h>
@@ -55,6 +59,7 @@
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
+#include "dovecot.h"
 #include "internal.h"
 
 #define THROTTLE_FAILURES 10                    /* more crashes than this within ... */
@@ -69,17 +74,42 @@
 #define RELOAD_REPLY_TIMEOUT_SEC 60
 #define EXIT_EXEC_FAILED 127
 
+typedef enum worker_kind {
+        KIND_LIBDOVESD,
+        KIND_DOVECOT,
+} worker_kind;
+
 typedef struct supervisor supervisor;
 
 typedef struct worker {
         supervisor *sv;
         pid_t pid;
         unsigned generation;
-        dovesd_worker_slot *slot;       /* mapped memfd; the worker writes it */
+        dovesd_worker_slot *slot;       /* libdovesd: mapped memfd; the worker writes it */
+        bool status_seen;               /* dovecot: a status record arrived */
+        unsigned available;             /* dovecot: free slots, from the last record */
         bool sigint_sent;               /* idle SIGINT sent, no client seen since */
         bool retiring;                  /* SIGQUIT (reload) or SIGTERM sent */
-        sd_event_source *child, *idle_timer;
+        sd_event_source *child, *idle_timer, *first_status_timer;
 } worker;
+
+/* The Dovecot kind: what Dovecot's master holds for a service. */
+typedef struct dovecot_master {
+        char *version;                  /* DOVECOT_VERSION the programs expect */
+        const char *base_dir, *config_file;
+        int status_read, status_write;  /* the status pipe: workers write 12-byte records */
+        int dead_read, dead_write;      /* master-dead: its read end stays open while we run */
+        int anvil_fd;                   /* write end of anvil's shared FIFO, or -1 */
+        int login_notify_fd;            /* type=login: the "all processes full" file */
+        int anvil_shared_fd;            /* type=anvil: the FIFO systemd passed (fd 8) */
+        int anvil_master_read, anvil_master_write;      /* type=anvil: its fd 7 */
+        int anvil_log_pair[2];          /* type=anvil: fd 4 (a log fd pass; never used) */
+        unsigned anvil_starts;
+        dovecot_status_reader reader;
+        sd_event_source *status_source;
+        dovecot_listener *listeners;
+        size_t n_listeners;
+} dovecot_master;
 
 /* What the supervisor reads of a worker, whatever its kind. */
 typedef struct worker_state {
@@ -104,6 +134,8 @@ typedef struct counts {
 } counts;
 
 struct supervisor {
+        worker_kind kind;
+        dovecot_master dc;
         dovesd_service *s;              /* the settings of the current generation, the fds */
         sd_event *event;
         char **argv;                    /* the program */
@@ -167,6 +199,20 @@ static unsigned worker_capacity(const dovesd_service *s) {
 static worker_state worker_read(const worker *w) {
         const dovesd_service *s = w->sv->s;
         unsigned cap = worker_capacity(s);
+
+        if (w->sv->kind == KIND_DOVECOT) {
+                /* A starting worker counts as one with every slot free. */
+                unsigned avail = w->status_seen ? MIN(w->available, cap) : cap;
+
+                return (worker_state) {
+                        .ready = w->status_seen,
+                        .accepting = true,
+                        .free_slots = avail,
+                        .clients = cap - avail,
+                        .max_clients = cap - avail,
+                };
+        }
+
         worker_state st = {
                 .ready = atomic_load(&w->slot->ready),
                 .accepting = atomic_load(&w->slot->accepting),
@@ -179,7 +225,8 @@ static worker_state worker_read(const worker *w) {
 }
 
 static void worker_set_overflow(worker *w, bool full) {
-        atomic_store(&w->slot->overflow, full);
+        if (w->slot)
+                atomic_store(&w->slot->overflow, full);
 }
 
 /* ---- workers ---------------------------------------------------------------------------- */
@@ -238,6 +285,7 @@ static worker *worker_free(worker *w) {
                 return NULL;
         sd_event_source_disable_unref(w->child);
         sd_event_source_disable_unref(w->idle_timer);
+        sd_event_source_disable_unref(w->first_status_timer);
         if (w->slot)
                 (void) munmap(w->slot, sizeof(*w->slot));
         free(w);
@@ -293,11 +341,64 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
 
 static void start_failed(supervisor *sv, const char *what, int error);
 
+static int on_first_status_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        worker *w = userdata;
+
+        w->first_status_timer = sd_event_source_disable_unref(w->first_status_timer);
+        if (w->status_seen)
+                return 0;
+        service_log_full(w->sv->s, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
+                         "Worker %d sent no status within %d s, killing it", (int) w->pid,
+                         DOVECOT_FIRST_STATUS_TIMEOUT_SEC);
+        (void) kill(w->pid, SIGKILL);
+        return 0;
+}
+
+/* Dovecot's contract for one worker of the current generation, ready to exec. */
+static int dovecot_prepare(supervisor *sv, dovecot_exec **ret) {
+        dovesd_service *s = sv->s;
+        dovecot_master *dc = &sv->dc;
+        bool anvil = streq(s->type, "anvil");
+        dovecot_child c = {
+                .service = s->name,
+                .type = s->type,
+                .client_limit = s->client_limit,
+                .process_limit = s->process_limit,
+                .process_min_avail = s->process_min_avail,
+                .idle_kill = s->idle_kill,
+                .service_count = s->service_count,
+                .generation = sv->generation + 1,
+                .user = s->user,
+                .group = s->group,
+                .extra_groups = s->extra_groups,
+                .privileged_group = s->privileged_group,
+                .chroot = s->chroot,
+                .base_dir = dc->base_dir,
+                .config_file = dc->config_file,
+                .dovecot_version = dc->version,
+                .anvil_restarted = anvil && dc->anvil_starts > 0,
+                .listeners = dc->listeners,
+                .n_listeners = dc->n_listeners,
+                .stdout_fd = -1,
+                .stderr_fd = -1,
+                .anvil_fd = dc->anvil_fd,
+                .login_notify_fd = anvil ? dc->anvil_log_pair[0] : dc->login_notify_fd,
+                .status_fd = dc->status_write,
+                .master_dead_fd = dc->dead_write,
+                .anvil_master_fd = anvil ? dc->anvil_master_read : -1,
+                .anvil_shared_fd = anvil ? dc->anvil_shared_fd : -1,
+                .argv = sv->argv,
+        };
+
+        return dovecot_child_prepare(&c, ret);
+}
+
 static int worker_spawn(supervisor *sv) {
         dovesd_service *s = sv->s;
         _cleanup_close_ int slot_fd = -EBADF;
         _cleanup_free_ char **envp = NULL;
         char listen_pid[32] = "LISTEN_PID=";
+        dovecot_exec *dexec = NULL;
         worker *w;
         size_t n_env = 0;
         pid_t pid;
@@ -319,49 +420,76 @@ static int worker_spawn(supervisor *sv) {
         w->sv = sv;
         w->generation = sv->generation;
 
-        slot_fd = memfd_create("dovesd-worker-slot", MFD_CLOEXEC);
-        if (slot_fd < 0 || ftruncate(slot_fd, sizeof(dovesd_worker_slot)) < 0) {
-                r = -errno;
-                free(w);
-                start_failed(sv, "create a worker slot", r);
-                return r;
-        }
-        w->slot = mmap(NULL, sizeof(*w->slot), PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd, 0);
-        if (w->slot == MAP_FAILED) {
-                r = -errno;
-                free(w);
-                start_failed(sv, "map a worker slot", r);
-                return r;
-        }
-        /* A starting worker counts as one with free slots. */
-        atomic_store(&w->slot->free_slots, worker_capacity(s));
-        atomic_store(&w->slot->accepting, true);
-        atomic_store(&w->slot->overflow, sv->login_full);
+        if (sv->kind == KIND_DOVECOT) {
+                r = dovecot_prepare(sv, &dexec);
+                if (r < 0) {
+                        free(w);
+                        start_failed(sv, "prepare a Dovecot worker", r);
+                        return r;
+                }
+        } else {
+                slot_fd = memfd_create("dovesd-worker-slot", MFD_CLOEXEC);
+                if (slot_fd < 0 || ftruncate(slot_fd, sizeof(dovesd_worker_slot)) < 0) {
+                        r = -errno;
+                        free(w);
+                        start_failed(sv, "create a worker slot", r);
+                        return r;
+                }
+                w->slot = mmap(NULL, sizeof(*w->slot), PROT_READ | PROT_WRITE, MAP_SHARED,
+                               slot_fd, 0);
+                if (w->slot == MAP_FAILED) {
+                        r = -errno;
+                        w->slot = NULL;
+                        free(w);
+                        start_failed(sv, "map a worker slot", r);
+                        return r;
+                }
+                /* A starting worker counts as one with free slots. */
+                atomic_store(&w->slot->free_slots, worker_capacity(s));
+                atomic_store(&w->slot->accepting, true);
+                atomic_store(&w->slot->overflow, sv->login_full);
 
-        if (!sv->envp)
-                return -ENOMEM;
-        for (char **e = sv->envp; *e; e++)
-                n_env++;
-        envp = calloc(n_env + 3, sizeof(char *));
-        if (!envp) {
-                worker_free(w);
-                return -ENOMEM;
+                if (!sv->envp) {
+                        worker_free(w);
+                        return -ENOMEM;
+                }
+                for (char **e = sv->envp; *e; e++)
+                        n_env++;
+                envp = calloc(n_env + 3, sizeof(char *));
+                if (!envp) {
+                        worker_free(w);
+                        return -ENOMEM;
+                }
+                memcpy(envp, sv->envp, n_env * sizeof(char *));
+                envp[n_env] = listen_pid;
         }
-        memcpy(envp, sv->envp, n_env * sizeof(char *));
-        envp[n_env] = listen_pid;
 
         pid = fork();
         if (pid < 0) {
                 r = -errno;
                 worker_free(w);
+                dovecot_exec_free(dexec);
                 start_failed(sv, "fork a worker", r);
                 return r;
         }
-        if (pid == 0)
+        if (pid == 0) {
+                if (dexec) {
+                        r = dovecot_child_exec(dexec);
+                        service_log(s, LOG_ERR, "Failed to execute %s: %s", sv->argv[0],
+                                    strerror(-r));
+                        _exit(EXIT_EXEC_FAILED);
+                }
                 worker_exec(sv, slot_fd, envp, listen_pid);
+        }
+        dovecot_exec_free(dexec);
 
         w->pid = pid;
         r = sd_event_add_child(sv->event, &w->child, pid, WEXITED, on_worker_exit, w);
+        if (r >= 0 && sv->kind == KIND_DOVECOT)
+                r = sd_event_add_time_relative(sv->event, &w->first_status_timer,
+                                               CLOCK_MONOTONIC,
+                                               DOVECOT_FIRST_STATUS_TIMEOUT_SEC * USEC_PER_SEC, 0,
+                                               on_first_status_timeout, w);
         if (r < 0) {
                 /* Without a child source it could never be reaped: do not keep it. */
                 service_log(s, LOG_ERR, "Failed to watch worker %d: %s", (int) pid, strerror(-r));
@@ -374,6 +502,15 @@ static int worker_spawn(supervisor *sv) {
         sv->spawned++;
         if (sv->n_workers > sv->workers_max)
                 sv->workers_max = (unsigned) sv->n_workers;
+        if (sv->kind == KIND_DOVECOT && streq(s->type, "anvil")) {
+                /* As Dovecot's master, at every start of anvil: the handshake into both of
+                 * its pipes (it skips what an earlier anvil left unread up to it). */
+                (void) !write(sv->dc.anvil_master_write, DOVECOT_ANVIL_HANDSHAKE,
+                              strlen(DOVECOT_ANVIL_HANDSHAKE));
+                (void) !write(sv->dc.anvil_shared_fd, DOVECOT_ANVIL_HANDSHAKE,
+                              strlen(DOVECOT_ANVIL_HANDSHAKE));
+                sv->dc.anvil_starts++;
+        }
         service_log(s, LOG_DEBUG, "Started worker %d", (int) pid);
         return 0;
 }
@@ -382,6 +519,8 @@ static void set_login_full(supervisor *sv, bool full) {
         if (sv->login_full == full)
                 return;
         sv->login_full = full;
+        if (sv->kind == KIND_DOVECOT && sv->dc.login_notify_fd >= 0)
+                (void) dovecot_login_notify_set(sv->dc.login_notify_fd, full);
         for (size_t i = 0; i < sv->n_workers; i++) {
                 worker_set_overflow(sv->workers[i], full);
                 (void) kill(sv->workers[i]->pid, SIGUSR1);
@@ -497,6 +636,35 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
         }
 
         worker_remove(sv, w);
+        supervisor_evaluate(sv);
+        return 0;
+}
+
+/* One record from the status pipe of Dovecot's programs. Any process of the service may write
+ * it: a record counts only for a live worker of ours with the generation it was started in. */
+static int on_dovecot_record(const dovecot_status *st, void *userdata) {
+        supervisor *sv = userdata;
+
+        for (size_t i = 0; i < sv->n_workers; i++) {
+                worker *w = sv->workers[i];
+
+                if (w->pid != st->pid || st->generation != w->generation + 1)
+                        continue;
+                w->status_seen = true;
+                w->available = st->available_count;
+                w->first_status_timer = sd_event_source_disable_unref(w->first_status_timer);
+                break;
+        }
+        return 0;
+}
+
+static int on_dovecot_status(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        supervisor *sv = userdata;
+        int r;
+
+        r = dovecot_status_read(&sv->dc.reader, fd, on_dovecot_record, sv);
+        if (r < 0 && r != -EAGAIN)
+                service_log(sv->s, LOG_ERR, "Failed to read the status pipe: %s", strerror(-r));
         supervisor_evaluate(sv);
         return 0;
 }
@@ -960,6 +1128,7 @@ static int reload_settings(supervisor *sv, char **ret_error) {
                 return -ENOMEM;
         n->n_ref = 1;
         n->wake_fd = -EBADF;
+        n->anvil_shared_fd = -EBADF;
         r = service_parse_env(n, ret_error);
         if (r >= 0) {
                 bool same = n->n_listeners == s->n_listeners;
@@ -1052,7 +1221,9 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
 
                 if (w->retiring)
                         continue;
-                (void) kill(w->pid, SIGHUP);
+                /* Dovecot's programs die of SIGHUP: they only stop listening. */
+                if (sv->kind == KIND_LIBDOVESD)
+                        (void) kill(w->pid, SIGHUP);
                 worker_retire(w, SIGQUIT);
         }
         return 0;
@@ -1127,9 +1298,109 @@ static int on_ignored_signal(sd_event_source *src, const struct signalfd_siginfo
 
 /* ---- set-up ----------------------------------------------------------------------------- */
 
+static void dovecot_master_done(dovecot_master *dc) {
+        int *fds[] = { &dc->status_read, &dc->status_write, &dc->dead_read, &dc->dead_write,
+                       &dc->anvil_fd, &dc->login_notify_fd, &dc->anvil_master_read,
+                       &dc->anvil_master_write, &dc->anvil_log_pair[0], &dc->anvil_log_pair[1] };
+
+        sd_event_source_disable_unref(dc->status_source);
+        dc->status_source = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                if (*fds[i] >= 0)
+                        (void) close(*fds[i]);
+                *fds[i] = -EBADF;
+        }
+        free(dc->version);
+        dc->version = NULL;
+        free(dc->listeners);
+        dc->listeners = NULL;
+}
+
+/* What Dovecot's master holds for a service: the status and master-dead pipes, the anvil
+ * FIFO, the login notify file; for anvil its own pipe and fd 4. */
+static int dovecot_master_setup(supervisor *sv) {
+        dovesd_service *s = sv->s;
+        dovecot_master *dc = &sv->dc;
+        const char *fifo = getenv("DOVESD_ANVIL_FIFO");
+        int p[2], r;
+
+        dc->base_dir = getenv("DOVESD_BASE_DIR");
+        dc->config_file = getenv("DOVESD_CONFIG_FILE");
+        if (!dc->base_dir || dc->base_dir[0] != '/') {
+                service_log(s, LOG_ERR, "DOVESD_BASE_DIR: not an absolute path");
+                return -EINVAL;
+        }
+        r = dovecot_version_detect(sv->argv[0], &dc->version);
+        if (r < 0)
+                service_log(s, LOG_WARNING, "Cannot tell the Dovecot version of %s (%s), "
+                            "starting it without DOVECOT_VERSION", sv->argv[0], strerror(-r));
+
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        dc->status_read = p[0];
+        dc->status_write = p[1];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        dc->dead_read = p[0];
+        dc->dead_write = p[1];
+        r = sd_event_add_io(sv->event, &dc->status_source, dc->status_read, EPOLLIN,
+                            on_dovecot_status, sv);
+        if (r < 0)
+                return r;
+
+        if (fifo && fifo[0] && !streq(s->type, "anvil") && !streq(s->type, "config")) {
+                dc->anvil_fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+                if (dc->anvil_fd < 0)
+                        service_log(s, LOG_WARNING, "Cannot open anvil's pipe %s (%m): "
+                                    "mail_max_userip_connections is not enforced", fifo);
+                else {
+                        /* Dovecot's programs write to it blocking, as to the master's pipe. */
+                        int fl = fcntl(dc->anvil_fd, F_GETFL);
+
+                        if (fl >= 0)
+                                (void) fcntl(dc->anvil_fd, F_SETFL, fl & ~O_NONBLOCK);
+                }
+        }
+        if (streq(s->type, "login")) {
+                dc->login_notify_fd = dovecot_login_notify_new();
+                if (dc->login_notify_fd < 0)
+                        return dc->login_notify_fd;
+        }
+        if (streq(s->type, "anvil")) {
+                if (s->anvil_shared_fd < 0) {
+                        service_log(s, LOG_ERR, "anvil: no fd named %s (its shared pipe)",
+                                    DOVESD_ANVIL_SHARED_FDNAME);
+                        return -EINVAL;
+                }
+                dc->anvil_shared_fd = s->anvil_shared_fd;
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return -errno;
+                dc->anvil_master_read = p[0];
+                dc->anvil_master_write = p[1];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, dc->anvil_log_pair) < 0)
+                        return -errno;
+        }
+
+        /* The listeners in config order (DOVESD_LISTENERS), each fd of a listener. */
+        dc->listeners = calloc(s->n_sockets ?: 1, sizeof(dovecot_listener));
+        if (!dc->listeners)
+                return -ENOMEM;
+        for (size_t l = 0; l < s->n_listeners; l++)
+                for (size_t i = 0; i < s->n_sockets; i++)
+                        if (s->sockets[i].listener == &s->listeners[l])
+                                dc->listeners[dc->n_listeners++] = (dovecot_listener) {
+                                        .fd = s->sockets[i].fd,
+                                        .name = s->listeners[l].name,
+                                        .ssl = s->listeners[l].ssl,
+                                        .haproxy = s->listeners[l].haproxy,
+                                };
+        return 0;
+}
+
 static supervisor *supervisor_free(supervisor *sv) {
         if (!sv)
                 return NULL;
+        dovecot_master_done(&sv->dc);
         for (size_t i = 0; i < sv->n_workers; i++)
                 worker_free(sv->workers[i]);
         free(sv->workers);
@@ -1215,6 +1486,8 @@ static int supervisor_setup(supervisor *sv) {
                 if (r < 0)
                         return r;
         }
+        if (sv->kind == KIND_DOVECOT)
+                return dovecot_master_setup(sv);
         return build_envp(sv);
 }
 
@@ -1297,6 +1570,8 @@ static int help(void) {
 
 int main(int argc, char *argv[]) {
         _cleanup_free_ char *error = NULL;
+        worker_kind kind = KIND_LIBDOVESD;
+        const char *kind_name;
         dovesd_service *s = NULL;
         supervisor *sv = NULL;
         int r;
@@ -1304,7 +1579,7 @@ int main(int argc, char *argv[]) {
         if (argc >= 2 && streq(argv[1], "--help"))
                 return help();
         if (argc == 2 && streq(argv[1], "--kinds")) {
-                printf("libdovesd\n");
+                printf("libdovesd\ndovecot\n");
                 return 0;
         }
         if (argc == 3 && streq(argv[1], "--reload"))
@@ -1319,14 +1594,13 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
-        /* Only libdovesd programs are workers so far: Dovecot's own programs need their
-         * master's contract (helper/dovecot.[ch]), which this supervisor does not give yet.
-         * Exec'ing them as libdovesd workers would crash them: refuse, and say why. */
-        if (getenv("DOVESD_WORKER_KIND") && !streq(getenv("DOVESD_WORKER_KIND"), "libdovesd")) {
-                fprintf(stderr, "dovesd-supervisor: DOVESD_WORKER_KIND=%s: this supervisor runs "
-                        "only libdovesd programs (dovesd-supervisor --kinds); Dovecot's own "
-                        "programs do not run under dovesd yet\n", getenv("DOVESD_WORKER_KIND"));
-                return 1;
+        kind_name = getenv("DOVESD_WORKER_KIND") ?: "libdovesd";
+        if (streq(kind_name, "dovecot"))
+                kind = KIND_DOVECOT;
+        else if (!streq(kind_name, "libdovesd")) {
+                fprintf(stderr, "dovesd-supervisor: DOVESD_WORKER_KIND=%s: unknown worker kind "
+                        "(dovesd-supervisor --kinds)\n", kind_name);
+                return 2;
         }
 
         /* Workers are this process's children only: never inherit DOVESD_WORKER. */
@@ -1347,7 +1621,14 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
         sv->s = s;
+        sv->kind = kind;
         sv->wake_fd = -EBADF;
+        sv->dc = (dovecot_master) {
+                .status_read = -EBADF, .status_write = -EBADF, .dead_read = -EBADF,
+                .dead_write = -EBADF, .anvil_fd = -EBADF, .login_notify_fd = -EBADF,
+                .anvil_shared_fd = -EBADF, .anvil_master_read = -EBADF,
+                .anvil_master_write = -EBADF, .anvil_log_pair = { -EBADF, -EBADF },
+        };
         sv->argv = argv + 1;
 
         r = supervisor_setup(sv);
