@@ -283,7 +283,8 @@ service *config_get_service(config_state *st, const char *name, const char *file
                         if (strcasecmp(s->name, name) == 0) {
                                 if (!streq(s->name, name) && set_str(&s->name, name) < 0)
                                         return NULL;
-                                *ret_new = false;
+                                if (ret_new)
+                                        *ret_new = false;
                                 return s;
                         }
                         h = (h + 1) & (st->hash_size - 1);
@@ -306,7 +307,8 @@ service *config_get_service(config_state *st, const char *name, const char *file
                         h = (h + 1) & (st->hash_size - 1);
                 st->hash[h] = c->n_services;
         }
-        *ret_new = true;
+        if (ret_new)
+                *ret_new = true;
         return &n[c->n_services - 1];
 }
 
