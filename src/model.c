@@ -637,32 +637,60 @@ static const char *expand_group(const config *c, const char *v) {
         return v;
 }
 
+/* Does PATH have a ".." component? */
+static bool path_has_dotdot(const char *path) {
+        for (const char *p = path; (p = strstr(p, "..")); p++)
+                if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+                        return true;
+        return false;
+}
+
+/* Normalizes PATH in place as systemd wants socket paths: no "//", no "." component, no
+ * trailing '/'. ".." components are refused by validate() before this runs. */
+static char *path_simplify(char *path) {
+        bool absolute = path[0] == '/';
+        const char *r = path;
+        char *w = path;
+
+        while (*r != '\0') {
+                size_t n;
+
+                while (*r == '/')
+                        r++;
+                n = strcspn(r, "/");
+                if (n == 0)
+                        break;
+                if (n == 1 && r[0] == '.') {
+                        r++;
+                        continue;
+                }
+                if (absolute || w > path)
+                        *w++ = '/';
+                memmove(w, r, n);
+                w += n;
+                r += n;
+        }
+        if (w == path)
+                *w++ = absolute ? '/' : '.';
+        *w = '\0';
+        return path;
+}
+
 static char *under_dir(const char *dir, const char *path) {
         char *r;
 
         if (path[0] == '/')
-                return strdup(path);
-        if (asprintf(&r, "%s/%s", dir, path) < 0)
-                return NULL;
-        return r;
+                r = strdup(path);
+        else if (asprintf(&r, "%s/%s", dir, path) < 0)
+                r = NULL;
+        return r ? path_simplify(r) : NULL;
 }
 
 static char *chroot_path(const config *c, const char *chroot) {
-        char *r;
-        size_t len;
-
         if (chroot[0] == '\0')
                 return strdup("");
-        if (streq(chroot, "."))
-                r = strdup(c->base_dir);
-        else
-                r = under_dir(c->base_dir, chroot);
-        if (!r)
-                return NULL;
-        len = strlen(r);
-        while (len > 1 && r[len - 1] == '/')
-                r[--len] = '\0';
-        return r;
+        /* "." is base_dir itself; the trailing '/' goes, as in Dovecot */
+        return under_dir(c->base_dir, chroot);
 }
 
 static bool process_limit_1(const char *name) {
@@ -802,6 +830,16 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
 
         if (c->listen[0] == '\0')
                 return global_error(st, d, "listen", "listen can't be set empty", "") ?: -EINVAL;
+        /* dovesd creates base_dir, the chroots and the listeners' directories below it (the
+         * dirs unit): every one must stay below base_dir, and systemd takes only absolute,
+         * normalized socket paths. doveconf checks neither. */
+        if (c->base_dir[0] != '/')
+                return global_error(st, d, "base_dir", "base_dir must be an absolute path: ",
+                                    c->base_dir) ?: -EINVAL;
+        if (path_has_dotdot(c->base_dir))
+                return global_error(st, d, "base_dir",
+                                    "base_dir must not contain a '..' component: ", c->base_dir)
+                        ?: -EINVAL;
         {
                 unsigned fu = global_uint(st, "first_valid_uid", 500);
                 unsigned lu = global_uint(st, "last_valid_uid", 0);
@@ -857,6 +895,12 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                      s->name);
                         goto fail;
                 }
+                if (path_has_dotdot(s->var_chroot ?: s->chroot)) {
+                        r = diag_add(d, false, s->file, s->line,
+                                     "service(%s): chroot(%s): path must not contain a '..' component",
+                                     s->name, s->var_chroot ?: s->chroot);
+                        goto fail;
+                }
                 if (s->process_min_avail > plimit) {
                         r = diag_add(d, false, s->file, s->line,
                                      "service(%s): process_min_avail is higher than process_limit",
@@ -885,6 +929,13 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                                      "service(%s): %s: path must not be empty",
                                                      s->name, kind == LISTENER_UNIX ?
                                                      "unix_listener" : "fifo_listener");
+                                        goto fail;
+                                }
+                                if (kind != LISTENER_INET && path_has_dotdot(l->name)) {
+                                        r = diag_add(d, false, l->file, l->line,
+                                                     "service(%s): %s(%s): path must not contain a '..' component",
+                                                     s->name, kind == LISTENER_UNIX ?
+                                                     "unix_listener" : "fifo_listener", l->name);
                                         goto fail;
                                 }
                                 if (kind != LISTENER_INET) {
@@ -1029,6 +1080,7 @@ int config_finish(config_state *st, conf_diags *diags) {
         r = validate(st, diags, protocols);
         if (r < 0)
                 return r;
+        path_simplify(c->base_dir);
 
         for (size_t i = 0; i < c->n_services; i++) {
                 r = effective(c, &c->services[i], protocols);

@@ -1481,6 +1481,24 @@ static int dirs_add(dir_spec **dirs, size_t *n, const char *path, dir_kind kind,
         return 0;
 }
 
+/* Is PATH absolute and normalized: no empty, "." or ".." component, no trailing '/'? */
+static bool dir_path_normalized(const char *path) {
+        if (path[0] != '/')
+                return false;
+        if (streq(path, "/"))
+                return true;
+        for (const char *p = path; *p; ) {
+                size_t n;
+
+                p++;                            /* the '/' */
+                n = strcspn(p, "/");
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                p += n;
+        }
+        return true;
+}
+
 static int dir_spec_cmp(const void *a, const void *b) {
         return strcmp(((const dir_spec *) a)->path, ((const dir_spec *) b)->path);
 }
@@ -1561,6 +1579,18 @@ static int build_dirs(builder *b) {
                 }
         }
         qsort(dirs, n_dirs, sizeof(dir_spec), dir_spec_cmp);
+
+        /* Defence in depth: this unit runs as root with CAP_CHOWN and CAP_FOWNER. Whatever the
+         * model let through, it creates and chmods nothing but base_dir and directories below
+         * it (the chroots it makes are below base_dir too). */
+        for (size_t i = 0; i < n_dirs; i++)
+                if (!dir_path_normalized(dirs[i].path) ||
+                    !(streq(dirs[i].path, base) || path_under(dirs[i].path, base))) {
+                        r = push_diag(b, false, b->c->path, 0,
+                                      "refusing to create directory %s: not a normalized path "
+                                      "below base_dir %s", dirs[i].path, base);
+                        goto finish;
+                }
 
         {
                 _cleanup_free_ char *p = escape_specifiers(b->prefix);

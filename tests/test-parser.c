@@ -141,7 +141,7 @@ Test(parser, valid) {
                 "service imap { # comment\n}\n",
                 "base_dir = /x #y\n",
                 "base_dir=\"/x#y\"\n",
-                "base_dir=\"/x\n",
+                "mail_location=\"/x\n",     /* base_dir must be absolute */
                 "service 'imap' {\n}\n",
                 "protocol {\n}\n",
                 "remote 1.2.3.4 {\n protocol imap {\n }\n}\n",

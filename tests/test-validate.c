@@ -50,6 +50,22 @@ Test(validate, errors) {
                 { "protocols = imap\nservice i {\n protocol = imap\n}\nservice zz {\n protocol = imap\n inet_listener a {\n  port = 5\n  address = [::1], 10.0.0.1 localhost * ::\n }\n}\n"
                   "service q {\n  protocol = pop3\n inet_listener a {\n  port = 5\n  address = unused.host\n }\n}\n",
                   "" },
+                /* dovesd only (doveconf accepts them): a path that could leave base_dir, whose
+                 * directories dovesd would create (issue 16, item 3) */
+                { "service zz {\n chroot = ..\n unix_listener ../../var/mail/sock {\n }\n}\n",
+                  "main.conf:1: service(zz): chroot(..): path must not contain a '..' component" },
+                { "service zz {\n chroot = login/../../x\n}\n",
+                  "main.conf:1: service(zz): chroot(login/../../x): path must not contain a '..' component" },
+                { "service zz {\n chroot = /var/..\n}\n",
+                  "main.conf:1: service(zz): chroot(/var/..): path must not contain a '..' component" },
+                { "service zz {\n unix_listener ../../var/mail/sock {\n }\n}\n",
+                  "main.conf:2: service(zz): unix_listener(../../var/mail/sock): path must not contain a '..' component" },
+                { "service zz {\n fifo_listener /run/dovesd/../x {\n }\n}\n",
+                  "main.conf:2: service(zz): fifo_listener(/run/dovesd/../x): path must not contain a '..' component" },
+                { "base_dir = /run/../x\n", "main.conf:1: base_dir must not contain a '..' component: /run/../x" },
+                { "base_dir = run/x\n", "main.conf:1: base_dir must be an absolute path: run/x" },
+                /* "..." and "a..b" are names, not ".." */
+                { "service zz {\n chroot = ...\n unix_listener a..b/..c {\n }\n}\n", "" },
                 { "last_valid_uid = 5\n",
                   "main.conf:1: first_valid_uid can't be larger than last_valid_uid" },
                 { "first_valid_gid = 10\nlast_valid_gid = 5\n",
