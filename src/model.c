@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -680,9 +681,16 @@ static char *under_dir(const char *dir, const char *path) {
         char *r;
 
         if (path[0] == '/')
-                r = strdup(path);
-        else if (asprintf(&r, "%s/%s", dir, path) < 0)
-                r = NULL;
+                return strdup(path);
+        if (asprintf(&r, "%s/%s", dir, path) < 0)
+                return NULL;
+        return r;
+}
+
+/* A listener path or chroot: under base_dir when relative, normalized. */
+static char *base_path(const config *c, const char *path) {
+        char *r = under_dir(c->base_dir, path);
+
         return r ? path_simplify(r) : NULL;
 }
 
@@ -690,7 +698,7 @@ static char *chroot_path(const config *c, const char *chroot) {
         if (chroot[0] == '\0')
                 return strdup("");
         /* "." is base_dir itself; the trailing '/' goes, as in Dovecot */
-        return under_dir(c->base_dir, chroot);
+        return base_path(c, chroot);
 }
 
 static bool process_limit_1(const char *name) {
@@ -750,7 +758,7 @@ static int effective(config *c, service *s, char **protocols) {
                         l->eff_user = strdup("");
                         l->eff_group = strdup("");
                 } else {
-                        l->path = under_dir(c->base_dir, l->name);
+                        l->path = base_path(c, l->name);
                         l->eff_user = strdup(expand_user(c, l->var_user ?: l->user));
                         l->eff_group = strdup(expand_group(c, l->var_group ?: l->group));
                         l->addresses = calloc(1, sizeof(char *));
@@ -786,6 +794,32 @@ static int global_error(config_state *st, conf_diags *d, const char *key, const 
 
         return diag_add(d, false, g ? g->file : st->cfg->path, g ? g->line : 1, "%s%s", text,
                         arg);
+}
+
+/* Why systemd would refuse PATH as the program of an Exec*= line (config_parse_exec():
+ * an absolute, valid path without quotes, '\\' or control characters), or NULL. */
+static const char *exec_path_problem(const char *path) {
+        size_t len = strlen(path);
+
+        if (path[0] != '/')
+                return "not an absolute path (a relative executable is under libexec_dir)";
+        if (path[len - 1] == '/')
+                return "names a directory";
+        if (len >= PATH_MAX)
+                return "longer than 4095 bytes";
+        for (const char *p = path; *p; ) {
+                size_t n;
+
+                p += strspn(p, "/");
+                n = strcspn(p, "/");
+                if (n > NAME_MAX)
+                        return "a path component is longer than 255 bytes";
+                p += n;
+        }
+        for (const char *p = path; *p; p++)
+                if ((unsigned char) *p < ' ' || *p == 0x7f || strchr("\"'\\", *p))
+                        return "systemd refuses quotes, '\\' and control characters in a program path";
+        return NULL;
 }
 
 /* A generator cannot resolve host names (no DNS at boot): an inet address must be '*', '::',
@@ -900,6 +934,31 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                      "service(%s): chroot(%s): path must not contain a '..' component",
                                      s->name, s->var_chroot ?: s->chroot);
                         goto fail;
+                }
+                {
+                        _cleanup_strv_free_ char **argv = split_spaces(
+                                s->var_executable ?: s->executable, " ");
+                        _cleanup_free_ char *exe = NULL;
+                        const char *why;
+
+                        if (!argv) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        if (argv[0]) {
+                                exe = under_dir(c->libexec_dir, argv[0]);
+                                if (!exe) {
+                                        r = -ENOMEM;
+                                        goto fail;
+                                }
+                                why = exec_path_problem(exe);
+                                if (why) {
+                                        r = diag_add(d, false, s->file, s->line,
+                                                     "service(%s): executable %s: %s", s->name,
+                                                     exe, why);
+                                        goto fail;
+                                }
+                        }
                 }
                 if (s->process_min_avail > plimit) {
                         r = diag_add(d, false, s->file, s->line,

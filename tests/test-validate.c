@@ -64,6 +64,13 @@ Test(validate, errors) {
                   "main.conf:2: service(zz): fifo_listener(/run/dovesd/../x): path must not contain a '..' component" },
                 { "base_dir = /run/../x\n", "main.conf:1: base_dir must not contain a '..' component: /run/../x" },
                 { "base_dir = run/x\n", "main.conf:1: base_dir must be an absolute path: run/x" },
+                /* a program path systemd would refuse: --check OK means systemd loads the units */
+                { "service zz {\n executable = \"a\\\"b -x\"\n}\n",
+                  "main.conf:1: service(zz): executable /usr/lib/dovecot/a\"b: systemd refuses quotes, '\\' and control characters in a program path" },
+                { "libexec_dir = lib\nservice zz {\n executable = imap\n}\n",
+                  "main.conf:2: service(zz): executable lib/imap: not an absolute path (a relative executable is under libexec_dir)" },
+                { "service zz {\n executable = /usr/bin/\n}\n",
+                  "main.conf:1: service(zz): executable /usr/bin/: names a directory" },
                 /* "..." and "a..b" are names, not ".." */
                 { "service zz {\n chroot = ...\n unix_listener a..b/..c {\n }\n}\n", "" },
                 { "last_valid_uid = 5\n",
@@ -89,6 +96,22 @@ Test(validate, errors) {
                 _cleanup_free_ char *e = test_first_error(cases[i].conf);
                 cr_assert_str_eq(e, cases[i].error, "case %zu", i);
         }
+}
+
+/* A program path component over NAME_MAX: systemd says "Neither a valid executable name nor
+ * an absolute path"; 255 bytes are fine. */
+Test(validate, executable_component_length) {
+        char conf[512], want[512];
+
+        snprintf(conf, sizeof(conf), "service zz {\n executable = /x/%0256d\n}\n", 0);
+        snprintf(want, sizeof(want), "main.conf:1: service(zz): executable /x/%0256d: a path "
+                 "component is longer than 255 bytes", 0);
+        _cleanup_free_ char *e = test_first_error(conf);
+        cr_assert_str_eq(e, want);
+
+        snprintf(conf, sizeof(conf), "service zz {\n executable = /x/%0255d\n}\n", 0);
+        _cleanup_free_ char *e2 = test_first_error(conf);
+        cr_assert_str_eq(e2, "");
 }
 
 Test(validate, skipped_or_fine) {
