@@ -200,12 +200,12 @@ Test(parser, quoting_and_continuation) {
 
         /* a backslash left at the end once the quotes are gone is dropped (F10) */
         c = test_config("service q {\n  chroot = \"\\\"\n  user = \"a\\\"\n  group = 'b\\'\n"
-                        "  executable = \"c\\\\\"\n}\n");
+                        "  executable = \"x c\\\\\"\n}\n");
         s = test_service(c, "q");
         cr_assert_str_eq(s->chroot, "");
         cr_assert_str_eq(s->user, "a");
         cr_assert_str_eq(s->group, "b");
-        cr_assert_str_eq(s->executable, "c\\");
+        cr_assert_str_eq(s->executable, "x c\\");
         config_free(c);
 }
 
