@@ -1072,9 +1072,21 @@ static int build_service(builder *b, const service *s, const char *unit, const c
         if (r < 0)
                 goto fail;
         if (!per_conn && n_refs > 0) {
+                /* systemd splits Sockets= with extract_first_word(…, 0): a backslash escapes
+                 * the next character and is dropped, so the "\xNN" of an escaped name needs
+                 * "\\xNN" (the dependency settings keep escapes, Slice= and Service= are not
+                 * split: there the names go as they are). */
                 fputs("Sockets=", t.f);
-                for (size_t i = 0; i < n_refs; i++)
-                        fprintf(t.f, "%s%s.socket", i > 0 ? " " : "", refs[i].socket);
+                for (size_t i = 0; i < n_refs; i++) {
+                        if (i > 0)
+                                fputc(' ', t.f);
+                        for (const char *p = refs[i].socket; *p; p++) {
+                                if (*p == '\\')
+                                        fputc('\\', t.f);
+                                fputc(*p, t.f);
+                        }
+                        fputs(".socket", t.f);
+                }
                 fputc('\n', t.f);
         }
 
