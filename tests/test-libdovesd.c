@@ -276,7 +276,13 @@ static env_case env_cases[] = {
           "DOVESD_LISTENERS is empty: cannot name the listener of the connection on fd 3" },
         { "DOVESD_LISTENERS=imap;imaps:ssl", "conn", "connection",
           "DOVESD_LISTENERS: cannot tell which of 2 listeners the connection on fd 3 came from" },
+        /* contradictory settings, as doveconf refuses them (issue 16, item 6) */
+        { "DOVESD_PROCESS_MIN_AVAIL=9\nDOVESD_PROCESS_LIMIT=3", "", "",
+          "DOVESD_PROCESS_MIN_AVAIL (9) is higher than DOVESD_PROCESS_LIMIT (3)" },
+        { "DOVESD_PROCESS_MIN_AVAIL=2\nDOVESD_PROCESS_LIMIT", "", "",
+          "DOVESD_PROCESS_MIN_AVAIL (2) is higher than DOVESD_PROCESS_LIMIT (1)" },
         /* accepted */
+        { "DOVESD_PROCESS_MIN_AVAIL=3\nDOVESD_PROCESS_LIMIT=3", "", "", "" },
         { "DOVESD_LISTENERS=imap;imaps:ssl:haproxy;log;auth", "tcp,tcp,tcp,fifo,unix",
           "imap:imap:imaps:log:auth", "" },
         { "DOVESD_LISTENERS=imap", "conn", "connection", "" },
