@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1098,4 +1099,112 @@ Test(libdovesd, sighup_calls_reload) {
         cr_expect_not_null(strstr(rep, "reload=1\n"), "%s", rep);
         cr_expect_eq(report_num(rep, "run"), 0, "the service carried on and exited on idle");
         free(rep);
+}
+
+/* ---- the parent-death signal across privilege changes (issue 16, item 7) ----------------- */
+
+static volatile sig_atomic_t pdeath_got;
+
+static void on_pdeath(int sig) {
+        pdeath_got = sig;
+}
+
+/* The fact the library works around: a credential change clears the parent-death signal. */
+Test(libdovesd, pdeathsig_cleared_by_the_kernel_on_setresgid) {
+        int status;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                int sig = -1;
+
+                if (prctl(PR_SET_PDEATHSIG, SIGUSR2) < 0 || prctl(PR_GET_PDEATHSIG, &sig) < 0 ||
+                    sig != SIGUSR2)
+                        _exit(3);
+                if (setresgid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                sig = -1;
+                if (prctl(PR_GET_PDEATHSIG, &sig) < 0)
+                        _exit(3);
+                _exit(sig == 0 ? 0 : 1);
+        }
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status));
+        cr_assert_eq(WEXITSTATUS(status), 0, "exit %d: 1 = the kernel kept the signal",
+                     WEXITSTATUS(status));
+}
+
+/* A process that set a death signal keeps it through dovesd_service_restrict() (setresgid,
+ * setresuid) and dovesd_privileged_group_enable() (setegid): its parent dies, it gets it. */
+Test(libdovesd, pdeathsig_survives_restrict_and_privileged_group) {
+        int out[2], ready[2], status;
+        char buf[512] = "";
+        size_t len = 0;
+        pid_t mid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        setenv("DOVESD_GROUP", "nogroup", 1);
+        setenv("DOVESD_PRIVILEGED_GROUP", "mail", 1);
+
+        mid = fork();
+        cr_assert_geq(mid, 0);
+        if (mid == 0) {
+                pid_t c = fork();
+                char b;
+
+                if (c < 0)
+                        _exit(1);
+                if (c == 0) {
+                        struct sigaction sa = { .sa_handler = on_pdeath };
+                        dovesd_service *s = NULL;
+                        char *error = NULL;
+                        int r1, r2, sig = -1;
+
+                        sigaction(SIGUSR2, &sa, NULL);
+                        (void) prctl(PR_SET_PDEATHSIG, SIGUSR2);
+                        if (dovesd_service_new(&s, &error) < 0) {
+                                dprintf(out[1], "new failed: %s\n", error ?: "");
+                                _exit(1);
+                        }
+                        r1 = dovesd_service_restrict(s);
+                        r2 = dovesd_privileged_group_enable(s, true);
+                        (void) prctl(PR_GET_PDEATHSIG, &sig);
+                        dprintf(out[1], "restrict=%d priv=%d egid=%u pdeathsig=%d\n", r1, r2,
+                                (unsigned) getegid(), sig);
+                        (void) write(ready[1], "r", 1);
+                        for (int i = 0; i < 500 && !pdeath_got; i++)
+                                usleep(10000);
+                        dprintf(out[1], "got=%d\n", (int) pdeath_got);
+                        _exit(0);
+                }
+                /* the parent dies once the child has changed its credentials */
+                (void) read(ready[0], &b, 1);
+                _exit(0);
+        }
+        close(out[1]);
+        close(ready[0]);
+        close(ready[1]);
+        cr_assert_eq(waitpid(mid, &status, 0), mid);
+        for (;;) {
+                struct pollfd p = { .fd = out[0], .events = POLLIN };
+                ssize_t k;
+
+                if (poll(&p, 1, 10000) <= 0)
+                        break;
+                k = read(out[0], buf + len, sizeof(buf) - 1 - len);
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+        }
+        buf[len] = '\0';
+        close(out[0]);
+        cr_expect_not_null(strstr(buf, "restrict=0 priv=0 egid=8 pdeathsig=12\n"),
+                           "the signal is set again after each change: %s", buf);
+        cr_expect_not_null(strstr(buf, "got=12\n"), "the parent died: %s", buf);
 }
