@@ -1208,3 +1208,72 @@ Test(libdovesd, pdeathsig_survives_restrict_and_privileged_group) {
                            "the signal is set again after each change: %s", buf);
         cr_expect_not_null(strstr(buf, "got=12\n"), "the parent died: %s", buf);
 }
+
+/* ---- login overflow and PROXY (issue 16, item 5) ------------------------------------------ */
+
+/* A full single login process (client_limit 2, filled through the plain listener) gets one
+ * more client on its haproxy listener, which sends HDR (NULL: connects and closes at once).
+ * Returns whether the oldest client was pushed out; *ret_report is the service's report. */
+static bool overflow_by_proxy_client(const char *trusted, const char *hdr, char **ret_report) {
+        unsigned port, pport;
+        int lfd = listen_tcp(8, &port), plfd = listen_tcp(8, &pport), c[3];
+        svc_fd fds[] = { { lfd, "imap" }, { plfd, "proxy" } };
+        prog p = { .hold_usec = 60 * USEC_PER_SEC };
+        char line[512] = "";
+        bool dropped;
+        report rpt;
+        pid_t pid;
+
+        env_base("imap-login", "imap;proxy:haproxy", "2");
+        setenv("DOVESD_TYPE", "login", 1);
+        setenv("DOVESD_HAPROXY_TRUSTED_NETWORKS", trusted, 1);
+        pid = spawn_service(fds, 2, prog_main, &p, &rpt);
+        c[0] = connect_tcp(port);
+        usleep(100 * 1000);
+        c[1] = connect_tcp(port);
+        usleep(100 * 1000);
+        c[2] = connect_tcp(pport);      /* the process is full */
+        if (hdr)
+                (void) send(c[2], hdr, strlen(hdr), MSG_NOSIGNAL);
+        else
+                close(c[2]);
+        dropped = readable_within(c[0], 1.0) && read_line(c[0], line, sizeof(line)) > 0 &&
+                strcmp(line, "bye\n") == 0;
+        kill(pid, SIGTERM);
+        *ret_report = finish(pid, &rpt);
+        close(c[0]);
+        close(c[1]);
+        if (hdr)
+                close(c[2]);
+        return dropped;
+}
+
+Test(libdovesd, login_overflow_only_for_a_client_that_will_be_served) {
+        const char good[] = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 143\r\n";
+        const char bad[] = "PROXY TCP9 192.0.2.1 192.0.2.2 5555 143\r\n";
+        char *rep;
+
+        /* untrusted peer: rejected, nobody pushed out */
+        cr_expect(!overflow_by_proxy_client("", good, &rep), "untrusted: %s", rep);
+        cr_expect_not_null(strstr(rep, "haproxy: Client not trusted"), "%s", rep);
+        cr_expect_null(strstr(rep, "overflow="), "%s", rep);
+        free(rep);
+
+        /* trusted peer, malformed header: rejected, nobody pushed out */
+        cr_expect(!overflow_by_proxy_client("127.0.0.1", bad, &rep), "malformed: %s", rep);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_PROXY_REJECTED "|proxy|"), "%s", rep);
+        cr_expect_null(strstr(rep, "overflow="), "%s", rep);
+        free(rep);
+
+        /* trusted peer that leaves before its header: nobody pushed out */
+        cr_expect(!overflow_by_proxy_client("127.0.0.1", NULL, &rep), "left: %s", rep);
+        cr_expect_null(strstr(rep, "overflow="), "%s", rep);
+        free(rep);
+
+        /* trusted peer, valid header: the oldest client not logged in makes room */
+        cr_expect(overflow_by_proxy_client("127.0.0.1", good, &rep), "valid: %s", rep);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_LOGIN_OVERFLOW "|imap|127.0.0.1:"),
+                           "%s", rep);
+        cr_expect_eq(report_num(rep, "served"), 3, "%s", rep);
+        free(rep);
+}
