@@ -173,6 +173,12 @@ for i in range(20000): print('service s%d {\n  executable = /bin/true\n  unix_li
 start=$(date +%s%N)
 check_ok "20,000 services accepted" services.conf
 echo "# --check on 20,000 services: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+# and each with its own chroot and listener directory: the dirs unit stays linear
+python3 -c "
+for i in range(20000): print('service s%d {\n  executable = /bin/true\n  chroot = c%d\n  unix_listener d%d/l {\n  }\n}' % (i, i, i))" >services-dirs.conf
+start=$(date +%s%N)
+check_ok "20,000 services with 20,000 chroots and listener directories accepted" services-dirs.conf
+echo "# --check on 20,000 services with chroots: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 python3 -c "
 print('service s {\n  executable = /bin/true')
 for i in range(1001): print('  unix_listener l%d {\n  }' % i)
