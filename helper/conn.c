@@ -137,6 +137,8 @@ void conn_free(dovesd_conn *c, bool call_disconnect) {
                         s->n_not_logged_in--;
         } else
                 s->n_pending--;
+        if (c->overflow)
+                s->n_overflow_pending--;        /* rejected: it pushed nobody out */
 
         sd_event_source_disable_unref(c->proxy_io);
         sd_event_source_disable_unref(c->proxy_timer);
@@ -272,6 +274,33 @@ _public_ dovesd_conn *dovesd_conn_close(dovesd_conn *c) {
         return NULL;
 }
 
+static bool conn_proxy_trusted(const dovesd_conn *c) {
+        return c->remote_len > 0 &&
+                proxy_networks_contain(c->service->networks, (const struct sockaddr *) &c->remote);
+}
+
+void conn_overflow(dovesd_conn *c) {
+        dovesd_service *s = c->service;
+
+        if (!c->listener->haproxy) {
+                (void) service_drop_oldest_unlogged(s);
+                return;
+        }
+        if (c->state != CONN_PROXY || c->overflow || !conn_proxy_trusted(c))
+                return;         /* conn_proxy_start() rejects it: nobody is pushed out */
+        c->overflow = true;
+        s->n_overflow_pending++;
+}
+
+/* Once a PROXY header is in: the room the connection was promised. */
+static void conn_overflow_done(dovesd_conn *c) {
+        if (!c->overflow)
+                return;
+        c->overflow = false;
+        c->service->n_overflow_pending--;
+        (void) service_drop_oldest_unlogged(c->service);
+}
+
 static void proxy_reject(dovesd_conn *c, const char *reason) {
         service_log_full(c->service, LOG_WARNING, DOVESD_MESSAGE_PROXY_REJECTED, c->listener->name,
                          c->remote_str, "haproxy: %s (rip=%s)", reason, c->remote_str);
@@ -351,6 +380,7 @@ static int on_proxy_io(sd_event_source *src, int fd, uint32_t revents, void *use
                 return 0;
         }
 
+        conn_overflow_done(c);
         return conn_activate(c);
 }
 
@@ -358,8 +388,7 @@ int conn_proxy_start(dovesd_conn *c) {
         dovesd_service *s = c->service;
         int r;
 
-        if (c->remote_len == 0 ||
-            !proxy_networks_contain(s->networks, (const struct sockaddr *) &c->remote)) {
+        if (!conn_proxy_trusted(c)) {
                 proxy_reject(c, "Client not trusted");
                 return 0;
         }

@@ -165,6 +165,12 @@ int service_parse_env(dovesd_service *s, char **ret_error) {
                          ret_error);
         if (r < 0)
                 return r;
+        /* As doveconf (master_settings_verify()) refuses it: a drop-in may change one without
+         * the other, and a pool could never keep process_min_avail workers (no READY=1). */
+        if (s->process_min_avail > s->process_limit)
+                return set_error(ret_error,
+                                 "DOVESD_PROCESS_MIN_AVAIL (%u) is higher than DOVESD_PROCESS_LIMIT (%u)",
+                                 s->process_min_avail, s->process_limit);
         r = env_unsigned("DOVESD_IDLE_KILL", false, 0, 0, &s->idle_kill, ret_error);
         if (r < 0)
                 return r;

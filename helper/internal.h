@@ -161,6 +161,7 @@ struct dovesd_conn {
         conn_state state;
         bool proxied;
         bool logged_in;
+        bool overflow;          /* arrived on a full login process: makes room once served */
 
         struct sockaddr_storage local, remote;
         socklen_t local_len, remote_len;
@@ -238,6 +239,7 @@ struct dovesd_service {
         unsigned n_active;              /* CONN_ACTIVE connections */
         unsigned n_not_logged_in;       /* CONN_ACTIVE ones not logged in (login overflow) */
         unsigned n_pending;             /* CONN_PROXY connections */
+        unsigned n_overflow_pending;    /* CONN_PROXY ones with overflow set */
         uint64_t n_served;              /* connections handed to the program */
         uint64_t n_accepted;            /* accept4() successes */
         dovesd_conn *conns, *conns_tail;
@@ -299,6 +301,10 @@ void conn_free(dovesd_conn *c, bool call_disconnect);
 int conn_activate(dovesd_conn *c);              /* hand to the program */
 int conn_set_addresses(dovesd_conn *c);         /* (re)format local_str/remote_str */
 int conn_proxy_start(dovesd_conn *c);           /* haproxy=yes: trust check, read the header */
+/* A connection on a full login process: the oldest client not logged in makes room, but only
+ * for one that will be served. Without PROXY at once; with PROXY only for a trusted peer, and
+ * only once its header is in. */
+void conn_overflow(dovesd_conn *c);
 int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret);
 
 /* restrict.c */

@@ -56,7 +56,7 @@ static bool can_overflow(const dovesd_service *s) {
         return full && service_is_login(s) &&
                 !s->exhausted && !s->stopping &&
                 (s->service_count == 0 || s->n_served + s->n_pending < s->service_count) &&
-                oldest_unlogged(s);
+                s->n_overflow_pending < s->n_not_logged_in && oldest_unlogged(s);
 }
 
 int service_drop_oldest_unlogged(dovesd_service *s) {
@@ -281,11 +281,6 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                 }
                 s->n_accepted++;
 
-                /* Only a client that really arrived pushes one out: several workers may
-                 * race for it, and the losers get EAGAIN above without dropping anyone. */
-                if (overflow)
-                        (void) service_drop_oldest_unlogged(s);
-
                 r = conn_new(s, sock->listener, cfd, (struct sockaddr *) &ss, len, &c);
                 if (r < 0) {
                         close(cfd);
@@ -293,6 +288,11 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                                          "Failed to set up a connection: %s", strerror(-r));
                         continue;
                 }
+                /* Only a client that really arrived pushes one out: several pool workers may
+                 * race for it, and the losers get EAGAIN above without dropping anyone. A
+                 * PROXY peer does so only when trusted and once its header is valid. */
+                if (overflow)
+                        conn_overflow(c);
                 if (sock->listener->haproxy)
                         (void) conn_proxy_start(c);
                 else

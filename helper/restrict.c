@@ -74,16 +74,61 @@ static int drop_caps(dovesd_service *s, bool bounding) {
         return 0;
 }
 
+/* The kernel clears the parent-death signal when the effective or fs uid or gid changes
+ * (commit_creds()): a worker that set one (the pool's workers do) would outlive a killed
+ * supervisor until systemd's cgroup kill. Saved before a change, set again after it; a parent
+ * that died in between (the process was re-parented) gets the signal delivered at once, as
+ * the kernel would have. */
+typedef struct pdeathsig {
+        int sig;
+        pid_t ppid;
+} pdeathsig;
+
+static pdeathsig pdeathsig_save(void) {
+        int sig = 0;
+
+        if (prctl(PR_GET_PDEATHSIG, &sig) < 0)
+                sig = 0;
+        return (pdeathsig) { .sig = sig, .ppid = getppid() };
+}
+
+static int pdeathsig_restore(dovesd_service *s, const pdeathsig *d) {
+        int r;
+
+        if (d->sig == 0)
+                return 0;
+        if (prctl(PR_SET_PDEATHSIG, d->sig) < 0) {
+                r = -errno;
+                service_log(s, LOG_ERR, "prctl(PR_SET_PDEATHSIG) failed: %m");
+                return r;
+        }
+        if (getppid() != d->ppid)
+                (void) kill(getpid(), d->sig);
+        return 0;
+}
+
+static int restrict_credentials(dovesd_service *s);
+
 int service_restrict(dovesd_service *s) {
+        pdeathsig d;
+        int r, q;
+
+        if (s->restricted)
+                return 0;
+        d = pdeathsig_save();
+        r = restrict_credentials(s);
+        /* also after a failure: the caller may go on, or exit on its own terms */
+        q = pdeathsig_restore(s, &d);
+        return r < 0 ? r : q;
+}
+
+static int restrict_credentials(dovesd_service *s) {
         gid_t groups[GROUPS_MAX];
         size_t n_groups = 0;
         bool as_root = geteuid() == 0, set_uid = false, set_gid = false, gid0_allowed;
         uid_t uid = getuid();
         gid_t gid = getgid(), priv_gid = 0;
         int r;
-
-        if (s->restricted)
-                return 0;
 
         /* Resolve every name while NSS is reachable, before chroot. */
         if (s->user) {
@@ -258,6 +303,7 @@ _public_ int dovesd_service_restrict(dovesd_service *s) {
 }
 
 _public_ int dovesd_privileged_group_enable(dovesd_service *s, bool enable) {
+        pdeathsig d;
         gid_t g;
 
         if (!s)
@@ -267,13 +313,14 @@ _public_ int dovesd_privileged_group_enable(dovesd_service *s, bool enable) {
         if (!s->has_priv_gid)
                 return -ENOENT;
         g = enable ? s->priv_gid : s->gid;
+        d = pdeathsig_save();
         if (setegid(g) < 0) {
                 int r = -errno;
 
                 service_log(s, LOG_ERR, "setegid(%s) failed: %m", enable ? "privileged" : "primary");
                 return r;
         }
-        return 0;
+        return pdeathsig_restore(s, &d);
 }
 
 _public_ bool dovesd_service_is_restricted(const dovesd_service *s) {

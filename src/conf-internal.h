@@ -10,13 +10,11 @@
 #include "model.h"
 
 /* Hard limits against hostile input. */
-#define CONF_MAX_LINE           (64U * 1024U)           /* bytes per logical line */
 #define CONF_MAX_FILE_SIZE      (16U * 1024U * 1024U)   /* bytes per file */
 #define CONF_MAX_VALUE_FILE_SIZE (1024U * 1024U)        /* bytes read by key = <file */
 #define CONF_MAX_DEPTH          64U                     /* nested sections */
 #define CONF_MAX_INCLUDE_DEPTH  32U                     /* nested !include */
 #define CONF_MAX_INCLUDES       1000U                   /* files included in total */
-#define CONF_MAX_SERVICES       10000U                  /* service sections (distinct names) */
 #define CONF_MAX_LISTENERS      1000U                   /* listeners in one service */
 
 typedef enum known_type {

@@ -1020,14 +1020,10 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                                 s->dummy->vsz_limit = DOVESD_SIZE_DEFAULT;
                                 return 0;
                         }
-                        bool is_new;
-                        service *sv = config_get_service(p->st, name, file, line, &is_new);
+                        service *sv = config_get_service(p->st, name, file, line, NULL);
                         if (!sv)
                                 return -ENOMEM;
                         s->service = (size_t) (sv - p->st->cfg->services);
-                        if (is_new && p->st->cfg->n_services == CONF_MAX_SERVICES + 1)
-                                return perr(p, file, line, "Too many services (more than %u)",
-                                            CONF_MAX_SERVICES);
                         return 0;
                 }
                 if (streq(key, "plugin") || streq(key, "dict"))
@@ -1380,10 +1376,6 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                 }
                 if (nl && nl > line && nl[-1] == '\r')
                         nl[-1] = '\0';
-                if ((size_t) ((nl ?: line + strlen(line)) - line) > CONF_MAX_LINE) {
-                        perr(p, path, lineno, "Line is longer than %u bytes", CONF_MAX_LINE);
-                        continue;
-                }
 
                 s = line;
                 while (IS_WHITE(*s))
@@ -1423,12 +1415,6 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                                 len--;
                                 while (len > 0 && IS_WHITE(s[len - 1]))
                                         len--;
-                                if (full_len + len + 2 > CONF_MAX_LINE) {
-                                        perr(p, path, lineno, "Line is longer than %u bytes",
-                                             CONF_MAX_LINE);
-                                        full_len = 0;
-                                        continue;
-                                }
                                 if (full_len + len + 2 > full_alloc) {
                                         full_alloc = (full_len + len + 2) * 2;
                                         char *nf = realloc(full, full_alloc);
@@ -1443,12 +1429,6 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                                 continue;
                         }
                         if (full_len > 0) {
-                                if (full_len + len + 1 > CONF_MAX_LINE) {
-                                        perr(p, path, lineno, "Line is longer than %u bytes",
-                                             CONF_MAX_LINE);
-                                        full_len = 0;
-                                        continue;
-                                }
                                 if (full_len + len + 1 > full_alloc) {
                                         full_alloc = full_len + len + 1;
                                         char *nf = realloc(full, full_alloc);

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,8 @@ service *config_get_service(config_state *st, const char *name, const char *file
                         if (strcasecmp(s->name, name) == 0) {
                                 if (!streq(s->name, name) && set_str(&s->name, name) < 0)
                                         return NULL;
-                                *ret_new = false;
+                                if (ret_new)
+                                        *ret_new = false;
                                 return s;
                         }
                         h = (h + 1) & (st->hash_size - 1);
@@ -306,7 +308,8 @@ service *config_get_service(config_state *st, const char *name, const char *file
                         h = (h + 1) & (st->hash_size - 1);
                 st->hash[h] = c->n_services;
         }
-        *ret_new = true;
+        if (ret_new)
+                *ret_new = true;
         return &n[c->n_services - 1];
 }
 
@@ -635,6 +638,45 @@ static const char *expand_group(const config *c, const char *v) {
         return v;
 }
 
+/* Does PATH have a ".." component? */
+static bool path_has_dotdot(const char *path) {
+        for (const char *p = path; (p = strstr(p, "..")); p++)
+                if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+                        return true;
+        return false;
+}
+
+/* Normalizes PATH in place as systemd wants socket paths: no "//", no "." component, no
+ * trailing '/'. ".." components are refused by validate() before this runs. */
+static char *path_simplify(char *path) {
+        bool absolute = path[0] == '/';
+        const char *r = path;
+        char *w = path;
+
+        while (*r != '\0') {
+                size_t n;
+
+                while (*r == '/')
+                        r++;
+                n = strcspn(r, "/");
+                if (n == 0)
+                        break;
+                if (n == 1 && r[0] == '.') {
+                        r++;
+                        continue;
+                }
+                if (absolute || w > path)
+                        *w++ = '/';
+                memmove(w, r, n);
+                w += n;
+                r += n;
+        }
+        if (w == path)
+                *w++ = absolute ? '/' : '.';
+        *w = '\0';
+        return path;
+}
+
 static char *under_dir(const char *dir, const char *path) {
         char *r;
 
@@ -645,22 +687,18 @@ static char *under_dir(const char *dir, const char *path) {
         return r;
 }
 
-static char *chroot_path(const config *c, const char *chroot) {
-        char *r;
-        size_t len;
+/* A listener path or chroot: under base_dir when relative, normalized. */
+static char *base_path(const config *c, const char *path) {
+        char *r = under_dir(c->base_dir, path);
 
+        return r ? path_simplify(r) : NULL;
+}
+
+static char *chroot_path(const config *c, const char *chroot) {
         if (chroot[0] == '\0')
                 return strdup("");
-        if (streq(chroot, "."))
-                r = strdup(c->base_dir);
-        else
-                r = under_dir(c->base_dir, chroot);
-        if (!r)
-                return NULL;
-        len = strlen(r);
-        while (len > 1 && r[len - 1] == '/')
-                r[--len] = '\0';
-        return r;
+        /* "." is base_dir itself; the trailing '/' goes, as in Dovecot */
+        return base_path(c, chroot);
 }
 
 static bool process_limit_1(const char *name) {
@@ -719,7 +757,7 @@ static int effective(config *c, service *s, char **protocols) {
                         l->eff_user = strdup("");
                         l->eff_group = strdup("");
                 } else {
-                        l->path = under_dir(c->base_dir, l->name);
+                        l->path = base_path(c, l->name);
                         l->eff_user = strdup(expand_user(c, l->var_user ?: l->user));
                         l->eff_group = strdup(expand_group(c, l->var_group ?: l->group));
                         l->addresses = calloc(1, sizeof(char *));
@@ -804,6 +842,32 @@ static int check_protocols(config_state *st, char **protocols, conf_diags *d) {
                         others ? "one for each" : "one") ?: -EINVAL;
 }
 
+/* Why systemd would refuse PATH as the program of an Exec*= line (config_parse_exec():
+ * an absolute, valid path without quotes, '\\' or control characters), or NULL. */
+static const char *exec_path_problem(const char *path) {
+        size_t len = strlen(path);
+
+        if (path[0] != '/')
+                return "not an absolute path (a relative executable is under libexec_dir)";
+        if (path[len - 1] == '/')
+                return "names a directory";
+        if (len >= PATH_MAX)
+                return "longer than 4095 bytes";
+        for (const char *p = path; *p; ) {
+                size_t n;
+
+                p += strspn(p, "/");
+                n = strcspn(p, "/");
+                if (n > NAME_MAX)
+                        return "a path component is longer than 255 bytes";
+                p += n;
+        }
+        for (const char *p = path; *p; p++)
+                if ((unsigned char) *p < ' ' || *p == 0x7f || strchr("\"'\\", *p))
+                        return "systemd refuses quotes, '\\' and control characters in a program path";
+        return NULL;
+}
+
 /* A generator cannot resolve host names (no DNS at boot): an inet address must be '*', '::',
  * an IP address (IPv6 optionally in brackets) or "localhost". */
 static bool address_ok(const char *a) {
@@ -846,6 +910,16 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
 
         if (c->listen[0] == '\0')
                 return global_error(st, d, "listen", "listen can't be set empty", "") ?: -EINVAL;
+        /* dovesd creates base_dir, the chroots and the listeners' directories below it (the
+         * dirs unit): every one must stay below base_dir, and systemd takes only absolute,
+         * normalized socket paths. doveconf checks neither. */
+        if (c->base_dir[0] != '/')
+                return global_error(st, d, "base_dir", "base_dir must be an absolute path: ",
+                                    c->base_dir) ?: -EINVAL;
+        if (path_has_dotdot(c->base_dir))
+                return global_error(st, d, "base_dir",
+                                    "base_dir must not contain a '..' component: ", c->base_dir)
+                        ?: -EINVAL;
         {
                 unsigned fu = global_uint(st, "first_valid_uid", 500);
                 unsigned lu = global_uint(st, "last_valid_uid", 0);
@@ -896,6 +970,37 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                      s->name);
                         goto fail;
                 }
+                if (path_has_dotdot(s->var_chroot ?: s->chroot)) {
+                        r = diag_add(d, false, s->file, s->line,
+                                     "service(%s): chroot(%s): path must not contain a '..' component",
+                                     s->name, s->var_chroot ?: s->chroot);
+                        goto fail;
+                }
+                {
+                        _cleanup_strv_free_ char **argv = split_spaces(
+                                s->var_executable ?: s->executable, " ");
+                        _cleanup_free_ char *exe = NULL;
+                        const char *why;
+
+                        if (!argv) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        if (argv[0]) {
+                                exe = under_dir(c->libexec_dir, argv[0]);
+                                if (!exe) {
+                                        r = -ENOMEM;
+                                        goto fail;
+                                }
+                                why = exec_path_problem(exe);
+                                if (why) {
+                                        r = diag_add(d, false, s->file, s->line,
+                                                     "service(%s): executable %s: %s", s->name,
+                                                     exe, why);
+                                        goto fail;
+                                }
+                        }
+                }
                 if (s->process_min_avail > plimit) {
                         r = diag_add(d, false, s->file, s->line,
                                      "service(%s): process_min_avail is higher than process_limit",
@@ -924,6 +1029,13 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                                      "service(%s): %s: path must not be empty",
                                                      s->name, kind == LISTENER_UNIX ?
                                                      "unix_listener" : "fifo_listener");
+                                        goto fail;
+                                }
+                                if (kind != LISTENER_INET && path_has_dotdot(l->name)) {
+                                        r = diag_add(d, false, l->file, l->line,
+                                                     "service(%s): %s(%s): path must not contain a '..' component",
+                                                     s->name, kind == LISTENER_UNIX ?
+                                                     "unix_listener" : "fifo_listener", l->name);
                                         goto fail;
                                 }
                                 if (kind != LISTENER_INET) {
@@ -1112,6 +1224,7 @@ int config_finish(config_state *st, conf_diags *diags) {
         r = validate(st, diags, protocols);
         if (r < 0)
                 return r;
+        path_simplify(c->base_dir);
 
         r = dovecot_base_dir(st, protocols);
         if (r < 0)

@@ -112,7 +112,7 @@ typedef struct service {
 typedef struct config {
         char *path;                     /* the main config file */
 
-        char *base_dir;
+        char *base_dir;                 /* after config_load: absolute, normalized */
         char *libexec_dir;
         char *instance_name;
         char *protocols;

@@ -1264,9 +1264,21 @@ static int build_service(builder *b, const service *s, const char *unit, const c
         if (r < 0)
                 goto fail;
         if (n_refs > 0) {
+                /* systemd splits Sockets= with extract_first_word(…, 0): a backslash escapes
+                 * the next character and is dropped, so the "\xNN" of an escaped name needs
+                 * "\\xNN" (the dependency settings keep escapes, Slice= and Service= are not
+                 * split: there the names go as they are). */
                 fputs("Sockets=", t.f);
-                for (size_t i = 0; i < n_refs; i++)
-                        fprintf(t.f, "%s%s.socket", i > 0 ? " " : "", refs[i].socket);
+                for (size_t i = 0; i < n_refs; i++) {
+                        if (i > 0)
+                                fputc(' ', t.f);
+                        for (const char *p = refs[i].socket; *p; p++) {
+                                if (*p == '\\')
+                                        fputc('\\', t.f);
+                                fputc(*p, t.f);
+                        }
+                        fputs(".socket", t.f);
+                }
                 fputc('\n', t.f);
         }
         if (dovecot && service_type_is(s, "anvil"))
@@ -1629,6 +1641,7 @@ typedef struct dir_spec {
         char *path;
         dir_kind kind;
         const char *user;
+        size_t seq;             /* order of addition: the first of the highest kind wins */
 } dir_spec;
 
 static bool path_under(const char *path, const char *base) {
@@ -1637,50 +1650,112 @@ static bool path_under(const char *path, const char *base) {
         return strncmp(path, base, n) == 0 && path[n] == '/' && path[n + 1] != '\0';
 }
 
+/* Appends; dirs_merge() folds the duplicates once all are in. Linear in the number of
+ * directories, not a search per addition: 20,000 chroots must not take seconds. */
 static int dirs_add(dir_spec **dirs, size_t *n, const char *path, dir_kind kind,
                     const char *user) {
-        dir_spec *nd;
+        dir_spec *nd = *dirs;
         char *p;
 
-        for (size_t i = 0; i < *n; i++)
-                if (streq((*dirs)[i].path, path)) {
-                        if (kind > (*dirs)[i].kind) {
-                                (*dirs)[i].kind = kind;
-                                (*dirs)[i].user = user;
-                        }
-                        return 0;
-                }
         p = strdup(path);
-        nd = reallocarray(*dirs, *n + 1, sizeof(dir_spec));
+        if (p && *n % 64 == 0)
+                nd = reallocarray(*dirs, *n + 64, sizeof(dir_spec));
         if (!p || !nd) {
                 free(p);
-                if (nd)
-                        *dirs = nd;
                 return -ENOMEM;
         }
         *dirs = nd;
-        (*dirs)[(*n)++] = (dir_spec) { .path = p, .kind = kind, .user = user };
+        (*dirs)[*n] = (dir_spec) { .path = p, .kind = kind, .user = user, .seq = *n };
+        (*n)++;
         return 0;
 }
 
-static int dir_spec_cmp(const void *a, const void *b) {
-        return strcmp(((const dir_spec *) a)->path, ((const dir_spec *) b)->path);
+/* Is PATH absolute and normalized: no empty, "." or ".." component, no trailing '/'? */
+static bool dir_path_normalized(const char *path) {
+        if (path[0] != '/')
+                return false;
+        if (streq(path, "/"))
+                return true;
+        for (const char *p = path; *p; ) {
+                size_t n;
+
+                p++;                            /* the '/' */
+                n = strcspn(p, "/");
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                p += n;
+        }
+        return true;
 }
 
-/* Does any enabled unix/fifo listener of a built service live directly in DIR? */
-static bool dir_holds_listeners(builder *b, const char *dir) {
-        size_t n = strlen(dir);
+static int dir_spec_cmp(const void *a, const void *b) {
+        const dir_spec *x = a, *y = b;
+        int r = strcmp(x->path, y->path);
+
+        return r != 0 ? r : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Sorts by path and folds each path into one entry: the highest kind, the first added. */
+static void dirs_merge(dir_spec *dirs, size_t *n) {
+        size_t w = 0;
+
+        if (*n == 0)
+                return;
+        qsort(dirs, *n, sizeof(dir_spec), dir_spec_cmp);
+        for (size_t i = 1; i < *n; i++) {
+                if (streq(dirs[i].path, dirs[w].path)) {
+                        if (dirs[i].kind > dirs[w].kind) {
+                                dirs[w].kind = dirs[i].kind;
+                                dirs[w].user = dirs[i].user;
+                        }
+                        free(dirs[i].path);
+                        continue;
+                }
+                dirs[++w] = dirs[i];
+        }
+        *n = w + 1;
+}
+
+static int str_ptr_cmp(const void *a, const void *b) {
+        return strcmp(*(char * const *) a, *(char * const *) b);
+}
+
+/* The directories that directly hold an enabled unix/fifo listener of a built service,
+ * sorted for bsearch(). */
+static int listener_dirs(builder *b, char ***ret, size_t *ret_n) {
+        char **dirs = NULL;
+        size_t n = 0, cap = 0;
 
         for (size_t i = 0; i < b->n_built; i++)
                 for (size_t j = 0; j < b->built[i]->n_listeners; j++) {
                         const listener *l = &b->built[i]->listeners[j];
+                        const char *slash;
 
-                        if (l->enabled && l->kind != LISTENER_INET &&
-                            strncmp(l->path, dir, n) == 0 && l->path[n] == '/' &&
-                            !strchr(l->path + n + 1, '/'))
-                                return true;
+                        if (!l->enabled || l->kind == LISTENER_INET ||
+                            !(slash = strrchr(l->path, '/')))
+                                continue;
+                        if (n == cap) {
+                                char **nd = reallocarray(dirs, cap = cap ? cap * 2 : 64,
+                                                         sizeof(char *));
+                                if (!nd)
+                                        goto oom;
+                                dirs = nd;
+                        }
+                        dirs[n] = strndup(l->path, (size_t) (slash - l->path));
+                        if (!dirs[n])
+                                goto oom;
+                        n++;
                 }
-        return false;
+        if (n > 0)
+                qsort(dirs, n, sizeof(char *), str_ptr_cmp);
+        *ret = dirs;
+        *ret_n = n;
+        return 0;
+oom:
+        for (size_t i = 0; i < n; i++)
+                free(dirs[i]);
+        free(dirs);
+        return -ENOMEM;
 }
 
 static int build_dirs(builder *b) {
@@ -1692,7 +1767,8 @@ static int build_dirs(builder *b) {
                 "g=$(id -g \"$2\"); install -d -m 0750 -o root -g \"$g\" \"$1\"";
         _cleanup_free_ char *base = NULL, *desc = NULL, *path = NULL;
         dir_spec *dirs = NULL;
-        size_t n_dirs = 0;
+        char **ldirs = NULL;
+        size_t n_dirs = 0, n_ldirs = 0;
         text t = {};
         int r;
 
@@ -1705,6 +1781,9 @@ static int build_dirs(builder *b) {
         r = dirs_add(&dirs, &n_dirs, base, DIR_PLAIN, NULL);
         if (r < 0)
                 goto finish;
+        r = listener_dirs(b, &ldirs, &n_ldirs);
+        if (r < 0)
+                goto finish;
 
         for (size_t i = 0; i < b->n_built; i++) {
                 const service *s = b->built[i];
@@ -1713,7 +1792,8 @@ static int build_dirs(builder *b) {
                 if (!isempty(ch) && path_under(ch, base)) {
                         const char *user = expand_default(b->c, s->eff_user);
 
-                        if (dir_holds_listeners(b, ch) && !isempty(user))
+                        if (n_ldirs > 0 && !isempty(user) &&
+                            bsearch(&ch, ldirs, n_ldirs, sizeof(char *), str_ptr_cmp))
                                 r = dirs_add(&dirs, &n_dirs, ch, DIR_LOGIN_CHROOT, user);
                         else
                                 r = dirs_add(&dirs, &n_dirs, ch, DIR_EMPTY_CHROOT, NULL);
@@ -1742,7 +1822,19 @@ static int build_dirs(builder *b) {
                         }
                 }
         }
-        qsort(dirs, n_dirs, sizeof(dir_spec), dir_spec_cmp);
+        dirs_merge(dirs, &n_dirs);
+
+        /* Defence in depth: this unit runs as root with CAP_CHOWN and CAP_FOWNER. Whatever the
+         * model let through, it creates and chmods nothing but base_dir and directories below
+         * it (the chroots it makes are below base_dir too). */
+        for (size_t i = 0; i < n_dirs; i++)
+                if (!dir_path_normalized(dirs[i].path) ||
+                    !(streq(dirs[i].path, base) || path_under(dirs[i].path, base))) {
+                        r = push_diag(b, false, b->c->path, 0,
+                                      "refusing to create directory %s: not a normalized path "
+                                      "below base_dir %s", dirs[i].path, base);
+                        goto finish;
+                }
 
         {
                 _cleanup_free_ char *p = escape_specifiers(b->prefix);
@@ -1818,6 +1910,9 @@ finish:
         for (size_t i = 0; i < n_dirs; i++)
                 free(dirs[i].path);
         free(dirs);
+        for (size_t i = 0; i < n_ldirs; i++)
+                free(ldirs[i]);
+        free(ldirs);
         return r;
 }
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -275,7 +276,13 @@ static env_case env_cases[] = {
           "fd 3 named 'connection' matches no listener in DOVESD_LISTENERS" },
         { "DOVESD_LISTENERS=", "conn", "connection",
           "fd 3 named 'connection' matches no listener in DOVESD_LISTENERS" },
+        /* contradictory settings, as doveconf refuses them (issue 16, item 6) */
+        { "DOVESD_PROCESS_MIN_AVAIL=9\nDOVESD_PROCESS_LIMIT=3", "", "",
+          "DOVESD_PROCESS_MIN_AVAIL (9) is higher than DOVESD_PROCESS_LIMIT (3)" },
+        { "DOVESD_PROCESS_MIN_AVAIL=2\nDOVESD_PROCESS_LIMIT", "", "",
+          "DOVESD_PROCESS_MIN_AVAIL (2) is higher than DOVESD_PROCESS_LIMIT (1)" },
         /* accepted */
+        { "DOVESD_PROCESS_MIN_AVAIL=3\nDOVESD_PROCESS_LIMIT=3", "", "", "" },
         { "DOVESD_LISTENERS=imap;imaps:ssl:haproxy;log;auth", "tcp,tcp,tcp,fifo,unix",
           "imap:imap:imaps:log:auth", "" },
         { "DOVESD_LISTENERS=", "", "", "" },
@@ -1185,5 +1192,182 @@ Test(libdovesd, sighup_calls_reload) {
         rep = finish(pid, &rpt);
         cr_expect_not_null(strstr(rep, "reload=1\n"), "%s", rep);
         cr_expect_eq(report_num(rep, "run"), 0, "the service carried on and exited on idle");
+        free(rep);
+}
+
+/* ---- the parent-death signal across privilege changes (issue 16, item 7) ----------------- */
+
+static volatile sig_atomic_t pdeath_got;
+
+static void on_pdeath(int sig) {
+        pdeath_got = sig;
+}
+
+/* The fact the library works around: a credential change clears the parent-death signal. */
+Test(libdovesd, pdeathsig_cleared_by_the_kernel_on_setresgid) {
+        int status;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                int sig = -1;
+
+                if (prctl(PR_SET_PDEATHSIG, SIGUSR2) < 0 || prctl(PR_GET_PDEATHSIG, &sig) < 0 ||
+                    sig != SIGUSR2)
+                        _exit(3);
+                if (setresgid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                sig = -1;
+                if (prctl(PR_GET_PDEATHSIG, &sig) < 0)
+                        _exit(3);
+                _exit(sig == 0 ? 0 : 1);
+        }
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status));
+        cr_assert_eq(WEXITSTATUS(status), 0, "exit %d: 1 = the kernel kept the signal",
+                     WEXITSTATUS(status));
+}
+
+/* A process that set a death signal keeps it through dovesd_service_restrict() (setresgid,
+ * setresuid) and dovesd_privileged_group_enable() (setegid): its parent dies, it gets it. */
+Test(libdovesd, pdeathsig_survives_restrict_and_privileged_group) {
+        int out[2], ready[2], status;
+        char buf[512] = "";
+        size_t len = 0;
+        pid_t mid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        setenv("DOVESD_GROUP", "nogroup", 1);
+        setenv("DOVESD_PRIVILEGED_GROUP", "mail", 1);
+
+        mid = fork();
+        cr_assert_geq(mid, 0);
+        if (mid == 0) {
+                pid_t c = fork();
+                char b;
+
+                if (c < 0)
+                        _exit(1);
+                if (c == 0) {
+                        struct sigaction sa = { .sa_handler = on_pdeath };
+                        dovesd_service *s = NULL;
+                        char *error = NULL;
+                        int r1, r2, sig = -1;
+
+                        sigaction(SIGUSR2, &sa, NULL);
+                        (void) prctl(PR_SET_PDEATHSIG, SIGUSR2);
+                        if (dovesd_service_new(&s, &error) < 0) {
+                                dprintf(out[1], "new failed: %s\n", error ?: "");
+                                _exit(1);
+                        }
+                        r1 = dovesd_service_restrict(s);
+                        r2 = dovesd_privileged_group_enable(s, true);
+                        (void) prctl(PR_GET_PDEATHSIG, &sig);
+                        dprintf(out[1], "restrict=%d priv=%d egid=%u pdeathsig=%d\n", r1, r2,
+                                (unsigned) getegid(), sig);
+                        (void) write(ready[1], "r", 1);
+                        for (int i = 0; i < 500 && !pdeath_got; i++)
+                                usleep(10000);
+                        dprintf(out[1], "got=%d\n", (int) pdeath_got);
+                        _exit(0);
+                }
+                /* the parent dies once the child has changed its credentials */
+                (void) read(ready[0], &b, 1);
+                _exit(0);
+        }
+        close(out[1]);
+        close(ready[0]);
+        close(ready[1]);
+        cr_assert_eq(waitpid(mid, &status, 0), mid);
+        for (;;) {
+                struct pollfd p = { .fd = out[0], .events = POLLIN };
+                ssize_t k;
+
+                if (poll(&p, 1, 10000) <= 0)
+                        break;
+                k = read(out[0], buf + len, sizeof(buf) - 1 - len);
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+        }
+        buf[len] = '\0';
+        close(out[0]);
+        cr_expect_not_null(strstr(buf, "restrict=0 priv=0 egid=8 pdeathsig=12\n"),
+                           "the signal is set again after each change: %s", buf);
+        cr_expect_not_null(strstr(buf, "got=12\n"), "the parent died: %s", buf);
+}
+
+/* ---- login overflow and PROXY (issue 16, item 5) ------------------------------------------ */
+
+/* A full single login process (client_limit 2, filled through the plain listener) gets one
+ * more client on its haproxy listener, which sends HDR (NULL: connects and closes at once).
+ * Returns whether the oldest client was pushed out; *ret_report is the service's report. */
+static bool overflow_by_proxy_client(const char *trusted, const char *hdr, char **ret_report) {
+        unsigned port, pport;
+        int lfd = listen_tcp(8, &port), plfd = listen_tcp(8, &pport), c[3];
+        svc_fd fds[] = { { lfd, "imap" }, { plfd, "proxy" } };
+        prog p = { .hold_usec = 60 * USEC_PER_SEC };
+        char line[512] = "";
+        bool dropped;
+        report rpt;
+        pid_t pid;
+
+        env_base("imap-login", "imap;proxy:haproxy", "2");
+        setenv("DOVESD_TYPE", "login", 1);
+        setenv("DOVESD_HAPROXY_TRUSTED_NETWORKS", trusted, 1);
+        pid = spawn_service(fds, 2, prog_main, &p, &rpt);
+        c[0] = connect_tcp(port);
+        usleep(100 * 1000);
+        c[1] = connect_tcp(port);
+        usleep(100 * 1000);
+        c[2] = connect_tcp(pport);      /* the process is full */
+        if (hdr)
+                (void) send(c[2], hdr, strlen(hdr), MSG_NOSIGNAL);
+        else
+                close(c[2]);
+        dropped = readable_within(c[0], 1.0) && read_line(c[0], line, sizeof(line)) > 0 &&
+                strcmp(line, "bye\n") == 0;
+        kill(pid, SIGTERM);
+        *ret_report = finish(pid, &rpt);
+        close(c[0]);
+        close(c[1]);
+        if (hdr)
+                close(c[2]);
+        return dropped;
+}
+
+Test(libdovesd, login_overflow_only_for_a_client_that_will_be_served) {
+        const char good[] = "PROXY TCP4 192.0.2.1 192.0.2.2 5555 143\r\n";
+        const char bad[] = "PROXY TCP9 192.0.2.1 192.0.2.2 5555 143\r\n";
+        char *rep;
+
+        /* untrusted peer: rejected, nobody pushed out */
+        cr_expect(!overflow_by_proxy_client("", good, &rep), "untrusted: %s", rep);
+        cr_expect_not_null(strstr(rep, "haproxy: Client not trusted"), "%s", rep);
+        cr_expect_null(strstr(rep, "overflow="), "%s", rep);
+        free(rep);
+
+        /* trusted peer, malformed header: rejected, nobody pushed out */
+        cr_expect(!overflow_by_proxy_client("127.0.0.1", bad, &rep), "malformed: %s", rep);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_PROXY_REJECTED "|proxy|"), "%s", rep);
+        cr_expect_null(strstr(rep, "overflow="), "%s", rep);
+        free(rep);
+
+        /* trusted peer that leaves before its header: nobody pushed out */
+        cr_expect(!overflow_by_proxy_client("127.0.0.1", NULL, &rep), "left: %s", rep);
+        cr_expect_null(strstr(rep, "overflow="), "%s", rep);
+        free(rep);
+
+        /* trusted peer, valid header: the oldest client not logged in makes room */
+        cr_expect(overflow_by_proxy_client("127.0.0.1", good, &rep), "valid: %s", rep);
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_LOGIN_OVERFLOW "|imap|127.0.0.1:"),
+                           "%s", rep);
+        cr_expect_eq(report_num(rep, "served"), 3, "%s", rep);
         free(rep);
 }

@@ -77,7 +77,8 @@ Test(model, enabled_and_paths) {
                 "}\n"
                 "service pop3 {\n protocol = pop3\n executable = pop3\n}\n"
                 "service noexe {\n}\n"
-                "service dot {\n executable = x\n chroot = .\n}\n");
+                "service dot {\n executable = x\n chroot = .\n"
+                " unix_listener ./a//b/. {\n }\n unix_listener //abs/./p/ {\n }\n}\n");
         service *s = test_service(c, "imap");
 
         cr_assert(s->enabled);
@@ -85,7 +86,9 @@ Test(model, enabled_and_paths) {
         cr_assert_str_eq(s->eff_argv[1], "-a");
         cr_assert_str_eq(s->eff_argv[2], "-b");
         cr_assert_null(s->eff_argv[3]);
-        cr_assert_str_eq(s->eff_chroot, "/run/x//login");
+        /* effective paths are normalized, as systemd wants them (base_dir ends in '/') */
+        cr_assert_str_eq(s->eff_chroot, "/run/x/login");
+        cr_assert_str_eq(c->base_dir, "/run/x");
         cr_assert_str_eq(s->eff_user, "lu");
         cr_assert_str_eq(s->eff_extra_groups, "dg");
         cr_assert_str_eq(s->group, "$default_internal_group");
@@ -110,7 +113,7 @@ Test(model, enabled_and_paths) {
         cr_assert_str_eq(l->path, "/abs/path");
         cr_assert(!l->enabled);
         l = &s->listeners[4];
-        cr_assert_str_eq(l->path, "/run/x//login/imap");
+        cr_assert_str_eq(l->path, "/run/x/login/imap");
         cr_assert_eq(l->mode, 0600);
         cr_assert_str_eq(l->eff_user, "du");
         cr_assert_str_eq(l->eff_group, "dg");
@@ -119,6 +122,8 @@ Test(model, enabled_and_paths) {
         cr_assert(!test_service(c, "pop3")->enabled);
         cr_assert(!test_service(c, "noexe")->enabled);
         cr_assert_str_eq(test_service(c, "dot")->eff_chroot, "/run/x");
+        cr_assert_str_eq(test_service(c, "dot")->listeners[0].path, "/run/x/a/b");
+        cr_assert_str_eq(test_service(c, "dot")->listeners[1].path, "/abs/p");
         config_free(c);
 }
 

@@ -463,3 +463,52 @@ Test(units, dovecot_default_layout_does_not_collide) {
         unit_set_done(&set);
         diags_clear(&d);
 }
+
+/* The dirs unit runs as root with CAP_CHOWN/CAP_FOWNER: whatever a model holds, it creates
+ * nothing outside base_dir (the model refuses ".." first; this is the writer's own guard). */
+Test(units, dirs_unit_stays_below_base_dir) {
+        static const struct {
+                const char *listener_path, *chroot, *error;
+        } t[] = {
+                { "/run/dovesd/../../var/mail/sock", "",
+                  "refusing to create directory /run/dovesd/..: not a normalized path below "
+                  "base_dir /run/dovesd" },
+                { "/run/dovesd/a/./b/sock", "",
+                  "refusing to create directory /run/dovesd/a/.: not a normalized path below "
+                  "base_dir /run/dovesd" },
+                { "/run/dovesd/x", "/run/dovesd/..",
+                  "refusing to create directory /run/dovesd/..: not a normalized path below "
+                  "base_dir /run/dovesd" },
+                { "/run/dovesd/x", "/run/dovesd/login/../..",
+                  "refusing to create directory /run/dovesd/login/../..: not a normalized path "
+                  "below base_dir /run/dovesd" },
+                /* outside base_dir: used where it is, never created */
+                { "/var/mail/sock", "/var/empty", NULL },
+        };
+
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                listener l[] = { unix_l("x", t[i].listener_path, 0600) };
+                service s[] = { svc("imap", l, 1) };
+                config c = conf(s, 1);
+                conf_diags d = {};
+                unit_set set = {};
+                const unit_entry *e;
+
+                s[0].eff_chroot = (char *) t[i].chroot;
+                if (t[i].error) {
+                        cr_assert_eq(units_build(&c, &set, &d), -EINVAL, "case %zu", i);
+                        cr_assert_eq(d.n_errors, 1, "case %zu", i);
+                        cr_expect_str_eq(d.items[0].text, t[i].error, "case %zu", i);
+                        cr_expect_eq(set.n_entries, 0);
+                        diags_clear(&d);
+                        continue;
+                }
+                cr_assert_eq(units_build(&c, &set, &d), 0, "case %zu", i);
+                e = find(&set, "dovesd-dirs.service");
+                cr_assert_not_null(e);
+                cr_expect_not_null(strstr(e->content, " /run/dovesd\n"));
+                cr_expect_null(strstr(e->content, "/var/"), "case %zu: %s", i, e->content);
+                unit_set_done(&set);
+                diags_clear(&d);
+        }
+}

@@ -47,6 +47,29 @@ Test(validate, errors) {
                 { "protocols = imap\nservice i {\n protocol = imap\n}\nservice zz {\n protocol = imap\n inet_listener a {\n  port = 5\n  address = [::1], 10.0.0.1 localhost * ::\n }\n}\n"
                   "service q {\n  protocol = pop3\n inet_listener a {\n  port = 5\n  address = unused.host\n }\n}\n",
                   "" },
+                /* dovesd only (doveconf accepts them): a path that could leave base_dir, whose
+                 * directories dovesd would create (issue 16, item 3) */
+                { "service zz {\n chroot = ..\n unix_listener ../../var/mail/sock {\n }\n}\n",
+                  "main.conf:1: service(zz): chroot(..): path must not contain a '..' component" },
+                { "service zz {\n chroot = login/../../x\n}\n",
+                  "main.conf:1: service(zz): chroot(login/../../x): path must not contain a '..' component" },
+                { "service zz {\n chroot = /var/..\n}\n",
+                  "main.conf:1: service(zz): chroot(/var/..): path must not contain a '..' component" },
+                { "service zz {\n unix_listener ../../var/mail/sock {\n }\n}\n",
+                  "main.conf:2: service(zz): unix_listener(../../var/mail/sock): path must not contain a '..' component" },
+                { "service zz {\n fifo_listener /run/dovesd/../x {\n }\n}\n",
+                  "main.conf:2: service(zz): fifo_listener(/run/dovesd/../x): path must not contain a '..' component" },
+                { "base_dir = /run/../x\n", "main.conf:1: base_dir must not contain a '..' component: /run/../x" },
+                { "base_dir = run/x\n", "main.conf:1: base_dir must be an absolute path: run/x" },
+                /* a program path systemd would refuse: --check OK means systemd loads the units */
+                { "service zz {\n executable = \"a\\\"b -x\"\n}\n",
+                  "main.conf:1: service(zz): executable /usr/lib/dovecot/a\"b: systemd refuses quotes, '\\' and control characters in a program path" },
+                { "libexec_dir = lib\nservice zz {\n executable = imap\n}\n",
+                  "main.conf:2: service(zz): executable lib/imap: not an absolute path (a relative executable is under libexec_dir)" },
+                { "service zz {\n executable = /usr/bin/\n}\n",
+                  "main.conf:1: service(zz): executable /usr/bin/: names a directory" },
+                /* "..." and "a..b" are names, not ".." */
+                { "service zz {\n chroot = ...\n unix_listener a..b/..c {\n }\n}\n", "" },
                 { "last_valid_uid = 5\n",
                   "main.conf:1: first_valid_uid can't be larger than last_valid_uid" },
                 { "first_valid_gid = 10\nlast_valid_gid = 5\n",
@@ -70,6 +93,22 @@ Test(validate, errors) {
                 _cleanup_free_ char *e = test_first_error(cases[i].conf);
                 cr_assert_str_eq(e, cases[i].error, "case %zu", i);
         }
+}
+
+/* A program path component over NAME_MAX: systemd says "Neither a valid executable name nor
+ * an absolute path"; 255 bytes are fine. */
+Test(validate, executable_component_length) {
+        char conf[512], want[512];
+
+        snprintf(conf, sizeof(conf), "service zz {\n executable = /x/%0256d\n}\n", 0);
+        snprintf(want, sizeof(want), "main.conf:1: service(zz): executable /x/%0256d: a path "
+                 "component is longer than 255 bytes", 0);
+        _cleanup_free_ char *e = test_first_error(conf);
+        cr_assert_str_eq(e, want);
+
+        snprintf(conf, sizeof(conf), "service zz {\n executable = /x/%0255d\n}\n", 0);
+        _cleanup_free_ char *e2 = test_first_error(conf);
+        cr_assert_str_eq(e2, "");
 }
 
 Test(validate, skipped_or_fine) {

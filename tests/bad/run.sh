@@ -109,13 +109,15 @@ printf '!include huge.conf\n' >inc-huge.conf
 check "100 MB included file" inc-huge.conf 5 "inc-huge.conf:1: huge.conf: file is larger than 16777216 bytes"
 rm -f huge.conf
 
-# overlong lines: one physical line, and continuations adding up
-python3 -c "print('protocols = ' + 'a' * 70000)" >long.conf
-check "70,000-byte line" long.conf 5 "long.conf:1: Line is longer than 65536 bytes"
+# long lines: no limit per line (doveconf has none; the 16 MiB file limit bounds them)
 python3 -c "
-for i in range(40): print('protocols = ' + 'a' * 2000 + ' \\\\')
-print('imap')" >long-cont.conf
-check "continuation lines adding up to 80 KB" long-cont.conf 5 "long-cont.conf:33: Line is longer than 65536 bytes"
+print('# ' + 'x' * (1024 * 1024))
+print('mail_location = ' + 'a' * 70000)" >long.conf
+check_ok "a 1 MiB comment line and a 70,000-byte value line accepted" long.conf
+python3 -c "
+for i in range(40): print('mail_location = ' + 'a' * 2000 + ' \\\\')
+print('x')" >long-cont.conf
+check_ok "continuation lines adding up to 80 KB accepted" long-cont.conf
 
 # include loops
 printf '!include self.conf\n' >self.conf
@@ -164,10 +166,19 @@ printf '!include sl1.inc\n' >inc-symloop.conf
 check "include of a symlink loop" inc-symloop.conf 5 "inc-symloop.conf:1: Couldn't open include file sl1.inc: Too many levels of symbolic links"
 check "config is a directory" adir 5 "adir: open(adir) failed: Is a directory"
 
-# many services and listeners: the limits are 10,000 and 1,000 per service
+# many services: no limit (doveconf has none); 20,000 must check fast (the time is reported,
+# not asserted: the machine may be loaded). Listeners: 1,000 per service.
 python3 -c "
-for i in range(10001): print('service s%d {\n  executable = /bin/true\n  unix_listener l%d {\n  }\n}' % (i, i))" >services.conf
-check "10,001 services" services.conf 5 "services.conf:50001: Too many services (more than 10000)"
+for i in range(20000): print('service s%d {\n  executable = /bin/true\n  unix_listener l%d {\n  }\n}' % (i, i))" >services.conf
+start=$(date +%s%N)
+check_ok "20,000 services accepted" services.conf
+echo "# --check on 20,000 services: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+# and each with its own chroot and listener directory: the dirs unit stays linear
+python3 -c "
+for i in range(20000): print('service s%d {\n  executable = /bin/true\n  chroot = c%d\n  unix_listener d%d/l {\n  }\n}' % (i, i, i))" >services-dirs.conf
+start=$(date +%s%N)
+check_ok "20,000 services with 20,000 chroots and listener directories accepted" services-dirs.conf
+echo "# --check on 20,000 services with chroots: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 python3 -c "
 print('service s {\n  executable = /bin/true')
 for i in range(1001): print('  unix_listener l%d {\n  }' % i)
@@ -176,15 +187,10 @@ check "1,001 listeners in one service" listeners.conf 5 "listeners.conf:2003: To
 
 # right at the limits: accepted
 python3 -c "
-for i in range(10000): print('service s%d {\n  executable = /bin/true\n}' % i)" >services-max.conf
-check_ok "10,000 services (the limit) accepted" services-max.conf
-python3 -c "
 print('service s {\n  executable = /bin/true')
 for i in range(1000): print('  unix_listener l%d {\n  }' % i)
 print('}')" >listeners-max.conf
 check_ok "1,000 listeners in one service (the limit) accepted" listeners-max.conf
-python3 -c "print('mail_location = ' + 'a' * (65536 - 16))" >line-max.conf
-check_ok "a 65,536-byte line (the limit) accepted" line-max.conf
 printf '!include c10.conf\n' >chain/start.conf
 check_ok "includes nested 32 deep (the limit) accepted" chain/start.conf
 rm -f many/f1001.inc

@@ -24,6 +24,14 @@
 #       instance). Any output is a failure. A deliberately broken unit checks that verify
 #       does report problems in this setup.
 #
+#   run.sh corpus GENERATOR STATICUNITDIR MAX SEEDDIR...
+#       The property behind --check: every input of the config fuzzer's corpus (the files
+#       under the SEEDDIRs, as fuzz/meson.build lists them) that `--check` accepts must give
+#       units that `systemd-analyze verify` accepts without a word. Each input is split as
+#       fuzz/conf.c splits it (dovesd.conf, a.conf, b.conf at "#--file--" lines) into a
+#       private directory. With more than MAX inputs, a deterministic sample (every k-th in
+#       sorted order) is taken; the TAP output says how many.
+#
 #   run.sh security GENERATOR CASEDIR STATICUNITDIR [EXTRA.conf...]
 #       In the same root: `systemd-analyze security --offline=yes` on every service unit of
 #       every case and of every EXTRA.conf (generated in place; a missing one is a SKIP).
@@ -240,6 +248,65 @@ verify() {
         fi
 }
 
+corpus() {
+        local static=$1 max=$2
+        shift 2
+        local root=$tmp/root inputs=() f i step=1 sampled=0 accepted=0 work out rc
+        make_root "$root" "$static"
+        while IFS= read -r -d '' f; do
+                inputs+=("$f")
+        done < <(find "$@" -type f -print0 | LC_ALL=C sort -z)
+        if [ "${#inputs[@]}" -gt "$max" ]; then
+                step=$(( (${#inputs[@]} + max - 1) / max ))
+        fi
+        for ((i = 0; i < ${#inputs[@]}; i += step)); do
+                f=${inputs[$i]}
+                sampled=$((sampled + 1))
+                work=$tmp/corpus
+                rm -rf "$work"
+                mkdir -p "$work/etc" "$work/out"
+                # fuzz/conf.c: up to three files separated by a line "#--file--"
+                awk -v d="$work/etc" 'BEGIN { split("dovesd.conf a.conf b.conf", n, " "); k = 1 }
+                        $0 == "#--file--" && k < 3 { k++; next }
+                        { print > (d "/" n[k]) }' "$f"
+                touch "$work/etc/dovesd.conf"
+                (cd "$work/etc" && timeout -k 5 30 env -u SYSTEMD_SCOPE "$gen" \
+                        -c "$work/etc/dovesd.conf" --check >"$work/check" 2>/dev/null)
+                rc=$?
+                [ $rc = 0 ] && grep -qx "configuration OK" "$work/check" || continue
+                accepted=$((accepted + 1))
+                (cd "$work/etc" && timeout -k 5 30 env -u SYSTEMD_SCOPE "$gen" \
+                        -c "$work/etc/dovesd.conf" "$work/out" >/dev/null 2>"$work/log")
+                rc=$?
+                if [ $rc != 0 ]; then
+                        sed 's/^/# /' "$work/log" | head -n 5
+                        not_ok "corpus ${f#"$casedir"/}: --check OK, but the generator exited $rc"
+                        continue
+                fi
+                if [ -z "$(ls "$work/out")" ]; then
+                        ok "corpus ${f#"$casedir"/}: no units"
+                        continue
+                fi
+                out=$(verify_units "$work/out" "$root")
+                if [ -z "$out" ]; then
+                        ok "corpus ${f#"$casedir"/}: verify: no warnings"
+                else
+                        echo "$out" | head -n 20 | sed 's/^/# /'
+                        not_ok "corpus ${f#"$casedir"/}: verify: no warnings"
+                fi
+        done
+        echo "# corpus: ${#inputs[@]} inputs, $sampled checked (every ${step}th), $accepted accepted by --check and verified"
+        check "corpus: some inputs are accepted by --check ($accepted)" [ "$accepted" -gt 0 ]
+        # The setup must be able to fail: a unit systemd refuses the way it refused
+        # `executable = "a\"b"` before --check knew.
+        mkdir -p "$tmp/broken"
+        printf '[Unit]\nDescription=x\n[Service]\nExecStart=\047/usr/lib/a"b\047\n' \
+                >"$tmp/broken/dovesd-broken.service"
+        out=$(verify_units "$tmp/broken" "$root")
+        check "corpus: verify reports a program path with a quote" \
+                grep -q "Executable name contains special characters" <<<"$out"
+}
+
 # Prints the exposure score of unit $2 in root $1 ("" when systemd-analyze gives none).
 score_of() {
         systemd-analyze security --offline=yes --root="$1" "$2" 2>&1 |
@@ -325,7 +392,8 @@ case $mode in
 golden) golden; conventions ;;
 verify) verify "$@" ;;
 security) security "$@" ;;
-*) echo "usage: $0 golden|verify|security GENERATOR CASEDIR [STATICUNITDIR EXTRA.conf...]" >&2; exit 2 ;;
+corpus) corpus "$@" ;;
+*) echo "usage: $0 golden|verify|security|corpus GENERATOR CASEDIR [STATICUNITDIR EXTRA.conf...]" >&2; exit 2 ;;
 esac
 
 echo "1..$n"
