@@ -26,7 +26,7 @@ def imap(user, subject="dovesd e2e append"):
 
 
 def lmtp(user, socket):
-    s = smtplib.LMTP(socket)
+    s = smtplib.LMTP(socket, timeout=20)
     subject = f"dovesd lmtp {time.time()}"
     s.sendmail("a@example.org", [user],
                f"From: a@example.org\r\nSubject: {subject}\r\n\r\nvia lmtp\r\n")

@@ -56,6 +56,12 @@ check_match "the message is in the maildir under /srv" '[1-9]' \
 out=$(ct_exec python3 "$E2E_IN/dovecot-client.py" lmtp bob /run/dovecot/lmtp 2>&1)
 check_match "LMTP delivers" '^lmtp delivered' "$out"
 check_match "the delivered message shows in the mailbox" '^lmtp found 1' "$out"
+if ! grep -q '^lmtp found 1' <<<"$out"; then
+        tap_diag "client: $out"
+        tap_diag "$(ct_exec journalctl -q --no-pager -o short-monotonic -u dovesd-lmtp.service \
+                -u dovesd-lmtp-lmtp.socket -u dovesd-auth.service | tail -30)"
+        tap_diag "$(ct_exec systemctl status --no-pager dovesd-lmtp.service 2>&1 | head -20)"
+fi
 
 # --- doveadm who: anvil works through the shared FIFO ---
 ct_exec python3 -c '
