@@ -515,6 +515,8 @@ static int worker_spawn(supervisor *sv) {
         return 0;
 }
 
+static void worker_signal(worker *w, int sig);
+
 static void set_login_full(supervisor *sv, bool full) {
         if (sv->login_full == full)
                 return;
@@ -523,14 +525,22 @@ static void set_login_full(supervisor *sv, bool full) {
                 (void) dovecot_login_notify_set(sv->dc.login_notify_fd, full);
         for (size_t i = 0; i < sv->n_workers; i++) {
                 worker_set_overflow(sv->workers[i], full);
-                (void) kill(sv->workers[i]->pid, SIGUSR1);
+                worker_signal(sv->workers[i], SIGUSR1);
         }
+}
+
+/* A signal that cannot reach a worker (the unit's CapabilityBoundingSet= lost CAP_KILL
+ * through a drop-in, say) would silently break idle_kill, reload and stop: say so. */
+static void worker_signal(worker *w, int sig) {
+        if (kill(w->pid, sig) < 0 && errno != ESRCH)
+                service_log(w->sv->s, LOG_ERR, "Failed to send SIG%s to worker %d: %m",
+                            sigabbrev_np(sig) ?: "?", (int) w->pid);
 }
 
 static void worker_retire(worker *w, int sig) {
         w->retiring = true;
         w->idle_timer = sd_event_source_disable_unref(w->idle_timer);
-        (void) kill(w->pid, sig);
+        worker_signal(w, sig);
 }
 
 static int on_throttle_end(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -780,7 +790,7 @@ static int on_worker_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         if (!w->retiring && st.clients == 0 && c.avail > sv->s->process_min_avail) {
                 /* It exits only if it still has no client when the signal arrives. */
                 w->sigint_sent = true;
-                (void) kill(w->pid, SIGINT);
+                worker_signal(w, SIGINT);
         }
         supervisor_evaluate(sv);
         return 0;
@@ -1223,7 +1233,7 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
                         continue;
                 /* Dovecot's programs die of SIGHUP: they only stop listening. */
                 if (sv->kind == KIND_LIBDOVESD)
-                        (void) kill(w->pid, SIGHUP);
+                        worker_signal(w, SIGHUP);
                 worker_retire(w, SIGQUIT);
         }
         return 0;
@@ -1247,11 +1257,12 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
                 c = count_workers(sv);
                 service_log_full(sv->s, LOG_INFO, DOVESD_MESSAGE_RELOADED, NULL, NULL,
                                  "Reloaded: new workers get the new settings (client_limit %u, "
-                                 "process_limit %u, service_count %u), %u old %s %s",
+                                 "process_limit %u, service_count %u), %u old %s",
                                  sv->s->client_limit, sv->s->process_limit,
                                  sv->s->service_count, c.old_workers,
-                                 plural(c.old_workers, "worker", "workers"),
-                                 c.old_workers > 0 ? "finish their clients" : "left");
+                                 c.old_workers == 0 ? "workers left" :
+                                 c.old_workers == 1 ? "worker finishes its clients" :
+                                 "workers finish their clients");
         }
         (void) service_notify(sv->s, "READY=1");
         sv->last_status[0] = '\0';

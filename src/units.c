@@ -899,7 +899,7 @@ static bool service_runs_as_root(const config *c, const service *s) {
 /* The capability bounding set: exactly what the start-as-root-then-drop sequence needs.
  * Sockets are always bound by systemd (also with drop_priv_before_exec=yes: the unit's
  * sockets are passed in), so CAP_NET_BIND_SERVICE is never needed. */
-static const char *sandbox_capabilities(const config *c, const service *s) {
+static const char *sandbox_capabilities_of_workers(const config *c, const service *s) {
         if (service_runs_as_root(c, s))
                 /* The process stays root and does root's work for every mail user: imap, pop3,
                  * lmtp, submission, doveadm, indexer-worker switch to the mail user themselves
@@ -919,6 +919,19 @@ static const char *sandbox_capabilities(const config *c, const service *s) {
                  * libdovesd's PR_CAPBSET_DROP of every capability (SETPCAP). */
                 return "CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_SYS_CHROOT";
         return "CAP_SETGID CAP_SETUID CAP_SETPCAP";
+}
+
+/* The unit's bounding set: what its workers need, and for dovesd-supervisor (which stays
+ * root) CAP_KILL: its workers switch to their user, and a root process signals another
+ * user's process (idle SIGINT, reload SIGQUIT, login SIGUSR1, stop SIGTERM) only with it. */
+static const char *sandbox_capabilities(const config *c, const service *s, char *buf,
+                                        size_t size) {
+        const char *w = sandbox_capabilities_of_workers(c, s);
+
+        if (!unit_service_supervised(s) || s->drop_priv_before_exec)
+                return w;
+        snprintf(buf, size, "%s CAP_KILL", w);
+        return buf;
 }
 
 /* Writes a sandbox (man dovesd.units(7)): CAPS is the bounding set, CHROOT the service's
@@ -1012,7 +1025,9 @@ static int put_sandbox(text *t, const char *caps, const char *chroot, bool remov
 }
 
 static int put_service_sandbox(builder *b, text *t, const service *s) {
-        return put_sandbox(t, sandbox_capabilities(b->c, s), s->eff_chroot,
+        char caps[256];
+
+        return put_sandbox(t, sandbox_capabilities(b->c, s, caps, sizeof(caps)), s->eff_chroot,
                            s->drop_priv_before_exec && !service_runs_as_root(b->c, s));
 }
 
