@@ -194,20 +194,20 @@ wait_for "STATUS= of the supervisor counts $total served" 20 \
         '[[ "$(show dovesd-burst.service StatusText)" =~ \ $total\ served$ ]]'
 tap_diag "StatusText: $(show dovesd-burst.service StatusText)"
 # The journal of the burst, before anything else logs for the service.
-all=$(ct_exec journalctl --no-pager -o cat --after-cursor="$cursor" -u 'dovesd-burst*')
-sysd=$(ct_exec journalctl --no-pager -o cat --after-cursor="$cursor" -u 'dovesd-burst*' _PID=1)
+all=$(journal_after "$cursor" --unit dovesd-burst)
+sysd=$(journal_after "$cursor" --unit dovesd-burst --systemd)
 n_all=$(printf '%s' "$all" | grep -c .)
 n_sysd=$(printf '%s' "$sysd" | grep -c .)
 n_dovesd=$((n_all - n_sysd))
 tap_diag "journal of the burst: $n_all lines for dovesd-burst*, $n_sysd of them systemd's own, $n_dovesd dovesd lines:" \
-        "$(ct_exec journalctl --no-pager -o short-monotonic --after-cursor="$cursor" -u 'dovesd-burst*' | head -n 30)"
+        "$(printf '%s\n' "$all" | head -n 30)"
 check "the journal of the burst holds fewer than 10 dovesd lines ($n_dovesd)" test "$n_dovesd" -lt 10
 main=$(show dovesd-burst.service MainPID)
 cursor=$(journal_cursor)
 ct_exec kill -USR2 "$main"
 wait_for "SIGUSR2: the supervisor logs its counters at info level" 10 \
-        'ct_exec journalctl --no-pager -o cat --after-cursor="$cursor" -u dovesd-burst.service | grep -q "^Stats: "'
-stats=$(ct_exec journalctl --no-pager -o cat --after-cursor="$cursor" -u dovesd-burst.service | grep -m1 '^Stats: ')
+        'journal_after "$cursor" --unit dovesd-burst.service | grep -q "^Stats: "'
+stats=$(journal_after "$cursor" --unit dovesd-burst.service | grep -m1 '^Stats: ')
 tap_diag "$stats"
 check_match "one fresh worker per client: spawned=$total, none crashed, never throttled" \
         " spawned=$total crashed=0 start_failed=0 throttled=0 " "$stats"

@@ -69,3 +69,10 @@ ppid() { ct_sh "cut -d')' -f2 /proc/$1/stat | cut -d' ' -f3"; }
 
 # journal_cursor: where the journal ends now (for journalctl --after-cursor).
 journal_cursor() { ct_exec journalctl -q -n1 -o export --no-pager | sed -n 's/^__CURSOR=//p'; }
+# journal_after CURSOR [journal.py ARGS...]: the messages logged after CURSOR, filtered by
+# tests/e2e/journal.py (not by journalctl's matches: see there why).
+journal_after() {
+        local c="$1"
+        shift
+        ct_sh "journalctl --no-pager -o json --after-cursor='$c' | python3 $E2E_IN/journal.py $*"
+}
