@@ -53,3 +53,26 @@ wait_for() {
 
 # count_lines FILE REGEX: how many lines of FILE match.
 count_lines() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+
+# map_base PID [FILE-REGEX]: the start address of the first mapping in /proc/PID/maps of the
+# process's executable (default) or of the first file whose path matches FILE-REGEX.
+map_base() {
+        if [ -n "${2:-}" ]; then
+                ct_sh "grep -m1 -E ' $2\$' /proc/$1/maps | cut -d- -f1"
+        else
+                ct_sh "e=\$(readlink /proc/$1/exe) && grep -m1 -F \" \$e\" /proc/$1/maps | cut -d- -f1"
+        fi
+}
+
+# ppid PID: the parent of PID inside the container.
+ppid() { ct_sh "cut -d')' -f2 /proc/$1/stat | cut -d' ' -f3"; }
+
+# journal_cursor: where the journal ends now (for journalctl --after-cursor).
+journal_cursor() { ct_exec journalctl -q -n1 -o export --no-pager | sed -n 's/^__CURSOR=//p'; }
+# journal_after CURSOR [journal.py ARGS...]: the messages logged after CURSOR, filtered by
+# tests/e2e/journal.py (not by journalctl's matches: see there why).
+journal_after() {
+        local c="$1"
+        shift
+        ct_sh "journalctl --no-pager -o json --after-cursor='$c' | python3 $E2E_IN/journal.py $*"
+}

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # End to end: `systemctl daemon-reload` after editing /etc/dovesd/dovesd.conf.
-# * A good edit is applied: a new service gets its units, a changed setting is loaded.
+# * A good edit is applied: a new service gets its units, a changed setting is loaded, and
+#   `systemctl reload dovesd.target` hands it to the running supervisor (exit status 0).
 # * A broken edit changes nothing (the generator writes its last good unit set again): every
 #   socket keeps listening, held clients keep being served, new clients are served, and the
 #   errors are in the journal with FILE:LINE (journalctl -t dovesd-generator). Fixing the
@@ -13,7 +14,7 @@ set -uo pipefail
 e2e_boot e2e-reload "$E2E_DIR/reload.conf"
 served() { grep -q '^\* BYE$' <<<"$(demo "127.0.0.1 $1" LOGOUT)"; }
 
-check "before any edit: per-connection service serves" served 7501
+check "before any edit: service_count = 1 service serves" served 7501
 check "before any edit: pool serves" served 7502
 
 # --- a good edit: a new service and a changed setting ---
@@ -36,6 +37,11 @@ check_eq "... its socket listens" "active listening" \
 check "... and the new service serves" served 7503
 check_match "the changed client_limit is in the loaded unit" 'DOVESD_CLIENT_LIMIT=7( |$)' \
         "$(show dovesd-pool.service Environment)"
+main=$(show dovesd-pool.service MainPID)
+check "systemctl reload dovesd.target (exit status 0)" ct_exec systemctl reload dovesd.target
+check_eq "... the pool's supervisor stays" "$main" "$(show dovesd-pool.service MainPID)"
+check_match "... and applies client_limit 7 to new workers" 'Reloaded: new workers get the new settings \(client_limit 7,' \
+        "$(ct_exec journalctl -b --no-pager -o cat -u dovesd-pool.service)"
 
 # --- a broken edit while clients are connected ---
 client() { ct_exec python3 "$E2E_IN/client.py" "$@"; }
@@ -59,12 +65,12 @@ for u in dovesd-single-tcp.socket dovesd-pool-tcp.socket dovesd-added-tcp.socket
                 "$(show $u LoadState) $(show $u ActiveState) $(show $u SubState)"
 done
 check_eq "no unit of the broken service appeared" not-found "$(show dovesd-broken.service LoadState)"
-check "new clients: per-connection still served" served 7501
+check "new clients: service_count = 1 still served" served 7501
 check "new clients: pool still served" served 7502
 check "new clients: the service added before still served" served 7503
 wait "$h1"
 wait "$h2"
-check_match "held per-connection client served to the end" '^held=1 bye=1$' "$(cat "$CT_DIR/h1.out")"
+check_match "held service_count = 1 client served to the end" '^held=1 bye=1$' "$(cat "$CT_DIR/h1.out")"
 check_match "held pool clients served to the end" '^held=2 bye=2$' "$(cat "$CT_DIR/h2.out")"
 log=$(ct_exec journalctl --no-pager -o cat -t dovesd-generator --since "$since")
 tap_diag "journalctl -t dovesd-generator:" "$log"
@@ -77,7 +83,7 @@ printf '%s\n' "$good" >"$CT_CONF"
 check "daemon-reload after fixing the config" ct_exec systemctl daemon-reload
 check_eq "units loaded, sockets listening" "loaded active loaded active" \
         "$(show dovesd-single-tcp.socket LoadState) $(show dovesd-single-tcp.socket ActiveState) $(show dovesd-pool-tcp.socket LoadState) $(show dovesd-pool-tcp.socket ActiveState)"
-check "per-connection serves" served 7501
+check "service_count = 1 serves" served 7501
 check "pool serves" served 7502
 ct_stop
 
