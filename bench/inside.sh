@@ -6,11 +6,12 @@
 #   inside.sh count UNIT [COMM]  how many processes (only those named COMM, if given)
 #   inside.sh cpu             CPU time so far (ns, from schedstat) of PID 1, systemd-journald
 #                             and dbus-daemon: "PID1 JOURNALD DBUS"
-#   inside.sh cpu-snap [UNIT] CPU counters, one line: "UNIT PID1 PID1C JOURNALD DBUS" where UNIT
-#                             is utime+stime+cutime+cstime of UNIT's processes (clock ticks;
+#   inside.sh cpu-snap [UNIT] CPU counters, one line: "UNIT PID1 PID1C JOURNALD DBUS MAIN" where
+#                             UNIT is utime+stime+cutime+cstime of UNIT's processes (clock ticks;
 #                             cutime: children they reaped, e.g. single-use workers), PID1 is
 #                             PID 1's own CPU (ns), PID1C the CPU of the children PID 1 reaped
-#                             (ticks: per-connection services), JOURNALD and DBUS in ns
+#                             (ticks), JOURNALD and DBUS in ns, MAIN the utime+stime of UNIT's
+#                             main process alone (ticks: a supervisor's own CPU; 0 without UNIT)
 #   inside.sh wait-port PORT  wait (up to 10 s) until 127.0.0.1:PORT accepts
 set -uo pipefail
 
@@ -60,11 +61,13 @@ rss)
 cpu-snap)
         # fields after "(comm) ": state ppid ... utime(11) stime(12) cutime(13) cstime(14)
         stat_fields() { local l; l=$(cat "$1" 2>/dev/null) || return 1; echo "${l##*) }"; }
-        u=0
+        u=0 m=0 main=
         if [ -n "${2:-}" ]; then
+                main=$(systemctl show -P MainPID "$2" 2>/dev/null)
                 for p in $(pids "$2"); do
                         f=($(stat_fields "/proc/$p/stat")) || continue
                         u=$((u + f[11] + f[12] + f[13] + f[14]))
+                        [ "$p" = "$main" ] && m=$((f[11] + f[12]))
                 done
         fi
         f=($(stat_fields /proc/1/stat))
@@ -77,7 +80,7 @@ cpu-snap)
                 dbus-daemon) read -r t _ < "$p/schedstat" && d=$((d + t)) ;;
                 esac
         done
-        echo "$u $one $((f[13] + f[14])) $j $d" ;;
+        echo "$u $one $((f[13] + f[14])) $j $d $m" ;;
 wait-port)
         for _ in $(seq 200); do
                 (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && exit 0

@@ -1,11 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Smoke test of bench/'s tools (TAP): the limit server answers the dialogue, and loadgen's
-# load, cold and idle modes complete against it with no failed connection.
-# Usage: smoke.sh LOADGEN LIMIT_SERVER
+# Smoke test of bench/'s tools (TAP): the limit server answers the dialogue, loadgen's load,
+# cold and idle modes complete against it with no failed connection, and spawn-floor counts
+# its spawns and their failures.
+# Usage: smoke.sh LOADGEN LIMIT_SERVER SPAWN_FLOOR
 set -uo pipefail
 loadgen=$1
 server=$2
+floor=$3
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -43,6 +45,16 @@ out=$(timeout 5 "$loadgen" -p "$port" -n 10 -w 0 -g '* NOPE')
 if [[ "$out" =~ other=([0-9]+)\ total=0$ ]] && [ "${BASH_REMATCH[1]}" -ge 10 ]; then
         ok "a wrong greeting counts as a failed connection"; else
         not_ok "a wrong greeting counts as a failed connection"; printf '# got: %s\n' "$out"; fi
+
+out=$(timeout 20 "$floor" -n 50 -j 2 -w 2 /bin/sh -c 'exit 2')
+if [[ "$out" =~ ^spawns=50\ secs=[0-9.]+\ rate=([0-9]+)\ cpu_us=[0-9]+\ failed=0$ ]] &&
+   [ "${BASH_REMATCH[1]}" -gt 0 ]; then ok "spawn-floor: 50 spawns, an exit status 2 is no failure"; else
+        not_ok "spawn-floor: 50 spawns, an exit status 2 is no failure"; printf '# got: %s\n' "$out"; fi
+
+out=$(timeout 10 "$floor" -n 5 /nonexistent/program 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && [[ "$out" == *"cannot run it"* ]]; then ok "spawn-floor: a program that cannot run fails"; else
+        not_ok "spawn-floor: a program that cannot run fails"; printf '# rc=%s got: %s\n' "$rc" "$out"; fi
 
 echo "1..$n"
 [ $failed -eq 0 ]
