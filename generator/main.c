@@ -84,6 +84,29 @@ static bool is_elf(const char *path) {
         return elf;
 }
 
+/* --check only: Dovecot's own master enabled beside dovesd takes the same ports (143, 993) and
+ * socket paths; one of the two fails to bind. The enablement links are plain files to look
+ * at: no IPC with systemd. DOVESD_SYSTEMD_ROOT (tests) prefixes the paths. */
+static void check_dovecot_master(void) {
+        static const char *const links[] = {
+                "/etc/systemd/system/multi-user.target.wants/dovecot.service",
+                "/etc/systemd/system/sockets.target.wants/dovecot.socket",
+        };
+        const char *root = getenv("DOVESD_SYSTEMD_ROOT") ?: "";
+
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (asprintf(&p, "%s%s", root, links[i]) < 0)
+                        return;
+                if (access(p, F_OK) == 0)
+                        log_full(LOG_WARNING, 0, NULL, 0,
+                                 "warning: %s is enabled: Dovecot's own master takes the same "
+                                 "ports and sockets as dovesd; run 'systemctl mask --now "
+                                 "dovecot.service dovecot.socket'", strrchr(links[i], '/') + 1);
+        }
+}
+
 /* --check only: warn about every service whose executable dovesd cannot run. The generator
  * itself does not look at executables (at boot they may live on a file system that is not
  * mounted yet, and a unit for a program installed later is fine). Returns the number of
@@ -149,8 +172,10 @@ static int run_check(const args *a) {
                 return r;
         r = units_build(c, &set, &d);
         print_diags(&d);
-        if (r >= 0)
+        if (r >= 0) {
                 (void) check_executables(c);
+                check_dovecot_master();
+        }
         config_free(c);
         if (r < 0) {
                 if (d.n_errors == 0)

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 dest=$tmp/dest
 
-echo "1..14"
+echo "1..15"
 
 # 1. Install. --no-rebuild: meson test has built everything already, and a rebuild would
 #    race with the tests running next to this one.
@@ -189,6 +189,16 @@ if [ $rc = 0 ] && [ "$out" = "configuration OK" ] &&
 else
         not_ok "dovesd-generator --check: rc $rc, '$out'"
         diag <"$tmp/check.err"
+fi
+mkdir -p "$tmp/sysroot/etc/systemd/system/multi-user.target.wants"
+ln -s /lib/systemd/system/dovecot.service "$tmp/sysroot/etc/systemd/system/multi-user.target.wants/"
+if DOVESD_SYSTEMD_ROOT="$tmp/sysroot" dovesd-generator -c "$tmp/d.conf" --check >/dev/null 2>"$tmp/check2.err" &&
+   grep -q "warning: dovecot.service is enabled: Dovecot's own master takes the same ports" "$tmp/check2.err" &&
+   ! grep -q "dovecot.service is enabled" "$tmp/check.err"; then
+        ok "dovesd-generator --check warns when dovecot.service is enabled, not otherwise"
+else
+        not_ok "dovesd-generator --check and an enabled dovecot.service"
+        diag <"$tmp/check2.err"
 fi
 if dovesd-generator -c "$tmp/d.conf" --dump >"$tmp/dump" 2>&1 && grep -q '^service imap-login {$' "$tmp/dump" &&
    dovesd-generator -c "$tmp/d.conf" --dry-run >"$tmp/dry" 2>&1 && grep -q '^# dovesd-imap-login-imap.socket$' "$tmp/dry"; then
