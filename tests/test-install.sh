@@ -194,7 +194,9 @@ mkdir -p "$tmp/sysroot/etc/systemd/system/multi-user.target.wants"
 ln -s /lib/systemd/system/dovecot.service "$tmp/sysroot/etc/systemd/system/multi-user.target.wants/"
 if DOVESD_SYSTEMD_ROOT="$tmp/sysroot" dovesd-generator -c "$tmp/d.conf" --check >/dev/null 2>"$tmp/check2.err" &&
    grep -q "warning: dovecot.service is enabled: Dovecot's own master takes the same ports" "$tmp/check2.err" &&
-   ! grep -q "dovecot.service is enabled" "$tmp/check.err"; then
+   mkdir -p "$tmp/emptyroot" &&
+   DOVESD_SYSTEMD_ROOT="$tmp/emptyroot" dovesd-generator -c "$tmp/d.conf" --check >/dev/null 2>"$tmp/check3.err" &&
+   ! grep -q "dovecot.service is enabled" "$tmp/check3.err"; then
         ok "dovesd-generator --check warns when dovecot.service is enabled, not otherwise"
 else
         not_ok "dovesd-generator --check and an enabled dovecot.service"
