@@ -12,6 +12,7 @@
  */
 
 #include <errno.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ typedef enum mode {
         MODE_CHECK,
         MODE_DUMP,
         MODE_DRY_RUN,
+        MODE_APPLY,
         MODE_SYSTEMD,
 } mode;
 
@@ -364,6 +366,193 @@ static void errors_end(FILE *f, char *tmp, const char *path, bool broken) {
         free(tmp);
 }
 
+/* Socket units whose text changed since the last good run: systemd applies a socket's new
+ * settings only when it starts the socket again, and it refuses that while the socket's
+ * service runs. The names accumulate in this file until --apply has dealt with them. */
+#define CHANGED_SOCKETS_FILE "/run/dovesd-generator/changed-sockets"
+
+static const char *changed_sockets_file(void) {
+        const char *e = getenv("DOVESD_CHANGED_SOCKETS_FILE");
+
+        if (e)
+                return isempty(e) ? NULL : e;
+        e = getenv("SYSTEMD_SCOPE");
+        if (e && streq(e, "system"))
+                return CHANGED_SOCKETS_FILE;
+        return NULL;
+}
+
+static void note_changed_sockets(const unit_set *prev, const unit_set *now, const char *file) {
+        FILE *f = NULL;
+
+        for (size_t i = 0; i < now->n_entries; i++) {
+                const unit_entry *e = &now->entries[i];
+                const char *dot = strrchr(e->path, '.');
+
+                if (e->symlink || strchr(e->path, '/') || !dot || !streq(dot, ".socket"))
+                        continue;
+                for (size_t j = 0; j < prev->n_entries; j++) {
+                        const unit_entry *o = &prev->entries[j];
+
+                        if (o->symlink || !streq(o->path, e->path) || streq(o->content, e->content))
+                                continue;
+                        if (!f)
+                                f = fopen(file, "ae");
+                        if (!f)
+                                return;
+                        fprintf(f, "%s\n", e->path);
+                        log_full(LOG_WARNING, 0, NULL, 0, "%s changed: systemctl reload "
+                                 "dovesd.target restarts it if its service is not running; "
+                                 "otherwise restart the service to apply it (its clients are "
+                                 "dropped)", e->path);
+                }
+        }
+        if (f)
+                fclose(f);
+}
+
+static bool endswith(const char *s, const char *suffix) {
+        size_t l = strlen(s), k = strlen(suffix);
+
+        return l >= k && streq(s + l - k, suffix);
+}
+
+/* ---- --apply: what a reload of the target does beyond the services' own reloads -------- */
+
+static int run_argv(char *const argv[]) {
+        pid_t pid = fork();
+        int status;
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        if (waitpid(pid, &status, 0) < 0)
+                return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* systemctl ARG... with --no-block: never wait for a job inside ExecReload=. */
+static int systemctl(const char *verb, const char *unit, const char *extra) {
+        char *argv[] = { (char *) "/bin/systemctl", (char *) "--no-block", (char *) verb,
+                         (char *) unit, (char *) extra, NULL };
+
+        return run_argv(argv);
+}
+
+static int run_apply(const args *a) {
+        _cleanup_free_ char *prefix = NULL, *line = NULL;
+        config *c = NULL;
+        size_t n = 0;
+        FILE *f;
+        int r, warnings = 0;
+
+        r = load(a->config, &c);
+        if (r < 0)
+                return r;
+        prefix = strdup(c->instance_name ?: "dovesd");
+        config_free(c);
+        if (!prefix)
+                return -ENOMEM;
+
+        /* 1. Services added to the config: their sockets are wanted by the target. */
+        r = systemctl("start", "dovesd.target", NULL);
+        if (r != 0)
+                log_full(LOG_WARNING, 0, NULL, 0, "systemctl start dovesd.target: exit status %d", r);
+
+        /* 2. Units that left the config (not-found but still running): stop their sockets,
+         *    let their services drain (SIGQUIT: no new clients, exit after the last). */
+        f = popen("/bin/systemctl list-units --all --plain --no-legend --full", "re");
+        if (f) {
+                while (getline(&line, &n, f) > 0) {
+                        char unit[512], load[64], active[64];
+                        size_t pl = strlen(prefix);
+
+                        /* A unit that is not loaded properly is marked "●" even with
+                         * --plain: skip the mark. */
+                        const char *l = strncmp(line, "\xe2\x97\x8f", 3) == 0 ? line + 3 : line;
+
+                        if (sscanf(l, "%511s %63s %63s", unit, load, active) != 3 ||
+                            !streq(load, "not-found") || !streq(active, "active") ||
+                            strncmp(unit, prefix, pl) != 0 || unit[pl] != '-')
+                                continue;
+                        if (endswith(unit, ".socket")) {
+                                log_full(LOG_NOTICE, 0, NULL, 0, "%s left the config: stopping it",
+                                         unit);
+                                (void) systemctl("stop", unit, NULL);
+                        } else if (endswith(unit, ".service")) {
+                                log_full(LOG_NOTICE, 0, NULL, 0, "%s left the config: it takes no "
+                                         "new clients and stops when its last client is done",
+                                         unit);
+                                (void) systemctl("kill", unit, "--signal=SIGQUIT");
+                        }
+                }
+                pclose(f);
+        }
+
+        /* 3. Sockets whose listeners changed: restart those whose service is not running. */
+        const char *file = changed_sockets_file() ?: CHANGED_SOCKETS_FILE;
+        _cleanup_free_ char *keep = NULL;
+        size_t keep_len = 0;
+
+        f = fopen(file, "re");
+        if (f) {
+                while (getline(&line, &n, f) > 0) {
+                        _cleanup_free_ char *svc = NULL, *cmd = NULL;
+                        char state[64] = "";
+                        FILE *p;
+
+                        line[strcspn(line, "\n")] = '\0';
+                        if (!line[0] || strstr(keep ?: "", line))
+                                continue;
+                        /* The socket's service: Service= in the unit systemd loaded. */
+                        if (asprintf(&cmd, "/bin/systemctl show -P Triggers -- '%s' 2>/dev/null; "
+                                     "/bin/systemctl show -P ActiveState -- \"$(/bin/systemctl "
+                                     "show -P Triggers -- '%s')\" 2>/dev/null", line, line) < 0)
+                                break;
+                        p = popen(cmd, "re");
+                        if (p) {
+                                char buf[512];
+
+                                if (fgets(buf, sizeof(buf), p)) {
+                                        buf[strcspn(buf, "\n")] = '\0';
+                                        svc = strdup(buf);
+                                }
+                                if (fgets(state, sizeof(state), p))
+                                        state[strcspn(state, "\n")] = '\0';
+                                pclose(p);
+                        }
+                        if (streq(state, "inactive") || streq(state, "failed")) {
+                                log_full(LOG_NOTICE, 0, NULL, 0, "%s changed: restarting it "
+                                         "(%s is not running)", line, svc ?: "its service");
+                                (void) systemctl("restart", line, NULL);
+                                continue;
+                        }
+                        log_full(LOG_WARNING, 0, NULL, 0, "%s changed, but %s is running: "
+                                 "systemd passes listening sockets only when it starts a "
+                                 "service; 'systemctl stop %s && systemctl reload "
+                                 "dovesd.target' applies the change (its clients are "
+                                 "dropped)", line, svc ?: "its service", svc ?: line);
+                        warnings++;
+                        char *k = realloc(keep, keep_len + strlen(line) + 2);
+                        if (!k)
+                                break;
+                        keep = k;
+                        keep_len += (size_t) sprintf(keep + keep_len, "%s\n", line);
+                }
+                fclose(f);
+                /* What still needs a restart stays listed for the next --apply. */
+                f = fopen(file, "we");
+                if (f) {
+                        fputs(keep ?: "", f);
+                        fclose(f);
+                }
+        }
+        return warnings > 0 ? 1 : 0;
+}
+
 static int run_systemd(const args *a) {
         _cleanup_(unit_set_done) unit_set set = {};
         _cleanup_free_ char *failed = NULL;
@@ -392,6 +581,11 @@ static int run_systemd(const args *a) {
         log_debug("Wrote %zu units and links from %s to %s.", set.n_entries, a->config, a->dest);
 
         if (keep) {
+                _cleanup_(unit_set_done) unit_set prev = {};
+                const char *cf = changed_sockets_file();
+
+                if (cf && snapshot_load(keep, a->config, &prev, NULL) >= 0)
+                        note_changed_sockets(&prev, &set, cf);
                 r = snapshot_save(&set, keep, a->config);
                 if (r < 0)
                         log_full(LOG_WARNING, -r, NULL, 0, "Failed to keep a copy of the units in %s, "
@@ -410,7 +604,9 @@ static void help(void) {
                "  -c --config=FILE     Read FILE (default: $DOVESD_CONFIG or " DEFAULT_CONFIG ")\n"
                "     --check           Check the configuration, print \"configuration OK\"\n"
                "     --dump            Print each service as doveconf -a does\n"
-               "     --dry-run         Print every unit, write nothing\n",
+               "     --dry-run         Print every unit, write nothing\n"
+               "     --apply           At a reload of dovesd.target: start added services,\n"
+               "                       drain removed ones, restart changed idle sockets\n",
                program_invocation_short_name, program_invocation_short_name);
 }
 
@@ -421,6 +617,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 ARG_CHECK,
                 ARG_DUMP,
                 ARG_DRY_RUN,
+                ARG_APPLY,
         };
         static const struct option options[] = {
                 { "help",    no_argument,       NULL, 'h'         },
@@ -429,6 +626,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 { "check",   no_argument,       NULL, ARG_CHECK   },
                 { "dump",    no_argument,       NULL, ARG_DUMP    },
                 { "dry-run", no_argument,       NULL, ARG_DRY_RUN },
+                { "apply",   no_argument,       NULL, ARG_APPLY   },
                 {}
         };
         int c;
@@ -451,13 +649,15 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 case ARG_CHECK:
                 case ARG_DUMP:
                 case ARG_DRY_RUN:
+                case ARG_APPLY:
                         if (a->mode != MODE_NONE) {
-                                fprintf(stderr, "Only one of --check, --dump and --dry-run may be "
-                                        "given.\n");
+                                fprintf(stderr, "Only one of --check, --dump, --dry-run and "
+                                        "--apply may be given.\n");
                                 return -EINVAL;
                         }
                         a->mode = c == ARG_CHECK ? MODE_CHECK :
-                                  c == ARG_DUMP ? MODE_DUMP : MODE_DRY_RUN;
+                                  c == ARG_DUMP ? MODE_DUMP :
+                                  c == ARG_APPLY ? MODE_APPLY : MODE_DRY_RUN;
                         break;
                 case '?':
                         return -EINVAL;
@@ -507,6 +707,13 @@ int main(int argc, char *argv[]) {
                 break;
         case MODE_DRY_RUN:
                 r = run_dry_run(&a);
+                break;
+        case MODE_APPLY:
+                r = run_apply(&a);
+                if (r > 0) {
+                        log_close();
+                        return EXIT_FAILURE;
+                }
                 break;
         case MODE_SYSTEMD:
                 r = run_systemd(&a);

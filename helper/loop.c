@@ -394,8 +394,9 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
         return 0;
 }
 
-/* SIGQUIT from the supervisor (reload): stop accepting, exit when the last client leaves. No
- * deadline and no stop callback: nobody is cut off. */
+/* SIGQUIT (from the supervisor at a reload, or from dovesd-generator --apply for a removed
+ * service): stop accepting, exit when the last client leaves. No deadline and no stop
+ * callback: nobody is cut off. */
 static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         dovesd_service *s = userdata;
 
@@ -421,8 +422,7 @@ int service_loop_setup(dovesd_service *s) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGUSR1);
-        if (s->role == ROLE_WORKER)
-                sigaddset(&mask, SIGQUIT);
+        sigaddset(&mask, SIGQUIT);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
 
@@ -438,11 +438,12 @@ int service_loop_setup(dovesd_service *s) {
         r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_sighup, s);
         if (r < 0)
                 return r;
-        if (s->role == ROLE_WORKER) {
-                r = sd_event_add_signal(s->event, &s->sigquit, SIGQUIT, on_sigquit, s);
-                if (r < 0)
-                        return r;
-        } else {
+        /* SIGQUIT: a worker's generation was reloaded, or the service was removed from the
+         * config: stop accepting, exit when the last client leaves. */
+        r = sd_event_add_signal(s->event, &s->sigquit, SIGQUIT, on_sigquit, s);
+        if (r < 0)
+                return r;
+        if (s->role != ROLE_WORKER) {
                 r = sd_event_set_watchdog(s->event, true);
                 if (r < 0)
                         return r;

@@ -156,6 +156,7 @@ struct supervisor {
         bool full_wait;                 /* at process_limit, every worker full: wait */
         bool login_full;                /* overflow state set in the slots */
         bool stopping;
+        bool draining;                  /* SIGQUIT: no new workers, exit when the last is gone */
         bool ready_sent;
         uint64_t last_limit_log_usec;
 
@@ -851,7 +852,7 @@ static void supervisor_evaluate(supervisor *sv) {
         counts c;
         bool want;
 
-        if (sv->stopping) {
+        if (sv->stopping || sv->draining) {
                 set_watching(sv, false, false);
                 c = count_workers(sv);
                 if (c.workers == 0)
@@ -1246,7 +1247,7 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
         counts c;
         int r;
 
-        if (sv->stopping)
+        if (sv->stopping || sv->draining)
                 return 0;
         (void) service_notify(sv->s, "RELOADING=1");
         r = reload(sv, from_tool ? (pid_t) si->ssi_pid : 0, &error);
@@ -1304,6 +1305,23 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
 
 static int on_ignored_signal(sd_event_source *src, const struct signalfd_siginfo *si,
                              void *userdata) {
+        return 0;
+}
+
+/* SIGQUIT: the service was removed from the config (dovesd-generator --apply): no new
+ * workers; every worker stops accepting and keeps its clients; exit 0 after the last one. */
+static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        supervisor *sv = userdata;
+
+        if (sv->stopping || sv->draining)
+                return 0;
+        sv->draining = true;
+        service_log(sv->s, LOG_INFO, "Draining: no new clients, exiting when the last of %zu "
+                    "workers is done", sv->n_workers);
+        for (size_t i = 0; i < sv->n_workers; i++)
+                if (!sv->workers[i]->retiring)
+                        worker_retire(sv->workers[i], SIGQUIT);
+        supervisor_evaluate(sv);
         return 0;
 }
 
@@ -1471,7 +1489,7 @@ static int supervisor_setup(supervisor *sv) {
         r = sd_event_add_signal(sv->event, &sv->sigusr1, SIGUSR1, on_ignored_signal, sv);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(sv->event, &sv->sigquit, SIGQUIT, on_ignored_signal, sv);
+        r = sd_event_add_signal(sv->event, &sv->sigquit, SIGQUIT, on_sigquit, sv);
         if (r < 0)
                 return r;
         r = sd_event_set_watchdog(sv->event, true);

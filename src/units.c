@@ -116,6 +116,7 @@ typedef struct builder {
         char *prefix;           /* instance_name escaped, '-' kept */
         char *target;           /* PREFIX.target; the static dovesd.target for instance dovesd */
         bool own_target;        /* PREFIX.target is generated (instance_name is not dovesd) */
+        char *apply_unit;       /* PREFIX-apply.service */
         char *dirs_unit;        /* PREFIX-dirs.service */
         char *slice_parent;     /* dovesd-ESC(instance).slice, NULL for instance "dovesd" */
         char *slice_prefix;     /* "dovesd-" or "dovesd-ESC(instance)-" */
@@ -1933,6 +1934,45 @@ finish:
 
 /* ---- the whole set ---------------------------------------------------------------------- */
 
+/* PREFIX-apply.service: what a reload of the target does beyond the services' own reloads.
+ * Its ExecReload= (dovesd-generator --apply) starts the sockets of services added to the
+ * config, drains the services removed from it, and restarts the sockets whose listeners
+ * changed while their service is not running (dovesd.units(7), RELOAD). */
+static int build_apply(builder *b) {
+        _cleanup_free_ char *desc = NULL, *p = escape_specifiers(b->prefix), *cfg = NULL;
+        text t;
+        int r;
+
+        if (!p || !strf(&desc, "%s: apply added and removed services at a reload", p))
+                return -ENOMEM;
+        r = text_open(&t);
+        if (r < 0)
+                return r;
+        r = put_header(b, &t, b->c->path, desc);
+        if (r < 0)
+                goto fail;
+        if ((r = put(&t, "PartOf", b->target)) < 0 ||
+            (r = put(&t, "ReloadPropagatedFrom", b->target)) < 0)
+                goto fail;
+        if (!streq(b->target, "dovesd.target") &&
+            (r = put(&t, "ReloadPropagatedFrom", "dovesd.target")) < 0)
+                goto fail;
+        fputs("\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n", t.f);
+        r = put_exec(&t, "ExecReload", (char *[]) { (char *) DOVESD_GENERATOR_PATH,
+                                                    (char *) "--apply", (char *) "-c",
+                                                    b->c->path, NULL });
+        if (r < 0)
+                goto fail;
+        r = push_entry(b, strdup(b->apply_unit), text_take(&t), false);
+        if (r < 0)
+                return r;
+        return push_wants(b, b->target, b->apply_unit);
+
+fail:
+        text_done(&t);
+        return r;
+}
+
 static int build_target(builder *b) {
         _cleanup_free_ char *desc = NULL, *p = escape_specifiers(b->prefix);
         text t;
@@ -2013,6 +2053,7 @@ static void builder_done(builder *b) {
         free(b->prefix);
         free(b->target);
         free(b->dirs_unit);
+        free(b->apply_unit);
         free(b->slice_parent);
         free(b->slice_prefix);
 }
@@ -2030,7 +2071,8 @@ static int build_all(builder *b) {
                 return r;
         b->own_target = !streq(instance, "dovesd");
         if (!strf(&b->target, "%s.target", b->prefix) ||
-            !strf(&b->dirs_unit, "%s-dirs.service", b->prefix))
+            !strf(&b->dirs_unit, "%s-dirs.service", b->prefix) ||
+            !strf(&b->apply_unit, "%s-apply.service", b->prefix))
                 return -ENOMEM;
         if (streq(instance, "dovesd")) {
                 if (!strf(&b->slice_prefix, "dovesd-"))
@@ -2053,6 +2095,10 @@ static int build_all(builder *b) {
         r = claim_name(b, b->dirs_unit, "the runtime directories unit", cfg, 0);
         if (r < 0)
                 return r;
+        r = claim_name(b, b->apply_unit, "the unit that applies added and removed services at "
+                       "a reload", cfg, 0);
+        if (r < 0)
+                return r;
         if (b->slice_parent) {
                 r = claim_name(b, b->slice_parent, "the instance's slice", cfg, 0);
                 if (r < 0)
@@ -2072,6 +2118,9 @@ static int build_all(builder *b) {
                                  "no enabled service: no units");
 
         r = build_dirs(b);
+        if (r < 0)
+                return r;
+        r = build_apply(b);
         if (r < 0)
                 return r;
         if (b->own_target) {

@@ -138,6 +138,9 @@ ct_install_dovesd() {
         ct_arg --overlay=/usr/local::/usr/local
         ct_install_exec "$build/generator/dovesd-generator" \
                 /etc/systemd/system-generators/dovesd-generator || return 1
+        # On PATH too, as an install puts it (the generated PREFIX-apply.service runs it).
+        ct_install_exec "$build/generator/dovesd-generator" /usr/local/sbin/dovesd-generator ||
+                return 1
         ct_install_exec "$build/helper/dovesd-supervisor" \
                 /usr/local/libexec/dovesd/dovesd-supervisor || return 1
         if [ -x "$build/examples/demo/dovesd-demo" ]; then

@@ -121,8 +121,10 @@ sup=$(ct_sh 'm=$(systemctl show -P MainPID dovesd-pool.service)
         printf "%s %s %s %s\n" "$(grep ^Uid: /proc/$m/status | cut -f2)" \
                 "$(grep ^CapBnd: /proc/$m/status | cut -f2)" \
                 "$(grep ^NoNewPrivs: /proc/$m/status | cut -f2)" "$(grep ^Seccomp: /proc/$m/status | cut -f2)"')
-check_eq "pool supervisor: root, the unit's bounding set (SETGID SETUID SETPCAP), NoNewPrivs, seccomp" \
-        "0 00000000000001c0 1 2" "$sup"
+# 0x1e0: SETGID (6) SETUID (7) SETPCAP (8) and KILL (5), which the root supervisor needs to
+# signal workers that switched to their user
+check_eq "pool supervisor: root, the unit's bounding set (KILL SETGID SETUID SETPCAP), NoNewPrivs, seccomp" \
+        "0 00000000000001e0 1 2" "$sup"
 procs=$(ct_sh 'm=$(systemctl show -P MainPID dovesd-pool.service); for p in $(pgrep -P $m); do
         printf "%s %s %s %s\n" "$(grep ^Uid: /proc/$p/status | cut -f2)" \
                 "$(grep ^CapBnd: /proc/$p/status | cut -f2)" \
