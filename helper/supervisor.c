@@ -177,6 +177,8 @@ struct supervisor {
         uint64_t last_status_usec;
 };
 
+static int dovecot_dead_pipe_new(supervisor *sv);
+
 static uint64_t now_usec(supervisor *sv) {
         uint64_t t = 0;
 
@@ -1222,6 +1224,11 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
 
         /* The new generation starts; the old one runs the program's reload callback, stops
          * accepting and drains. */
+        if (sv->kind == KIND_DOVECOT) {
+                r = dovecot_dead_pipe_new(sv);
+                if (r < 0)
+                        return r;
+        }
         sv->generation++;
         sv->full_wait = false;
         sv->throttled = false;
@@ -1345,6 +1352,25 @@ static void dovecot_master_done(dovecot_master *dc) {
         dc->listeners = NULL;
 }
 
+/* A master-dead pipe per generation: at a reload the old one's read end is closed, and a
+ * Dovecot program whose fd 6 reports an error takes it as "the master wants us to die": it
+ * stops listening at once and exits after its last client (master_status_error()). SIGQUIT
+ * alone closes only listeners that are not being watched, i.e. hardly ever. */
+static int dovecot_dead_pipe_new(supervisor *sv) {
+        dovecot_master *dc = &sv->dc;
+        int p[2];
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        if (dc->dead_read >= 0)
+                (void) close(dc->dead_read);
+        if (dc->dead_write >= 0)
+                (void) close(dc->dead_write);
+        dc->dead_read = p[0];
+        dc->dead_write = p[1];
+        return 0;
+}
+
 /* What Dovecot's master holds for a service: the status and master-dead pipes, the anvil
  * FIFO, the login notify file; for anvil its own pipe and fd 4. */
 static int dovecot_master_setup(supervisor *sv) {
@@ -1368,12 +1394,11 @@ static int dovecot_master_setup(supervisor *sv) {
                 return -errno;
         dc->status_read = p[0];
         dc->status_write = p[1];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        dc->dead_read = p[0];
-        dc->dead_write = p[1];
         r = sd_event_add_io(sv->event, &dc->status_source, dc->status_read, EPOLLIN,
                             on_dovecot_status, sv);
+        if (r < 0)
+                return r;
+        r = dovecot_dead_pipe_new(sv);
         if (r < 0)
                 return r;
 

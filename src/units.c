@@ -1117,7 +1117,20 @@ static int put_dovecot_deps(builder *b, text *t, const service *s) {
         int r;
 
         if (cfg && cfg != s) {
+                _cleanup_free_ char *unit = NULL, *svc = NULL;
+
                 r = put_dovecot_socket_deps(b, t, cfg);
+                if (r < 0)
+                        return r;
+                /* Ordered after the config service too (no Wants=: it starts on demand):
+                 * when dovesd.target is reloaded, the config process's new generation comes
+                 * first, so that this service's new workers read the new settings. */
+                r = dovecot_unit_of(b, cfg, &unit);
+                if (r < 0)
+                        return r;
+                if (!strf(&svc, "%s.service", unit))
+                        return -ENOMEM;
+                r = put(t, "After", svc);
                 if (r < 0)
                         return r;
         }

@@ -40,8 +40,52 @@ def lmtp(user, socket):
     m.logout()
 
 
+def userip(user):
+    """Three IMAP sessions of one user from one IP: the third must be refused."""
+    sessions, results = [], []
+    for i in range(3):
+        m = imaplib.IMAP4("127.0.0.1", 143)
+        try:
+            m.login(user, PASSWORD)
+            m.select("INBOX")
+            results.append("ok")
+            sessions.append(m)
+        except imaplib.IMAP4.error as e:
+            results.append("refused: " + str(e))
+    print("userip", " | ".join(results))
+    for m in sessions:
+        m.logout()
+
+
+def hold(user, seconds):
+    """One IMAP session: greeting, LOGIN, then NOOP every second for SECONDS (so a reload in
+    between must keep it), then LOGOUT. Prints the greeting and 'held ok' at the end."""
+    m = imaplib.IMAP4("127.0.0.1", 143)
+    print("greeting", m.welcome.decode(errors="replace"), flush=True)
+    m.login(user, PASSWORD)
+    m.select("INBOX")
+    print("logged in", flush=True)
+    for _ in range(seconds):
+        time.sleep(1)
+        m.noop()
+    m.logout()
+    print("held ok", flush=True)
+
+
+def greeting():
+    m = imaplib.IMAP4("127.0.0.1", 143)
+    print("greeting", m.welcome.decode(errors="replace"))
+    m.logout()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "imap":
         imap(sys.argv[2])
     elif sys.argv[1] == "lmtp":
         lmtp(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "userip":
+        userip(sys.argv[2])
+    elif sys.argv[1] == "hold":
+        hold(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "greeting":
+        greeting()

@@ -73,6 +73,45 @@ wait_for "doveadm who lists the held session" 20 \
         'ct_exec doveadm who 2>/dev/null | grep -q carol'
 wait "$held"
 
+# --- anvil enforces mail_max_userip_connections = 2 ---
+out=$(ct_exec python3 "$E2E_IN/dovecot-client.py" userip dave 2>&1)
+check_match "mail_max_userip_connections = 2: a third login from one IP is refused" \
+        '^userip ok \| ok \| refused: .*[Mm]aximum number of connections' "$out"
+
+# --- high-security mode (Dovecot's default: service_count = 1): one process per client ---
+check_eq "imap-login runs in high-security mode (service_count = 1)" 1 \
+        "$(show dovesd-imap-login.service Environment | grep -o 'DOVESD_SERVICE_COUNT=[0-9]*' | cut -d= -f2)"
+ct_exec python3 "$E2E_IN/dovecot-client.py" hold frank 12 >"$CT_DIR/hold1.out" 2>&1 &
+h1=$!
+wait_for "a session is held" 20 'grep -q "^logged in" "$CT_DIR/hold1.out"'
+login_pids() { ct_sh 'pgrep -x imap-login | sort | paste -sd" "'; }
+before=$(login_pids)
+
+# --- reload: high-performance mode and a new greeting, sessions stay ---
+python3 - "$CT_CONF" <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+s = s.replace("login_greeting = Dovecot under dovesd ready.", "login_greeting = Reloaded dovesd ready.")
+s = s.replace("service imap-login {\n", "service imap-login {\n  service_count = 0\n  client_limit = 100\n  process_min_avail = 1\n", 1)
+open(p, "w").write(s)
+PY
+check "daemon-reload && systemctl reload dovesd.target" \
+        ct_sh 'systemctl daemon-reload && systemctl reload dovesd.target'
+check_eq "imap-login now in high-performance mode (service_count = 0)" 0 \
+        "$(show dovesd-imap-login.service Environment | grep -o 'DOVESD_SERVICE_COUNT=[0-9]*' | cut -d= -f2)"
+wait_for "a new login sees the new greeting" 20 \
+        '[[ "$(ct_exec python3 "$E2E_IN/dovecot-client.py" greeting 2>&1)" == *"Reloaded dovesd ready"* ]]'
+out=$(ct_exec python3 "$E2E_IN/dovecot-client.py" imap grace 2>&1)
+check_match "after the reload: LOGIN, APPEND and FETCH work" '^fetch OK Subject: dovesd e2e append' "$out"
+wait "$h1"; rc=$?
+check_eq "the session held across the reload was served to the end" "0 held ok" \
+        "$rc $(grep -o '^held ok' "$CT_DIR/hold1.out")"
+check_match "the held session had the old greeting" 'Dovecot under dovesd ready' \
+        "$(grep '^greeting' "$CT_DIR/hold1.out")"
+check "no Dovecot program got SIGHUP (nothing died of it)" \
+        sh -c "! ct_exec journalctl -b --no-pager -o cat -u 'dovesd-*' | grep -q 'SIGHUP\|signal 1 '"
+tap_diag "imap-login pids before the reload: $before; after: $(login_pids)"
+
 # --- the logs reach journald, by unit ---
 check_match "imap-login's log lines are in its unit's journal" 'Login: user=<alice>' \
         "$(ct_exec journalctl -q -o cat -u dovesd-imap-login.service)"
