@@ -824,7 +824,7 @@ static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) 
         return 0;
 }
 
-/* STATUS= at most once a second, except when the number of workers changes. */
+/* STATUS= at most once a second, except when asked for NOW. */
 static void status_update(supervisor *sv, const counts *c, bool now) {
         int enabled = SD_EVENT_OFF;
 
@@ -905,7 +905,9 @@ static void supervisor_evaluate(supervisor *sv) {
                         w->idle_timer = sd_event_source_disable_unref(w->idle_timer);
         }
 
-        status_update(sv, &c, c.workers != sv->last_workers);
+        /* Every STATUS= costs PID 1 and D-Bus work: with service_count = 1 the number of
+         * workers changes twice per client. At once only between none and some. */
+        status_update(sv, &c, (c.workers == 0) != (sv->last_workers == 0));
         sv->last_workers = c.workers;
         if (!sv->ready_sent && c.ready >= s->process_min_avail) {
                 sv->ready_sent = true;
