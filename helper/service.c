@@ -101,15 +101,23 @@ _public_ dovesd_service *dovesd_service_unref(dovesd_service *s) {
         return service_free(s);
 }
 
-_public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, void *userdata) {
+/* The callbacks of libdovesd 0.1: connection … stop. */
+#define DOVESD_CALLBACKS_SIZE_0_1 (offsetof(dovesd_callbacks, stop) + sizeof(void (*)(void)))
+
+/* Reads SIZE bytes of the caller's struct, never more: a program built against an older,
+ * shorter struct has the newer callbacks unset. */
+_public_ int dovesd_service_run_sized(dovesd_service *s, const dovesd_callbacks *cb, size_t size,
+                                      void *userdata) {
         int r;
 
-        if (!s || !cb || !cb->connection)
+        if (!s || !cb || size < offsetof(dovesd_callbacks, connection) + sizeof(cb->connection) ||
+            !cb->connection)
                 return -EINVAL;
         if (s->running)
                 return -EBUSY;
 
-        s->cb = *cb;
+        memset(&s->cb, 0, sizeof(s->cb));
+        memcpy(&s->cb, cb, MIN(size, sizeof(s->cb)));
         s->userdata = userdata;
 
         /* Started by dovesd-supervisor, or on its own: either way this process serves. With
@@ -120,6 +128,12 @@ _public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, v
                 return r;
         }
         return service_loop_run(s);
+}
+
+/* The DOVESD_0.1 entry point, for programs built before the size was passed. */
+#undef dovesd_service_run
+_public_ int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, void *userdata) {
+        return dovesd_service_run_sized(s, cb, DOVESD_CALLBACKS_SIZE_0_1, userdata);
 }
 
 _public_ int dovesd_service_stop(dovesd_service *s) {

@@ -122,13 +122,21 @@ typedef struct dovesd_callbacks {
 } dovesd_callbacks;
 
 /* Serve clients until the service should exit: service_count reached and drained, idle_kill
- * expired with no client, SIGTERM (or dovesd_service_stop()) after the clients finished,
- * or, in per-connection mode, when the one connection is closed. Sends READY=1 when it
- * starts, STATUS= as clients come and go, STOPPING=1 on the way out, WATCHDOG=1 when
- * WATCHDOG_USEC is set.
+ * expired with no client, SIGTERM (or dovesd_service_stop()) after the clients finished.
+ * Sends READY=1 when it starts, STATUS= as clients come and go, STOPPING=1 on the way out,
+ * WATCHDOG=1 when WATCHDOG_USEC is set.
  * Returns 0 on a clean exit (the program should exit 0), a negative errno on failure
- * (logged). -EBUSY if run() is already running, -EINVAL if cb or cb->connection is NULL. */
+ * (logged). -EBUSY if run() is already running, -EINVAL if cb or cb->connection is NULL.
+ *
+ * The callbacks struct can grow: dovesd_service_run() is a macro that passes the size of
+ * the struct the program was built with to dovesd_service_run_sized(); the library reads
+ * that many bytes and treats callbacks past them as unset. Programs built against 0.1 call
+ * the 0.1 symbol dovesd_service_run, which reads the 0.1 struct (six callbacks). */
 int dovesd_service_run(dovesd_service *s, const dovesd_callbacks *cb, void *userdata);
+int dovesd_service_run_sized(dovesd_service *s, const dovesd_callbacks *cb, size_t size,
+                             void *userdata);
+#define dovesd_service_run(s, cb, userdata) \
+        dovesd_service_run_sized((s), (cb), sizeof(*(cb)), (userdata))
 
 /* Begin a graceful stop, as SIGTERM does. Returns 0, or -ESTALE if not running. */
 int dovesd_service_stop(dovesd_service *s);
