@@ -127,6 +127,10 @@ pid_t spawn_program(const svc_fd *fds, size_t n, char *const argv[], uid_t uid,
                                 (unsigned) uid);
                         _exit(127);
                 }
+                /* A change of credentials clears the parent-death signal: set it again. */
+                if (uid != (uid_t) -1 &&
+                    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+                        _exit(127);
                 execv(argv[0], argv);
                 dprintf(STDERR_FILENO, "spawn_program: cannot execute %s: %m\n", argv[0]);
                 _exit(127);
@@ -160,9 +164,13 @@ static ssize_t report_fill(report *r, double timeout_sec) {
         r->buf[r->len] = '\0';
         if (!r->timed)
                 return k;
-        r->chunk_end = reallocarray(r->chunk_end, r->n_chunks + 1, sizeof(size_t));
-        r->chunk_time = reallocarray(r->chunk_time, r->n_chunks + 1, sizeof(double));
-        cr_assert(r->chunk_end && r->chunk_time);
+        if ((r->n_chunks & (r->n_chunks - 1)) == 0) {          /* 0, 1, 2, 4, ...: grow */
+                size_t n = r->n_chunks ? r->n_chunks * 2 : 64;
+
+                r->chunk_end = reallocarray(r->chunk_end, n, sizeof(size_t));
+                r->chunk_time = reallocarray(r->chunk_time, n, sizeof(double));
+                cr_assert(r->chunk_end && r->chunk_time);
+        }
         r->chunk_end[r->n_chunks] = r->len;
         r->chunk_time[r->n_chunks++] = now_sec();
         return k;
@@ -170,10 +178,18 @@ static ssize_t report_fill(report *r, double timeout_sec) {
 
 /* When the byte at offset off arrived. */
 static double report_time_of(const report *r, size_t off) {
-        for (size_t i = 0; i < r->n_chunks; i++)
-                if (off < r->chunk_end[i])
-                        return r->chunk_time[i];
-        return now_sec();
+        size_t lo = 0, hi = r->n_chunks;
+
+        /* the first chunk that ends after off */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (r->chunk_end[mid] > off)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return lo < r->n_chunks ? r->chunk_time[lo] : now_sec();
 }
 
 char *report_wait(report *r, const char *prefix, double timeout_sec, size_t *pos) {
