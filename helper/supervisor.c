@@ -121,6 +121,8 @@ struct supervisor {
         unsigned generation;
         bool watching;
         bool full_wait;                 /* at process_limit, every worker full: wait */
+        bool start_wait;                /* the workers starting take the waiting clients: wait
+                                         * for one of them to change state */
         bool login_full;                /* overflow state set in the slots */
         bool stopping;
         bool ready_sent;
@@ -496,6 +498,7 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
         }
 
         worker_remove(sv, w);
+        sv->start_wait = false;
         supervisor_evaluate(sv);
         return 0;
 }
@@ -505,6 +508,7 @@ static int on_wake(sd_event_source *src, int fd, uint32_t revents, void *userdat
         uint64_t v;
 
         (void) !read(fd, &v, sizeof(v));
+        sv->start_wait = false;
         supervisor_evaluate(sv);
         return 0;
 }
@@ -571,7 +575,10 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
                         c.current++;
                         c.starting_slots += cap;
                 }
-                set_watching(sv, false, false);         /* until a worker changes state */
+                /* The listener stays readable until a starting worker accepts: watching it
+                 * meanwhile would spin. Look again when a worker changes state. */
+                sv->start_wait = true;
+                set_watching(sv, false, false);
                 supervisor_evaluate(sv);
                 return 0;
         }
@@ -579,6 +586,7 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
         /* process_limit: nothing to start. Do not spin on the readable fd; look again when a
          * worker changes state, or in a second. */
         if (c.starting_slots > 0) {
+                sv->start_wait = true;
                 set_watching(sv, false, false);
                 return 0;
         }
@@ -702,7 +710,8 @@ static void supervisor_evaluate(supervisor *sv) {
         }
 
         want = !sv->throttled && c.avail_ready == 0 &&
-                !(sv->full_wait && c.current >= s->process_limit);
+                !(sv->full_wait && c.current >= s->process_limit) &&
+                !(sv->start_wait && c.starting_slots > 0);
         set_watching(sv, want, c.current == 0);
 
         /* Idle workers beyond process_min_avail get an idle_kill timer. */
@@ -1043,6 +1052,7 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
          * accepting and drains. */
         sv->generation++;
         sv->full_wait = false;
+        sv->start_wait = false;
         sv->throttled = false;
         sv->throttle_sec = 0;
         sv->throttle_timer = sd_event_source_disable_unref(sv->throttle_timer);

@@ -18,7 +18,7 @@
  *   worker PID reload                         the reload callback ran
  *
  * TEST_CRASH set: exit with status 3 on the first client. TEST_RELOAD_FAIL set: the reload
- * callback fails.
+ * callback fails. TEST_START_DELAY_MS: the program's set-up takes that long.
  */
 
 #include <errno.h>
@@ -184,6 +184,8 @@ int main(int argc, char *argv[]) {
         }
         (void) dovesd_service_set_log_callback(s, log_to_stderr, NULL);
         (void) dovesd_service_set_stop_timeout(s, 2 * UINT64_C(1000000));
+        if (getenv("TEST_START_DELAY_MS"))
+                (void) usleep((useconds_t) atoi(getenv("TEST_START_DELAY_MS")) * 1000);
 
         r = dovesd_service_run(s, &cb, NULL);
         if (r < 0)

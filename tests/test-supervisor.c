@@ -1886,3 +1886,30 @@ Test(supervisor, burst_leaves_the_journal_quiet, .timeout = 300) {
         svc_stop(&v, NULL);
         svc_free(&v);
 }
+
+/* A client waits while its worker is still setting up (here 1.5 s): the supervisor does not
+ * spin on the readable listener meanwhile (the worker it started will take the client). */
+Test(supervisor, no_spin_while_a_worker_starts, .timeout = 120) {
+        pool_env e = { .process_limit = "4", .client_limit = "10" };
+        unsigned long t0, t1;
+        char *final;
+        pid_t p;
+        int fd;
+        svc v;
+
+        setenv("TEST_START_DELAY_MS", "1500", 1);
+        svc_start(&v, &e);
+        fd = connect_tcp(v.port);
+        sleep_sec(0.2);
+        t0 = proc_cpu_ticks(v.pid);
+        sleep_sec(1);
+        t1 = proc_cpu_ticks(v.pid);
+        cr_assert_lt(t1 - t0, 10, "supervisor used %lu ticks in 1 s", t1 - t0);
+        p = greeted_within(fd, 5 * slow());
+        cr_assert_gt(p, 0);
+        close(fd);
+        svc_stop(&v, &final);
+        cr_assert_eq(field_num(final, "spawned"), 1, "%s", final);
+        free(final);
+        svc_free(&v);
+}
