@@ -124,48 +124,61 @@ static void set_env(const pool_env *e) {
                 unsetenv("NOTIFY_SOCKET");
 }
 
-/* Whether pid blocks sig: the supervisor blocks its signals (for sd-event's signalfd) once it
- * is set up, so from then on a signal is never fatal to it. */
-static bool blocks_signal(pid_t pid, int sig) {
-        char path[64], line[256];
-        bool blocked = false;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return false;
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "SigBlk:", 7) == 0)
-                        blocked = (strtoull(line + 7, NULL, 16) >> (sig - 1)) & 1;
-        fclose(f);
-        return blocked;
-}
-
 static char *svc_stats(svc *v);
 
+/* Start the supervisor; unless the test reads NOTIFY_SOCKET itself, wait for its READY=1
+ * (process_min_avail workers ready), which also says its signals are set up: SIGUSR2 is a
+ * Stats line from then on, not the default action. */
 static void svc_start(svc *v, const pool_env *e) {
         char *argv[] = { (char *) supervisor_path(), (char *) (e->program ?: worker_path()), NULL };
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        static unsigned counter;
+        int nfd = -1, status;
         double end;
         svc_fd fd;
-        int status;
 
         set_env(e);
+        if (!e->keep_notify) {
+                snprintf(a.sun_path, sizeof(a.sun_path), "/tmp/dovesd-sv-ready-%d-%u",
+                         (int) getpid(), counter++);
+                unlink(a.sun_path);
+                nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                cr_assert_geq(nfd, 0);
+                cr_assert_eq(bind(nfd, (struct sockaddr *) &a, sizeof(a)), 0);
+                /* an unprivileged supervisor must be able to send to it */
+                cr_assert_eq(chmod(a.sun_path, 0666), 0);
+                setenv("NOTIFY_SOCKET", a.sun_path, 1);
+        }
         *v = (svc) {};
         v->listen_fd = listen_tcp(4096, &v->port);
         fd = (svc_fd) { .fd = v->listen_fd, .name = "imap" };
         v->pid = spawn_program(&fd, 1, argv, e->as_user ? TEST_UID : (uid_t) -1, &v->rep);
         v->rep.timed = true;
+        if (e->keep_notify)
+                return;
 
+        unsetenv("NOTIFY_SOCKET");
         end = now_sec() + 10 * slow();
-        while (!blocks_signal(v->pid, SIGUSR2)) {
+        for (;;) {
+                char msg[256];
+                ssize_t k;
+
                 cr_assert_eq(waitpid(v->pid, &status, WNOHANG), 0,
                              "the supervisor exited at start (status %d):\n%s", status,
                              report_wait(&v->rep, "", 1, NULL) ?: "");
-                cr_assert_lt(now_sec(), end, "the supervisor did not set up within %.0f s",
+                cr_assert_lt(now_sec(), end, "no READY=1 from the supervisor within %.0f s",
                              10 * slow());
-                sleep_sec(0.01);
+                if (!readable_within(nfd, 0.1))
+                        continue;
+                k = recv(nfd, msg, sizeof(msg) - 1, 0);
+                if (k <= 0)
+                        continue;
+                msg[k] = '\0';
+                if (strcmp(msg, "READY=1") == 0)
+                        break;
         }
+        close(nfd);
+        unlink(a.sun_path);
         free(svc_stats(v));
 }
 

@@ -153,6 +153,7 @@ static ssize_t report_fill(report *r, double timeout_sec) {
                 r->cap = r->cap ? r->cap * 2 + 65536 : 131072;
                 r->buf = realloc(r->buf, r->cap);
                 cr_assert_not_null(r->buf);
+                r->buf[r->len] = '\0';
         }
         k = read(r->fd, r->buf + r->len, 65536);
         if (k <= 0) {
