@@ -1449,7 +1449,8 @@ Test(supervisor, service_count_1_every_client_its_own_worker, .timeout = 180) {
                             field_num(st, "workers") == 0, 5);
                 cr_assert_eq(field_num(st, "workers"), 0, "%s", st);
                 for (int i = 0; i < N; i++)
-                        cr_assert(pid_gone(seen[round * N + i]), "%d still runs", seen[i]);
+                        cr_assert(pid_gone(seen[round * N + i]), "%d still runs",
+                                  seen[round * N + i]);
         }
         free(st);
         svc_stop(&v, &final);
