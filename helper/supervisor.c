@@ -517,8 +517,27 @@ static int on_full_recheck(sd_event_source *src, uint64_t usec, void *userdata) 
         supervisor *sv = userdata;
 
         sv->full_wait = false;
+        sv->start_wait = false;
         supervisor_evaluate(sv);
         return 0;
+}
+
+/* The listener is not watched for now (full_wait, start_wait): look again when a worker
+ * changes state, or in a second at the latest (a worker that never gets set up). */
+static void recheck_later(supervisor *sv) {
+        int r;
+
+        if (!sv->full_timer) {
+                r = sd_event_add_time_relative(sv->event, &sv->full_timer, CLOCK_MONOTONIC,
+                                               FULL_RECHECK_USEC, 0, on_full_recheck, sv);
+                if (r >= 0)
+                        (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
+                else
+                        sv->full_timer = NULL;
+        } else {
+                (void) sd_event_source_set_time_relative(sv->full_timer, FULL_RECHECK_USEC);
+                (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
+        }
 }
 
 static void limit_reached(supervisor *sv) {
@@ -576,9 +595,11 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
                         c.starting_slots += cap;
                 }
                 /* The listener stays readable until a starting worker accepts: watching it
-                 * meanwhile would spin. Look again when a worker changes state. */
+                 * meanwhile would spin. Look again when a worker changes state, or in a
+                 * second if none does (one that hangs in its set-up). */
                 sv->start_wait = true;
                 set_watching(sv, false, false);
+                recheck_later(sv);
                 supervisor_evaluate(sv);
                 return 0;
         }
@@ -588,6 +609,7 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
         if (c.starting_slots > 0) {
                 sv->start_wait = true;
                 set_watching(sv, false, false);
+                recheck_later(sv);
                 return 0;
         }
         limit_reached(sv);
@@ -595,17 +617,7 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
                 set_login_full(sv, true);
         sv->full_wait = true;
         set_watching(sv, false, false);
-        if (!sv->full_timer) {
-                r = sd_event_add_time_relative(sv->event, &sv->full_timer, CLOCK_MONOTONIC,
-                                               FULL_RECHECK_USEC, 0, on_full_recheck, sv);
-                if (r >= 0)
-                        (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
-                else
-                        sv->full_timer = NULL;
-        } else {
-                (void) sd_event_source_set_time_relative(sv->full_timer, FULL_RECHECK_USEC);
-                (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
-        }
+        recheck_later(sv);
         return 0;
 }
 

@@ -1930,3 +1930,33 @@ Test(supervisor, no_spin_while_a_worker_starts, .timeout = 120) {
         free(final);
         svc_free(&v);
 }
+
+/* A client that arrives while a worker is still setting up (here 3 s) and cannot fit in it
+ * (client_limit 1) gets a worker of its own within a second or so, not only after the first
+ * one is up: the supervisor looks at the listener again at least once a second. */
+Test(supervisor, client_behind_a_slow_start_gets_its_own_worker, .timeout = 120) {
+        pool_env e = { .process_limit = "4", .client_limit = "1" };
+        pid_t pa, pb;
+        double t0;
+        int a, b;
+        svc v;
+
+        if (RUNNING_ON_VALGRIND)
+                cr_skip_test("the timing needs workers that exec in milliseconds");
+        setenv("TEST_START_DELAY_MS", "3000", 1);
+        svc_start(&v, &e);
+        t0 = now_sec();
+        a = connect_tcp(v.port);
+        sleep_sec(0.3);
+        b = connect_tcp(v.port);
+        /* started at once: 3 s + exec; one worker after the other: 6 s */
+        pb = greeted_within(b, t0 + 5 - now_sec());
+        cr_assert_gt(pb, 0, "the second client waited for the first worker's start");
+        pa = greeted_within(a, 5);
+        cr_assert_gt(pa, 0);
+        cr_assert_neq(pa, pb);
+        close(a);
+        close(b);
+        svc_stop(&v, NULL);
+        svc_free(&v);
+}
