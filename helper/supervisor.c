@@ -154,6 +154,8 @@ struct supervisor {
         unsigned generation;
         bool watching;
         bool full_wait;                 /* at process_limit, every worker full: wait */
+        bool start_wait;                /* the workers starting take the waiting clients: wait
+                                         * for one of them to change state */
         bool login_full;                /* overflow state set in the slots */
         bool stopping;
         bool draining;                  /* SIGQUIT: no new workers, exit when the last is gone */
@@ -649,6 +651,7 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
         }
 
         worker_remove(sv, w);
+        sv->start_wait = false;
         supervisor_evaluate(sv);
         return 0;
 }
@@ -687,6 +690,7 @@ static int on_wake(sd_event_source *src, int fd, uint32_t revents, void *userdat
         uint64_t v;
 
         (void) !read(fd, &v, sizeof(v));
+        sv->start_wait = false;
         supervisor_evaluate(sv);
         return 0;
 }
@@ -695,8 +699,27 @@ static int on_full_recheck(sd_event_source *src, uint64_t usec, void *userdata) 
         supervisor *sv = userdata;
 
         sv->full_wait = false;
+        sv->start_wait = false;
         supervisor_evaluate(sv);
         return 0;
+}
+
+/* The listener is not watched for now (full_wait, start_wait): look again when a worker
+ * changes state, or in a second at the latest (a worker that never gets set up). */
+static void recheck_later(supervisor *sv) {
+        int r;
+
+        if (!sv->full_timer) {
+                r = sd_event_add_time_relative(sv->event, &sv->full_timer, CLOCK_MONOTONIC,
+                                               FULL_RECHECK_USEC, 0, on_full_recheck, sv);
+                if (r >= 0)
+                        (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
+                else
+                        sv->full_timer = NULL;
+        } else {
+                (void) sd_event_source_set_time_relative(sv->full_timer, FULL_RECHECK_USEC);
+                (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
+        }
 }
 
 static void limit_reached(supervisor *sv) {
@@ -753,7 +776,12 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
                         c.current++;
                         c.starting_slots += cap;
                 }
-                set_watching(sv, false, false);         /* until a worker changes state */
+                /* The listener stays readable until a starting worker accepts: watching it
+                 * meanwhile would spin. Look again when a worker changes state, or in a
+                 * second if none does (one that hangs in its set-up). */
+                sv->start_wait = true;
+                set_watching(sv, false, false);
+                recheck_later(sv);
                 supervisor_evaluate(sv);
                 return 0;
         }
@@ -761,7 +789,9 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
         /* process_limit: nothing to start. Do not spin on the readable fd; look again when a
          * worker changes state, or in a second. */
         if (c.starting_slots > 0) {
+                sv->start_wait = true;
                 set_watching(sv, false, false);
+                recheck_later(sv);
                 return 0;
         }
         limit_reached(sv);
@@ -769,17 +799,7 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
                 set_login_full(sv, true);
         sv->full_wait = true;
         set_watching(sv, false, false);
-        if (!sv->full_timer) {
-                r = sd_event_add_time_relative(sv->event, &sv->full_timer, CLOCK_MONOTONIC,
-                                               FULL_RECHECK_USEC, 0, on_full_recheck, sv);
-                if (r >= 0)
-                        (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
-                else
-                        sv->full_timer = NULL;
-        } else {
-                (void) sd_event_source_set_time_relative(sv->full_timer, FULL_RECHECK_USEC);
-                (void) sd_event_source_set_enabled(sv->full_timer, SD_EVENT_ONESHOT);
-        }
+        recheck_later(sv);
         return 0;
 }
 
@@ -884,7 +904,8 @@ static void supervisor_evaluate(supervisor *sv) {
         }
 
         want = !sv->throttled && c.avail_ready == 0 &&
-                !(sv->full_wait && c.current >= s->process_limit);
+                !(sv->full_wait && c.current >= s->process_limit) &&
+                !(sv->start_wait && c.starting_slots > 0);
         set_watching(sv, want, c.current == 0);
 
         /* Idle workers beyond process_min_avail get an idle_kill timer. */
@@ -1233,6 +1254,7 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
         }
         sv->generation++;
         sv->full_wait = false;
+        sv->start_wait = false;
         sv->throttled = false;
         sv->throttle_sec = 0;
         sv->throttle_timer = sd_event_source_disable_unref(sv->throttle_timer);

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -78,6 +79,67 @@ pid_t spawn_service(const svc_fd *fds, size_t n, child_body body, void *arg, rep
         return pid;
 }
 
+pid_t spawn_program(const svc_fd *fds, size_t n, char *const argv[], uid_t uid,
+                    report *ret_report) {
+        int p[2];
+        pid_t pid, parent = getpid();
+
+        cr_assert_lt(n, 16);
+        cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+        (void) fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                char names[1024] = "", buf[32];
+                int tmp[16], null_fd;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(1);
+                null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+                    dup2(p[1], STDOUT_FILENO) < 0 || dup2(p[1], STDERR_FILENO) < 0)
+                        _exit(127);
+                for (size_t i = 0; i < n; i++)
+                        tmp[i] = fcntl(fds[i].fd, F_DUPFD, 300);
+                for (size_t i = 0; i < n; i++) {
+                        dup2(tmp[i], 3 + (int) i);
+                        close(tmp[i]);
+                }
+                close_range(3 + n, ~0U, 0);
+
+                for (size_t i = 0; i < n; i++) {
+                        if (i > 0)
+                                strcat(names, ":");
+                        strcat(names, fds[i].name);
+                }
+                if (n > 0) {
+                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
+                        setenv("LISTEN_PID", buf, 1);
+                        snprintf(buf, sizeof(buf), "%zu", n);
+                        setenv("LISTEN_FDS", buf, 1);
+                        setenv("LISTEN_FDNAMES", names, 1);
+                }
+                if (uid != (uid_t) -1 &&
+                    (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+                     setresuid(uid, uid, uid) < 0)) {
+                        dprintf(STDERR_FILENO, "spawn_program: cannot switch to uid %u: %m\n",
+                                (unsigned) uid);
+                        _exit(127);
+                }
+                /* A change of credentials clears the parent-death signal: set it again. */
+                if (uid != (uid_t) -1 &&
+                    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+                        _exit(127);
+                execv(argv[0], argv);
+                dprintf(STDERR_FILENO, "spawn_program: cannot execute %s: %m\n", argv[0]);
+                _exit(127);
+        }
+        close(p[1]);
+        *ret_report = (report) { .fd = p[0] };
+        return pid;
+}
+
 /* Read what is there, waiting at most timeout_sec. Returns bytes read, 0 on EOF, -1 if none. */
 static ssize_t report_fill(report *r, double timeout_sec) {
         struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
@@ -91,6 +153,7 @@ static ssize_t report_fill(report *r, double timeout_sec) {
                 r->cap = r->cap ? r->cap * 2 + 65536 : 131072;
                 r->buf = realloc(r->buf, r->cap);
                 cr_assert_not_null(r->buf);
+                r->buf[r->len] = '\0';
         }
         k = read(r->fd, r->buf + r->len, 65536);
         if (k <= 0) {
@@ -100,10 +163,42 @@ static ssize_t report_fill(report *r, double timeout_sec) {
         }
         r->len += (size_t) k;
         r->buf[r->len] = '\0';
+        if (!r->timed)
+                return k;
+        if ((r->n_chunks & (r->n_chunks - 1)) == 0) {          /* 0, 1, 2, 4, ...: grow */
+                size_t n = r->n_chunks ? r->n_chunks * 2 : 64;
+
+                r->chunk_end = reallocarray(r->chunk_end, n, sizeof(size_t));
+                r->chunk_time = reallocarray(r->chunk_time, n, sizeof(double));
+                cr_assert(r->chunk_end && r->chunk_time);
+        }
+        r->chunk_end[r->n_chunks] = r->len;
+        r->chunk_time[r->n_chunks++] = now_sec();
         return k;
 }
 
+/* When the byte at offset off arrived. */
+static double report_time_of(const report *r, size_t off) {
+        size_t lo = 0, hi = r->n_chunks;
+
+        /* the first chunk that ends after off */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (r->chunk_end[mid] > off)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return lo < r->n_chunks ? r->chunk_time[lo] : now_sec();
+}
+
 char *report_wait(report *r, const char *prefix, double timeout_sec, size_t *pos) {
+        return report_wait_at(r, prefix, timeout_sec, pos, NULL);
+}
+
+char *report_wait_at(report *r, const char *prefix, double timeout_sec, size_t *pos,
+                     double *ret_time) {
         double end = now_sec() + timeout_sec;
         size_t off = pos ? *pos : 0, l = strlen(prefix);
 
@@ -120,6 +215,8 @@ char *report_wait(report *r, const char *prefix, double timeout_sec, size_t *pos
 
                                 if (pos)
                                         *pos = (size_t) (nl - r->buf) + 1;
+                                if (ret_time)
+                                        *ret_time = report_time_of(r, (size_t) (nl - r->buf));
                                 return line;
                         }
                         off = (size_t) (nl - r->buf) + 1;
@@ -147,6 +244,15 @@ const char *report_finish(report *r, pid_t pid, int *ret_status) {
         if (ret_status)
                 *ret_status = status;
         return r->buf;
+}
+
+void report_free(report *r) {
+        if (r->fd >= 0)
+                close(r->fd);
+        free(r->buf);
+        free(r->chunk_end);
+        free(r->chunk_time);
+        *r = (report) { .fd = -1 };
 }
 
 char *report_get(const char *text, const char *key) {

@@ -26,6 +26,12 @@ typedef struct report {
         int fd;
         char *buf;
         size_t len, cap;
+        /* timed: record when each read ended (chunk i is buf[..chunk_end[i]), read at
+         * chunk_time[i]) for report_wait_at(); report_free() frees them */
+        bool timed;
+        size_t *chunk_end;
+        double *chunk_time;
+        size_t n_chunks;
 } report;
 
 /* In the child: one line to the report pipe (atomic below PIPE_BUF). */
@@ -35,14 +41,28 @@ void report_line(const char *format, ...) __attribute__((format(printf, 1, 2)));
  * result. The child dies with the test process (PR_SET_PDEATHSIG). */
 pid_t spawn_service(const svc_fd *fds, size_t n, child_body body, void *arg, report *ret_report);
 
+/* Fork and exec argv[0] (an absolute path) with fds at 3… named as given (LISTEN_PID is the
+ * child's pid), its stdout and stderr on the report pipe, stdin on /dev/null, and no other fd.
+ * uid != (uid_t) -1: switch to that uid and gid (no supplementary groups) before the exec.
+ * The child dies with the test process (PR_SET_PDEATHSIG, kept across the exec). */
+pid_t spawn_program(const svc_fd *fds, size_t n, char *const argv[], uid_t uid,
+                    report *ret_report);
+
 /* Read the report until a line starting with prefix appears after offset *pos (NULL: from
  * the beginning) or timeout_sec passes; returns a newly allocated copy of the line (without
  * the newline) or NULL, and moves *pos past it. */
 char *report_wait(report *r, const char *prefix, double timeout_sec, size_t *pos);
+/* The same; *ret_time (if not NULL) is when the line arrived (now_sec() of the read; with
+ * r->timed set before the first read, else now). */
+char *report_wait_at(report *r, const char *prefix, double timeout_sec, size_t *pos,
+                     double *ret_time);
 
 /* Read the report to EOF (every process holding the pipe gone) and reap the child. Returns
  * the whole report (owned by r). */
 const char *report_finish(report *r, pid_t pid, int *ret_status);
+
+/* Close the pipe if open and free what the report holds. */
+void report_free(report *r);
 
 /* The value of the first "key=" line in text, or NULL (newly allocated). */
 char *report_get(const char *text, const char *key);
