@@ -681,6 +681,7 @@ static int on_dovecot_status(sd_event_source *src, int fd, uint32_t revents, voi
         r = dovecot_status_read(&sv->dc.reader, fd, on_dovecot_record, sv);
         if (r < 0 && r != -EAGAIN)
                 service_log(sv->s, LOG_ERR, "Failed to read the status pipe: %s", strerror(-r));
+        sv->start_wait = false;         /* a worker changed state, as on_wake() */
         supervisor_evaluate(sv);
         return 0;
 }
