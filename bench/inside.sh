@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Helpers bench/run runs inside the benchmark container.
+# Helpers bench/run runs inside the benchmark container. UNIT may be a comma-separated list
+# of units (Dovecot under dovesd: imap-login's unit with auth's, anvil's, config's and
+# stats's); MAIN is then the first one's main process.
 #   inside.sh pids UNIT       the PIDs in UNIT's cgroup (one per line)
 #   inside.sh rss UNIT        sum of VmRSS of those processes, KiB
 #   inside.sh count UNIT [COMM]  how many processes (only those named COMM, if given)
@@ -16,15 +18,18 @@
 set -uo pipefail
 
 pids() {
-        local unit="/$1" p line
+        local units p line u
+        IFS=, read -r -a units <<<"$1"
         # (no awk: /etc/alternatives does not exist in the container)
         for p in /proc/[0-9]*; do
                 # any hierarchy whose path ends in /UNIT (unified or name=systemd)
                 while IFS= read -r line; do
-                        if [[ "$line" == *"$unit" ]]; then
-                                echo "${p#/proc/}"
-                                break
-                        fi
+                        for u in "${units[@]}"; do
+                                if [[ "$line" == *"/$u" ]]; then
+                                        echo "${p#/proc/}"
+                                        break 2
+                                fi
+                        done
                 done < "$p/cgroup" 2>/dev/null
         done
 }
@@ -63,7 +68,7 @@ cpu-snap)
         stat_fields() { local l; l=$(cat "$1" 2>/dev/null) || return 1; echo "${l##*) }"; }
         u=0 m=0 main=
         if [ -n "${2:-}" ]; then
-                main=$(systemctl show -P MainPID "$2" 2>/dev/null)
+                main=$(systemctl show -P MainPID "${2%%,*}" 2>/dev/null)
                 for p in $(pids "$2"); do
                         f=($(stat_fields "/proc/$p/stat")) || continue
                         u=$((u + f[11] + f[12] + f[13] + f[14]))
