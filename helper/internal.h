@@ -274,6 +274,9 @@ bool service_log_enabled(const dovesd_service *s, int priority);
 int service_notify(dovesd_service *s, const char *state);      /* sd_notify(), ignored in workers */
 void service_log_connect(void);         /* connect journald/notify sockets (before chroot) */
 
+/* service.c: a service object with nothing parsed or taken yet (fds -EBADF). */
+dovesd_service *service_alloc(void);
+
 /* env.c: parse DOVESD_* and take the LISTEN_* fds. Errors fill *ret_error. */
 int service_parse_env(dovesd_service *s, char **ret_error);
 int service_take_fds(dovesd_service *s, char **ret_error);

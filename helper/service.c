@@ -47,6 +47,19 @@ static dovesd_service *service_free(dovesd_service *s) {
         return NULL;
 }
 
+dovesd_service *service_alloc(void) {
+        dovesd_service *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return NULL;
+        s->n_ref = 1;
+        s->wake_fd = -EBADF;
+        s->anvil_shared_fd = -EBADF;
+        s->role = ROLE_SINGLE;
+        s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
+        return s;
+}
+
 _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
         _cleanup_free_ char *error = NULL;
         dovesd_service *s;
@@ -55,14 +68,9 @@ _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
         if (!ret)
                 return -EINVAL;
 
-        s = calloc(1, sizeof(*s));
+        s = service_alloc();
         if (!s)
                 return -ENOMEM;
-        s->n_ref = 1;
-        s->wake_fd = -EBADF;
-        s->anvil_shared_fd = -EBADF;
-        s->role = ROLE_SINGLE;
-        s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
 
         r = service_parse_env(s, &error);
         if (r >= 0)

@@ -1160,12 +1160,9 @@ static int reload_settings(supervisor *sv, char **ret_error) {
         dovesd_service *s = sv->s, *n;
         int r;
 
-        n = calloc(1, sizeof(*n));
+        n = service_alloc();
         if (!n)
                 return -ENOMEM;
-        n->n_ref = 1;
-        n->wake_fd = -EBADF;
-        n->anvil_shared_fd = -EBADF;
         r = service_parse_env(n, ret_error);
         if (r >= 0) {
                 bool same = n->n_listeners == s->n_listeners;

@@ -1976,6 +1976,10 @@ static int build_apply(builder *b) {
                                                     b->c->path, NULL });
         if (r < 0)
                 goto fail;
+        /* It reads the config and asks PID 1 over its socket, as root: no capability. */
+        r = put_sandbox(&t, "", NULL, false);
+        if (r < 0)
+                goto fail;
         r = push_entry(b, strdup(b->apply_unit), text_take(&t), false);
         if (r < 0)
                 return r;
