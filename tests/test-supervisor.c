@@ -41,16 +41,8 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "internal.h"         /* the MESSAGE_IDs of the records */
 #include "testlib.h"
-
-/* helper/internal.h: the MESSAGE_IDs the supervisor and the workers log with */
-#define DOVESD_MESSAGE_SERVICE_COUNT_EXIT       "a167ae4c9c07469b916a783746831426"
-#define DOVESD_MESSAGE_WORKER_CRASHED           "cc39a3364c1b4a8385b4458936b056b4"
-#define DOVESD_MESSAGE_PROCESS_LIMIT_REACHED    "9f3375dd514e42e2b2102b1acdeb9f31"
-#define DOVESD_MESSAGE_STOP_TIMEOUT             "afc1e61d1a1645d0b9a9381d0bc2217e"
-#define DOVESD_MESSAGE_LOGIN_OVERFLOW           "be6e7742e19540c7aacedeac6e2892ba"
-#define DOVESD_MESSAGE_RELOADED                 "4f0d1f3c8a2b4e6d9c5b7a1e2f3d4c5b"
-#define DOVESD_MESSAGE_WORKER_START_FAILED      "d1c4e0b9a8f74c2e8b6d5a4f3e2c1b0a"
 
 #define MAX_PIDS 256
 
