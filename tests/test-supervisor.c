@@ -1733,13 +1733,15 @@ Test(supervisor, reload_applies_new_settings, .timeout = 180) {
 Test(supervisor, reload_refused_keeps_workers_and_settings, .timeout = 180) {
         pool_env e = { .process_limit = "2", .client_limit = "3", .min_avail = "2" };
         static const struct {
-                const char *listeners, *client_limit, *process_limit, *error;
+                const char *listeners, *client_limit, *process_limit, *min_avail, *error;
         } bad[] = {
-                { "imap;pop3", "5", "2", "DOVESD_LISTENERS changed from the listeners this "
+                { "imap;pop3", "5", "2", "2", "DOVESD_LISTENERS changed from the listeners this "
                   "process was started with" },
-                { "pop3", "5", "2", "DOVESD_LISTENERS changed" },
-                { "imap", "abc", "2", "DOVESD_CLIENT_LIMIT: invalid number 'abc'" },
-                { "imap", "5", "0", "DOVESD_PROCESS_LIMIT: must be at least 1, got '0'" },
+                { "pop3", "5", "2", "2", "DOVESD_LISTENERS changed" },
+                { "imap", "abc", "2", "2", "DOVESD_CLIENT_LIMIT: invalid number 'abc'" },
+                { "imap", "5", "0", "2", "DOVESD_PROCESS_LIMIT: must be at least 1, got '0'" },
+                { "imap", "5", "3", "9", "DOVESD_PROCESS_MIN_AVAIL (9) is higher than "
+                  "DOVESD_PROCESS_LIMIT (3)" },
         };
         pid_t before[2], p;
         int fds[7];
@@ -1758,6 +1760,7 @@ Test(supervisor, reload_refused_keeps_workers_and_settings, .timeout = 180) {
                 b.listeners = bad[i].listeners;
                 b.client_limit = bad[i].client_limit;
                 b.process_limit = bad[i].process_limit;
+                b.min_avail = bad[i].min_avail;
                 cr_assert_eq(svc_reload(&v, &b), 1, "case %zu", i);
                 snprintf(want, sizeof(want), "<3>Reload failed, keeping the running workers and "
                          "settings: %s", bad[i].error);
