@@ -41,16 +41,8 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "internal.h"         /* the MESSAGE_IDs of the records */
 #include "testlib.h"
-
-/* helper/internal.h: the MESSAGE_IDs the supervisor and the workers log with */
-#define DOVESD_MESSAGE_SERVICE_COUNT_EXIT       "a167ae4c9c07469b916a783746831426"
-#define DOVESD_MESSAGE_WORKER_CRASHED           "cc39a3364c1b4a8385b4458936b056b4"
-#define DOVESD_MESSAGE_PROCESS_LIMIT_REACHED    "9f3375dd514e42e2b2102b1acdeb9f31"
-#define DOVESD_MESSAGE_STOP_TIMEOUT             "afc1e61d1a1645d0b9a9381d0bc2217e"
-#define DOVESD_MESSAGE_LOGIN_OVERFLOW           "be6e7742e19540c7aacedeac6e2892ba"
-#define DOVESD_MESSAGE_RELOADED                 "4f0d1f3c8a2b4e6d9c5b7a1e2f3d4c5b"
-#define DOVESD_MESSAGE_WORKER_START_FAILED      "d1c4e0b9a8f74c2e8b6d5a4f3e2c1b0a"
 
 #define MAX_PIDS 256
 
@@ -1741,13 +1733,15 @@ Test(supervisor, reload_applies_new_settings, .timeout = 180) {
 Test(supervisor, reload_refused_keeps_workers_and_settings, .timeout = 180) {
         pool_env e = { .process_limit = "2", .client_limit = "3", .min_avail = "2" };
         static const struct {
-                const char *listeners, *client_limit, *process_limit, *error;
+                const char *listeners, *client_limit, *process_limit, *min_avail, *error;
         } bad[] = {
-                { "imap;pop3", "5", "2", "DOVESD_LISTENERS changed from the listeners this "
+                { "imap;pop3", "5", "2", "2", "DOVESD_LISTENERS changed from the listeners this "
                   "process was started with" },
-                { "pop3", "5", "2", "DOVESD_LISTENERS changed" },
-                { "imap", "abc", "2", "DOVESD_CLIENT_LIMIT: invalid number 'abc'" },
-                { "imap", "5", "0", "DOVESD_PROCESS_LIMIT: must be at least 1, got '0'" },
+                { "pop3", "5", "2", "2", "DOVESD_LISTENERS changed" },
+                { "imap", "abc", "2", "2", "DOVESD_CLIENT_LIMIT: invalid number 'abc'" },
+                { "imap", "5", "0", "2", "DOVESD_PROCESS_LIMIT: must be at least 1, got '0'" },
+                { "imap", "5", "3", "9", "DOVESD_PROCESS_MIN_AVAIL (9) is higher than "
+                  "DOVESD_PROCESS_LIMIT (3)" },
         };
         pid_t before[2], p;
         int fds[7];
@@ -1766,6 +1760,7 @@ Test(supervisor, reload_refused_keeps_workers_and_settings, .timeout = 180) {
                 b.listeners = bad[i].listeners;
                 b.client_limit = bad[i].client_limit;
                 b.process_limit = bad[i].process_limit;
+                b.min_avail = bad[i].min_avail;
                 cr_assert_eq(svc_reload(&v, &b), 1, "case %zu", i);
                 snprintf(want, sizeof(want), "<3>Reload failed, keeping the running workers and "
                          "settings: %s", bad[i].error);
