@@ -90,6 +90,7 @@ int main(void) {
         }
 
         /* The guard works: one byte past the struct faults. */
+        fflush(stdout);
         p = fork();
         if (p == 0) {
                 volatile char c = ((volatile char *) cb)[sizeof(*cb)];
@@ -118,6 +119,7 @@ int main(void) {
 
         /* In a child (the event loop belongs to the process that made it), so that a fault
          * is reported rather than fatal to the test. */
+        fflush(stdout);
         p = fork();
         if (p == 0) {
                 snprintf(pid, sizeof(pid), "%d", (int) getpid());
@@ -138,6 +140,7 @@ int main(void) {
                "callbacks and no byte more (status %d)\n",
                WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "not ok", status);
 
+        fflush(stdout);
         p = fork();
         if (p == 0) {
                 snprintf(pid, sizeof(pid), "%d", (int) getpid());
