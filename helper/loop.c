@@ -319,8 +319,10 @@ static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) 
         dovesd_service *s = userdata;
 
         service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
-                         "%u clients still connected after the stop timeout, closing them",
-                         s->n_active + s->n_pending);
+                         "%u %s still connected after the stop timeout, closing %s",
+                         s->n_active + s->n_pending,
+                         s->n_active + s->n_pending == 1 ? "client" : "clients",
+                         s->n_active + s->n_pending == 1 ? "it" : "them");
         while (s->conns)
                 conn_free(s->conns, true);
         service_update_accepting(s);
