@@ -648,7 +648,7 @@ Test(libdovesd, sigterm_closes_clients_after_timeout) {
         rep = finish(pid, &rpt);
         cr_expect_eq(report_num(rep, "run"), 0, "%s", rep);
         cr_expect_not_null(strstr(rep, "disconnect=127.0.0.1:"), "%s", rep);
-        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_STOP_TIMEOUT "|-|-|1 clients still connected"),
+        cr_expect_not_null(strstr(rep, "log=" DOVESD_MESSAGE_STOP_TIMEOUT "|-|-|1 client still connected after the stop timeout, closing it"),
                            "%s", rep);
         cr_expect_eq(report_num(rep, "clients_after"), 0);
         free(rep);
