@@ -382,29 +382,70 @@ static const char *changed_sockets_file(void) {
         return NULL;
 }
 
-static void note_changed_sockets(const unit_set *prev, const unit_set *now, const char *file) {
+/* A service unit's text without what a reload applies by itself (its DOVESD_* settings) or
+ * what does not touch the running process (dependencies, descriptions). */
+static char *service_shape(const char *content) {
+        static const char *const skip[] = { "Environment=", "After=", "Wants=",
+                                            "ReloadPropagatedFrom=", "Description=",
+                                            "Documentation=", "SourcePath=", "#" };
+        char *out = malloc(strlen(content) + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (const char *l = content; *l; ) {
+                size_t n = strcspn(l, "\n");
+                bool keep = true;
+
+                for (size_t i = 0; i < ELEMENTSOF(skip); i++)
+                        if (strncmp(l, skip[i], strlen(skip[i])) == 0)
+                                keep = false;
+                if (keep) {
+                        memcpy(o, l, n);
+                        o += n;
+                        *o++ = '\n';
+                }
+                l += n + (l[n] == '\n');
+        }
+        *o = '\0';
+        return out;
+}
+
+/* A socket unit whose text changed, or a (non-oneshot) service unit that changed beyond its
+ * settings (ExecStart=, limits, sandbox): systemd applies those only when it starts the unit
+ * again. Their names go to FILE for --apply. */
+static void note_changed_units(const unit_set *prev, const unit_set *now, const char *file) {
         FILE *f = NULL;
 
         for (size_t i = 0; i < now->n_entries; i++) {
                 const unit_entry *e = &now->entries[i];
                 const char *dot = strrchr(e->path, '.');
+                bool is_socket = dot && streq(dot, ".socket"), is_service = dot && streq(dot, ".service");
 
-                if (e->symlink || strchr(e->path, '/') || !dot || !streq(dot, ".socket"))
+                if (e->symlink || strchr(e->path, '/') || !(is_socket || is_service) ||
+                    (is_service && strstr(e->content, "\nType=oneshot\n")))
                         continue;
                 for (size_t j = 0; j < prev->n_entries; j++) {
                         const unit_entry *o = &prev->entries[j];
+                        _cleanup_free_ char *a = NULL, *b = NULL;
 
                         if (o->symlink || !streq(o->path, e->path) || streq(o->content, e->content))
                                 continue;
+                        if (is_service) {
+                                a = service_shape(o->content);
+                                b = service_shape(e->content);
+                                if (!a || !b || streq(a, b))
+                                        continue;
+                        }
                         if (!f)
                                 f = fopen(file, "ae");
                         if (!f)
                                 return;
                         fprintf(f, "%s\n", e->path);
-                        log_full(LOG_WARNING, 0, NULL, 0, "%s changed: systemctl reload "
-                                 "dovesd.target restarts it if its service is not running; "
-                                 "otherwise restart the service to apply it (its clients are "
-                                 "dropped)", e->path);
+                        log_full(LOG_WARNING, 0, NULL, 0, "%s changed%s: systemctl reload "
+                                 "dovesd.target applies it if %s not running; otherwise it "
+                                 "needs a restart (its clients are dropped)", e->path,
+                                 is_service ? " beyond its settings" : "",
+                                 is_service ? "it is" : "its service is");
                 }
         }
         if (f)
@@ -457,6 +498,22 @@ static int run_apply(const args *a) {
         if (!prefix)
                 return -ENOMEM;
 
+        /* 0. The runtime directories of the new config (a new chroot, a new listener's
+         *    directory), before the services reload: they are ordered after this unit. */
+        {
+                _cleanup_free_ char *esc = NULL, *dirs = NULL;
+                char *argv[] = { (char *) "/bin/systemctl", (char *) "restart", NULL, NULL };
+
+                if (unit_name_escape(prefix, UNIT_ESCAPE_KEEP_DASH, &esc) >= 0 &&
+                    asprintf(&dirs, "%s-dirs.service", esc) >= 0) {
+                        argv[2] = dirs;
+                        r = run_argv(argv);
+                        if (r != 0)
+                                log_full(LOG_WARNING, 0, NULL, 0,
+                                         "systemctl restart %s: exit status %d", dirs, r);
+                }
+        }
+
         /* 1. Services added to the config: their sockets are wanted by the target. */
         r = systemctl("start", "dovesd.target", NULL);
         if (r != 0)
@@ -507,6 +564,27 @@ static int run_apply(const args *a) {
                         line[strcspn(line, "\n")] = '\0';
                         if (!line[0] || strstr(keep ?: "", line))
                                 continue;
+                        if (endswith(line, ".service")) {
+                                /* Changed beyond its settings: applied when it starts next. */
+                                if (asprintf(&cmd, "/bin/systemctl show -P ActiveState -- '%s' "
+                                             "2>/dev/null", line) < 0)
+                                        break;
+                                p = popen(cmd, "re");
+                                if (p) {
+                                        if (fgets(state, sizeof(state), p))
+                                                state[strcspn(state, "\n")] = '\0';
+                                        pclose(p);
+                                }
+                                if (streq(state, "inactive") || streq(state, "failed"))
+                                        continue;
+                                log_full(LOG_WARNING, 0, NULL, 0, "%s changed beyond its "
+                                         "settings (ExecStart=, limits or sandbox), and it is "
+                                         "running: 'systemctl restart %s' applies that (its "
+                                         "clients are dropped); new workers got the new "
+                                         "settings", line, line);
+                                warnings++;
+                                goto keep_it;
+                        }
                         /* The socket's service: Service= in the unit systemd loaded. */
                         if (asprintf(&cmd, "/bin/systemctl show -P Triggers -- '%s' 2>/dev/null; "
                                      "/bin/systemctl show -P ActiveState -- \"$(/bin/systemctl "
@@ -536,6 +614,7 @@ static int run_apply(const args *a) {
                                  "dovesd.target' applies the change (its clients are "
                                  "dropped)", line, svc ?: "its service", svc ?: line);
                         warnings++;
+                keep_it:;
                         char *k = realloc(keep, keep_len + strlen(line) + 2);
                         if (!k)
                                 break;
@@ -585,7 +664,7 @@ static int run_systemd(const args *a) {
                 const char *cf = changed_sockets_file();
 
                 if (cf && snapshot_load(keep, a->config, &prev, NULL) >= 0)
-                        note_changed_sockets(&prev, &set, cf);
+                        note_changed_units(&prev, &set, cf);
                 r = snapshot_save(&set, keep, a->config);
                 if (r < 0)
                         log_full(LOG_WARNING, -r, NULL, 0, "Failed to keep a copy of the units in %s, "

@@ -1276,6 +1276,11 @@ static int build_service(builder *b, const service *s, const char *unit, const c
         if (!streq(b->target, "dovesd.target") &&
             (r = put(&t, "ReloadPropagatedFrom", "dovesd.target")) < 0)
                 goto fail;
+        /* At a reload of the target the apply unit goes first: it makes the runtime
+         * directories of the new config (a new chroot) before new workers need them. */
+        r = put(&t, "After", b->apply_unit);
+        if (r < 0)
+                goto fail;
         if (service_main_exits(s))
                 fputs("StartLimitIntervalSec=0\n", t.f);
 
