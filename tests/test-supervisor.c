@@ -1055,8 +1055,8 @@ Test(supervisor, sigterm_stops_workers_gracefully, .timeout = 120) {
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d:\n%s", status,
                   tail_of(rep));
         cr_assert(pid_gone(pid), "worker %d outlived the supervisor", (int) pid);
-        snprintf(want, sizeof(want), "\nworker %d <4>%s 1 clients still connected after the "
-                 "stop timeout, closing them\n", (int) pid, DOVESD_MESSAGE_STOP_TIMEOUT);
+        snprintf(want, sizeof(want), "\nworker %d <4>%s 1 client still connected after the "
+                 "stop timeout, closing it\n", (int) pid, DOVESD_MESSAGE_STOP_TIMEOUT);
         cr_assert(strstr(rep, want), "%s", tail_of(rep));
         cr_assert_null(strstr(rep, DOVESD_MESSAGE_WORKER_CRASHED), "%s", tail_of(rep));
         close(v.listen_fd);

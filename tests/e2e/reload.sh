@@ -40,8 +40,8 @@ check_match "the changed client_limit is in the loaded unit" 'DOVESD_CLIENT_LIMI
 main=$(show dovesd-pool.service MainPID)
 check "systemctl reload dovesd.target (exit status 0)" ct_exec systemctl reload dovesd.target
 check_eq "... the pool's supervisor stays" "$main" "$(show dovesd-pool.service MainPID)"
-check_match "... and applies client_limit 7 to new workers" 'Reloaded: new workers get the new settings \(client_limit 7,' \
-        "$(ct_exec journalctl -b --no-pager -o cat -u dovesd-pool.service)"
+wait_for "... and applies client_limit 7 to new workers (its journal record)" 10 \
+        '[[ "$(ct_exec journalctl -b --no-pager -o cat -u dovesd-pool.service)" == *"Reloaded: new workers get the new settings (client_limit 7,"* ]]'
 
 # --- a broken edit while clients are connected ---
 client() { ct_exec python3 "$E2E_IN/client.py" "$@"; }
