@@ -24,7 +24,9 @@ asan)
         rc=$?
         ;;
 valgrind)
-        valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
+        # --vgdb=no: no gdbserver pipes in /tmp, which a process that dropped to another user
+        # cannot unlink (valgrind reports that as an error of its own)
+        valgrind -q --vgdb=no --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
                 --errors-for-leak-kinds=definite,indirect --trace-children=yes \
                 --suppressions="$here/sanitize.supp" \
                 --log-file="$logs/valgrind.%p" "$@"
