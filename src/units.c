@@ -1957,7 +1957,7 @@ finish:
  * config, drains the services removed from it, and restarts the sockets whose listeners
  * changed while their service is not running (dovesd.units(7), RELOAD). */
 static int build_apply(builder *b) {
-        _cleanup_free_ char *desc = NULL, *p = escape_specifiers(b->prefix), *cfg = NULL;
+        _cleanup_free_ char *desc = NULL, *p = escape_specifiers(b->prefix);
         text t;
         int r;
 
