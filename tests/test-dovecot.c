@@ -338,7 +338,13 @@ Test(dovecot_exec, fd_table_cwd_signals) {
         char *argv[] = { "/bin/sh", "-c",
                          "while read -r l; do case $l in Sig[BI]*) sig=\"$sig $l\";; esac; "
                          "done < /proc/$$/status; "
-                         "ls /proc/$$/fd | tr '\\n' ' '; echo; pwd; echo \"$sig\"", NULL };
+                         /* fds 0-9 by builtins (dash takes no fd above 9 in a redirection),
+                          * since a pipe to ls or a $(ls) would show the shell's own pipe
+                          * fds; above 9 by ls, where the shell keeps none of its own */
+                         "for n in 0 1 2 3 4 5 6 7 8 9; do if { true >&$n; } 2>/dev/null; "
+                         "then printf '%s ' $n; fi; done; echo; pwd; echo \"$sig\"; "
+                         "echo \"high:$(ls /proc/$$/fd | while read -r f; do "
+                         "[ \"$f\" -ge 10 ] && printf ' %s' \"$f\"; done)\"", NULL };
         int status[2], dead[2], lst, leak, outfd, st;
         dovecot_listener l;
         sigset_t block;
@@ -381,6 +387,7 @@ Test(dovecot_exec, fd_table_cwd_signals) {
         cr_assert_not_null(text);
         /* 0-2, 3 (/dev/null), 5 status, 6 master-dead, 7 the listener; 4 stays closed */
         cr_assert_eq(strncmp(text, "0 1 2 3 5 6 7 \n", 15), 0, "fds: %s", text);
+        cr_assert_not_null(strstr(text, "\nhigh:\n"), "no fd above 9 (the leak): %s", text);
         cr_assert_not_null(strstr(text, dir), "cwd is base_dir: %s", text);
         cr_assert_not_null(strstr(text, "SigBlk:\t0000000000000000"), "%s", text);
         cr_assert_not_null(strstr(text, "SigIgn:\t0000000000000000"), "%s", text);
