@@ -543,7 +543,14 @@ static int run_apply(const args *a) {
                                 log_full(LOG_NOTICE, 0, NULL, 0, "%s left the config: it takes no "
                                          "new clients and stops when its last client is done",
                                          unit);
-                                (void) systemctl("kill", unit, "--signal=SIGQUIT");
+                                {
+                                        char *argv[] = { (char *) "/bin/systemctl",
+                                                         (char *) "--no-block", (char *) "kill",
+                                                         (char *) "--kill-who=main",
+                                                         (char *) "--signal=SIGQUIT", unit, NULL };
+
+                                        (void) run_argv(argv);
+                                }
                         }
                 }
                 pclose(f);

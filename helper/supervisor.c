@@ -1347,6 +1347,9 @@ static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, v
         sv->draining = true;
         service_log(sv->s, LOG_INFO, "Draining: no new clients, exiting when the last of %zu "
                     "workers is done", sv->n_workers);
+        /* Dovecot's programs stop listening when their master-dead pipe fails. */
+        if (sv->kind == KIND_DOVECOT)
+                (void) dovecot_dead_pipe_new(sv);
         for (size_t i = 0; i < sv->n_workers; i++)
                 if (!sv->workers[i]->retiring)
                         worker_retire(sv->workers[i], SIGQUIT);
