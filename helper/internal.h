@@ -60,6 +60,11 @@ static inline void freep(void *p) {
 }
 #define _cleanup_free_ _cleanup_(freep)
 
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void closep(int *fd) {
         if (*fd >= 0)
                 close(*fd);
@@ -276,6 +281,8 @@ void service_log_connect(void);         /* connect journald/notify sockets (befo
 
 /* service.c: a service object with nothing parsed or taken yet (fds -EBADF). */
 dovesd_service *service_alloc(void);
+/* Frees the string settings and trusted networks of DOVESD_* (all NULL after). */
+void service_settings_free(dovesd_service *s);
 
 /* env.c: parse DOVESD_* and take the LISTEN_* fds. Errors fill *ret_error. */
 int service_parse_env(dovesd_service *s, char **ret_error);

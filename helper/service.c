@@ -35,16 +35,21 @@ static dovesd_service *service_free(dovesd_service *s) {
         sd_event_unref(s->event);
 
         service_worker_detach(s);
-        proxy_networks_free(s->networks);
+        service_settings_free(s);
         free(s->name);
-        free(s->type);
-        free(s->user);
-        free(s->group);
-        free(s->extra_groups);
-        free(s->privileged_group);
-        free(s->chroot);
         free(s);
         return NULL;
+}
+
+void service_settings_free(dovesd_service *s) {
+        s->type = mfree(s->type);
+        s->user = mfree(s->user);
+        s->group = mfree(s->group);
+        s->extra_groups = mfree(s->extra_groups);
+        s->privileged_group = mfree(s->privileged_group);
+        s->chroot = mfree(s->chroot);
+        proxy_networks_free(s->networks);
+        s->networks = NULL;
 }
 
 dovesd_service *service_alloc(void) {

@@ -1186,13 +1186,7 @@ static int reload_settings(supervisor *sv, char **ret_error) {
         }
 
         /* Move the new settings in; the fds and loop stay. */
-        free(s->type);
-        free(s->user);
-        free(s->group);
-        free(s->extra_groups);
-        free(s->privileged_group);
-        free(s->chroot);
-        proxy_networks_free(s->networks);
+        service_settings_free(s);
         s->type = TAKE_PTR(n->type);
         s->user = TAKE_PTR(n->user);
         s->group = TAKE_PTR(n->group);
