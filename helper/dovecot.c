@@ -23,8 +23,9 @@
 #include <unistd.h>
 
 #include "dovecot.h"
+#include "macro.h"
 
-#define ELEMENTSOF_(x) (sizeof(x) / sizeof((x)[0]))
+
 
 _Static_assert(sizeof(dovecot_status) == DOVECOT_STATUS_SIZE,
                "dovecot_status must have struct master_status's layout");
@@ -277,7 +278,7 @@ static int build_env(envb *b, const dovecot_child *c) {
 
         /* import_environment's default (TZ CORE_OUTOFMEM CORE_ERROR), as the master keeps
          * it for its children; DOVECOT_PRESERVE_ENVS names them. */
-        for (size_t i = 0; i < ELEMENTSOF_(imported); i++) {
+        for (size_t i = 0; i < ELEMENTSOF(imported); i++) {
                 const char *v = getenv(imported[i]);
 
                 if (!v)

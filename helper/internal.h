@@ -45,50 +45,9 @@
 #include "dovesd.h"
 #include "proxy.h"
 
+#include "macro.h"
+
 #define _public_ __attribute__((visibility("default")))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
-
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define USEC_PER_SEC UINT64_C(1000000)
-#define USEC_PER_MSEC UINT64_C(1000)
-
-static inline void freep(void *p) {
-        free(*(void **) p);
-}
-#define _cleanup_free_ _cleanup_(freep)
-
-static inline void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
-
-static inline void closep(int *fd) {
-        if (*fd >= 0)
-                close(*fd);
-}
-#define _cleanup_close_ _cleanup_(closep)
-
-static inline bool strv_contains_(const char *const *l, const char *x) {
-        for (; *l; l++)
-                if (strcmp(*l, x) == 0)
-                        return true;
-        return false;
-}
-static inline bool streq(const char *a, const char *b) {
-        return strcmp(a, b) == 0;
-}
-static inline bool streq_ptr(const char *a, const char *b) {
-        return a && b ? strcmp(a, b) == 0 : a == b;
-}
-static inline const char *startswith(const char *s, const char *prefix) {
-        size_t l = strlen(prefix);
-
-        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
-}
-#define STR_IN_SET(x, ...) strv_contains_((const char *const[]) { __VA_ARGS__, NULL }, (x))
 
 /* accept4() errors that concern one client only: carry on with the next. */
 #define IN_SET_ERRNO_TRANSIENT(e)                                                       \
@@ -100,8 +59,6 @@ static inline const char *startswith(const char *s, const char *prefix) {
 #define IN_SET_ERRNO_DISCONNECT(e)                                                      \
         ((e) == ECONNRESET || (e) == EPIPE || (e) == ECONNABORTED || (e) == ETIMEDOUT)
 
-#define TAKE_PTR(p) ({ __typeof__(p) _p_ = (p); (p) = NULL; _p_; })
-#define TAKE_FD(fd) ({ int _fd_ = (fd); (fd) = -EBADF; _fd_; })
 
 /* MESSAGE_IDs, one per event kind; helper/dovesd.catalog explains each. */
 #define DOVESD_MESSAGE_LIMIT_REACHED            "b2b9ef6570754110b77ce7ff5dbb404e"

@@ -22,7 +22,7 @@
 #include "macro.h"
 
 #ifndef MIN
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
 #endif
 
 #define MAX_PHNUM       4096U                   /* program headers read */

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Small shared helpers: cleanup attributes and ownership transfer, in systemd's spirit. */
+/*
+ * The one set of small helpers for the whole tree (src/, generator/, helper/, tests/):
+ * cleanup attributes, ownership transfer, a greedy array grower, string predicates.
+ * Header-only; nothing here is exported from libdovesd.
+ */
 
 #include <errno.h>
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,10 @@
 #define _unlikely_(x) __builtin_expect(!!(x), 0)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
 
 static inline void freep(void *p) {
         free(*(void **) p);
@@ -72,6 +83,49 @@ static inline void closep(int *fd) {
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strcaseeq(a, b) (strcasecmp((a), (b)) == 0)
 #define isempty(s) (!(s) || (s)[0] == '\0')
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t l = strlen(prefix);
+
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+static inline bool strv_contains_(const char *const *l, const char *x) {
+        for (; *l; l++)
+                if (strcmp(*l, x) == 0)
+                        return true;
+        return false;
+}
+#define STR_IN_SET(x, ...) strv_contains_((const char *const[]) { __VA_ARGS__, NULL }, (x))
+
+/*
+ * Grow the array *p so that it holds at least need elements of size bytes each. The capacity
+ * is what the allocator reports (malloc_usable_size()), so callers keep only their element
+ * count; it at least doubles, so appending n elements one by one costs O(n). Returns the
+ * array, or NULL on overflow or ENOMEM with *p left as it was.
+ */
+static inline void *greedy_realloc(void **p, size_t need, size_t size) {
+        size_t have = *p ? malloc_usable_size(*p) / size : 0, n;
+        void *q;
+
+        if (need <= have)
+                return *p;
+        if (need > SIZE_MAX / 2 / size)
+                return NULL;
+        n = MAX(need * 2, (size_t) 8);
+        q = realloc(*p, n * size);
+        if (!q)
+                return NULL;
+        return *p = q;
+}
+
+/* if (!GREEDY_REALLOC(v, n + 1)) return -ENOMEM;  v[n++] = x; */
+#define GREEDY_REALLOC(array, need) \
+        ((__typeof__(array)) greedy_realloc((void **) &(array), (need), sizeof((array)[0])))
 
 /* A NULL-terminated string vector. */
 static inline char **strv_free(char **l) {
