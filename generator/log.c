@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "contract.h"
 #include "macro.h"
 
 #define IDENT "dovesd-generator"
@@ -99,7 +100,7 @@ static int open_journal(void) {
 }
 
 int log_setup(bool by_systemd) {
-        const char *e = getenv("DOVESD_LOG_LEVEL");
+        const char *e = getenv(DOVESD_ENV_LOG_LEVEL);
         int r = 0;
 
         by_systemd_flag = by_systemd;

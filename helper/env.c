@@ -141,27 +141,27 @@ int service_parse_env(dovesd_service *s, char **ret_error) {
         unsigned timeout;
         int r;
 
-        v = getenv("DOVESD_SERVICE");
+        v = getenv(DOVESD_ENV_SERVICE);
         if (!v || !v[0])
                 return set_error(ret_error, "DOVESD_SERVICE is not set");
         s->name = strdup(v);
-        v = getenv("DOVESD_TYPE");
+        v = getenv(DOVESD_ENV_TYPE);
         s->type = strdup(v ?: "");
         if (!s->name || !s->type)
                 return -ENOMEM;
         if (!STR_IN_SET(s->type, "", "log", "config", "anvil", "login", "startup", "worker"))
                 return set_error(ret_error, "DOVESD_TYPE: unknown service type '%s'", s->type);
 
-        r = env_unsigned("DOVESD_CLIENT_LIMIT", true, 0, 1, &s->client_limit, ret_error);
+        r = env_unsigned(DOVESD_ENV_CLIENT_LIMIT, true, 0, 1, &s->client_limit, ret_error);
         if (r < 0)
                 return r;
-        r = env_unsigned("DOVESD_SERVICE_COUNT", false, 0, 0, &s->service_count, ret_error);
+        r = env_unsigned(DOVESD_ENV_SERVICE_COUNT, false, 0, 0, &s->service_count, ret_error);
         if (r < 0)
                 return r;
-        r = env_unsigned("DOVESD_PROCESS_LIMIT", false, 1, 1, &s->process_limit, ret_error);
+        r = env_unsigned(DOVESD_ENV_PROCESS_LIMIT, false, 1, 1, &s->process_limit, ret_error);
         if (r < 0)
                 return r;
-        r = env_unsigned("DOVESD_PROCESS_MIN_AVAIL", false, 0, 0, &s->process_min_avail,
+        r = env_unsigned(DOVESD_ENV_PROCESS_MIN_AVAIL, false, 0, 0, &s->process_min_avail,
                          ret_error);
         if (r < 0)
                 return r;
@@ -171,10 +171,10 @@ int service_parse_env(dovesd_service *s, char **ret_error) {
                 return set_error(ret_error,
                                  "DOVESD_PROCESS_MIN_AVAIL (%u) is higher than DOVESD_PROCESS_LIMIT (%u)",
                                  s->process_min_avail, s->process_limit);
-        r = env_unsigned("DOVESD_IDLE_KILL", false, 0, 0, &s->idle_kill, ret_error);
+        r = env_unsigned(DOVESD_ENV_IDLE_KILL, false, 0, 0, &s->idle_kill, ret_error);
         if (r < 0)
                 return r;
-        r = env_unsigned("DOVESD_HAPROXY_TIMEOUT", false, DOVESD_HAPROXY_TIMEOUT_DEFAULT, 1,
+        r = env_unsigned(DOVESD_ENV_HAPROXY_TIMEOUT, false, DOVESD_HAPROXY_TIMEOUT_DEFAULT, 1,
                          &timeout, ret_error);
         if (r < 0)
                 return r;
@@ -184,18 +184,18 @@ int service_parse_env(dovesd_service *s, char **ret_error) {
         if (s->service_count > 0 && s->client_limit > s->service_count)
                 s->client_limit = s->service_count;
 
-        r = parse_listeners(s, getenv("DOVESD_LISTENERS") ?: "", ret_error);
+        r = parse_listeners(s, getenv(DOVESD_ENV_LISTENERS) ?: "", ret_error);
         if (r < 0)
                 return r;
-        r = parse_networks(s, getenv("DOVESD_HAPROXY_TRUSTED_NETWORKS") ?: "", ret_error);
+        r = parse_networks(s, getenv(DOVESD_ENV_HAPROXY_TRUSTED_NETWORKS) ?: "", ret_error);
         if (r < 0)
                 return r;
 
-        if (env_string("DOVESD_USER", &s->user) < 0 ||
-            env_string("DOVESD_GROUP", &s->group) < 0 ||
-            env_string("DOVESD_EXTRA_GROUPS", &s->extra_groups) < 0 ||
-            env_string("DOVESD_PRIVILEGED_GROUP", &s->privileged_group) < 0 ||
-            env_string("DOVESD_CHROOT", &s->chroot) < 0)
+        if (env_string(DOVESD_ENV_USER, &s->user) < 0 ||
+            env_string(DOVESD_ENV_GROUP, &s->group) < 0 ||
+            env_string(DOVESD_ENV_EXTRA_GROUPS, &s->extra_groups) < 0 ||
+            env_string(DOVESD_ENV_PRIVILEGED_GROUP, &s->privileged_group) < 0 ||
+            env_string(DOVESD_ENV_CHROOT, &s->chroot) < 0)
                 return -ENOMEM;
         if (s->chroot) {
                 if (s->chroot[0] != '/')

@@ -45,6 +45,7 @@
 #include "dovesd.h"
 #include "proxy.h"
 
+#include "contract.h"
 #include "macro.h"
 
 #define _public_ __attribute__((visibility("default")))
@@ -73,13 +74,8 @@
 #define DOVESD_MESSAGE_RELOADED                 "845234e0c25f43b3ac4115fc2a059d01"
 #define DOVESD_MESSAGE_WORKER_START_FAILED      "3c8a090b5deb4f198bb7dd5b67dee766"
 
-/* The supervisor contract (dovesd-supervisor <-> libdovesd workers). */
-#define DOVESD_WORKER_ENV "DOVESD_WORKER"       /* "SLOT_FD WAKE_FD" */
-/* The FIFO socket of Dovecot's anvil shared pipe (the generator's unit, helper/dovecot.h). */
-#define DOVESD_ANVIL_SHARED_FDNAME "dovesd-anvil-shared"
 
 #define DOVESD_STOP_TIMEOUT_USEC_DEFAULT (10 * USEC_PER_SEC)
-#define DOVESD_HAPROXY_TIMEOUT_DEFAULT 3        /* seconds */
 #define DOVESD_ACCEPT_BURST 32                  /* accepts per wakeup and listener */
 
 typedef enum socket_kind {

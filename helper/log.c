@@ -117,7 +117,7 @@ static int max_priority(void) {
         if (level >= 0)
                 return level;
         level = LOG_INFO;
-        e = getenv("DOVESD_LOG_LEVEL");
+        e = getenv(DOVESD_ENV_LOG_LEVEL);
         if (e) {
                 for (int i = 0; i < (int) ELEMENTSOF(names); i++)
                         if (strcmp(e, names[i]) == 0 || (e[0] == '0' + i && e[1] == '\0'))

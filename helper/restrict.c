@@ -145,13 +145,13 @@ static int restrict_credentials(dovesd_service *s) {
                 set_uid = set_gid = true;
         }
         if (s->group) {
-                r = lookup_group(s, "DOVESD_GROUP", s->group, &gid);
+                r = lookup_group(s, DOVESD_ENV_GROUP, s->group, &gid);
                 if (r < 0)
                         return r;
                 set_gid = true;
         }
         if (s->privileged_group) {
-                r = lookup_group(s, "DOVESD_PRIVILEGED_GROUP", s->privileged_group, &priv_gid);
+                r = lookup_group(s, DOVESD_ENV_PRIVILEGED_GROUP, s->privileged_group, &priv_gid);
                 if (r < 0)
                         return r;
                 s->has_priv_gid = true;
@@ -170,7 +170,7 @@ static int restrict_credentials(dovesd_service *s) {
                                             GROUPS_MAX - 1);
                                 return -E2BIG;
                         }
-                        r = lookup_group(s, "DOVESD_EXTRA_GROUPS", w, &groups[n_groups]);
+                        r = lookup_group(s, DOVESD_ENV_EXTRA_GROUPS, w, &groups[n_groups]);
                         if (r < 0)
                                 return r;
                         if (groups[n_groups] == 0)

@@ -974,7 +974,7 @@ static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, v
 static void free_envp(supervisor *sv) {
         if (sv->envp) {
                 for (char **e = sv->envp; *e; e++)
-                        if (startswith(*e, DOVESD_WORKER_ENV "="))
+                        if (startswith(*e, DOVESD_ENV_WORKER "="))
                                 free(*e);
                 free(sv->envp);
         }
@@ -1000,7 +1000,7 @@ static int build_envp(supervisor *sv) {
         free_envp(sv);
         for (char **e = environ; *e; e++)
                 if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "WATCHDOG_") &&
-                    !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_WORKER_ENV "="))
+                    !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_ENV_WORKER "="))
                         envp[k++] = *e;
 
         for (size_t i = 0; i < s->n_sockets; i++)
@@ -1020,7 +1020,7 @@ static int build_envp(supervisor *sv) {
         }
         envp[k++] = sv->listen_fds_env;
         envp[k++] = sv->listen_fdnames_env;
-        if (asprintf(&envp[k], "%s=%d %d", DOVESD_WORKER_ENV,
+        if (asprintf(&envp[k], "%s=%d %d", DOVESD_ENV_WORKER,
                      SD_LISTEN_FDS_START + (int) s->n_sockets,
                      SD_LISTEN_FDS_START + (int) s->n_sockets + 1) < 0) {
                 free(envp);
@@ -1087,7 +1087,7 @@ static int apply_environ(const char *buf, size_t size) {
 
         /* Collect our DOVESD_* names first: unsetenv() while walking environ skips entries. */
         for (char **e = environ; *e; e++)
-                if (startswith(*e, "DOVESD_") && !startswith(*e, DOVESD_WORKER_ENV "=")) {
+                if (startswith(*e, DOVESD_ENV_PREFIX) && !startswith(*e, DOVESD_ENV_WORKER "=")) {
                         const char *eq = strchr(*e, '=');
                         char **a = reallocarray(names, n + 1, sizeof(char *));
 
@@ -1117,7 +1117,7 @@ static int apply_environ(const char *buf, size_t size) {
                 _cleanup_free_ char *name = NULL;
                 const char *old;
 
-                if (!startswith(p, "DOVESD_") || !eq || startswith(p, DOVESD_WORKER_ENV "="))
+                if (!startswith(p, DOVESD_ENV_PREFIX) || !eq || startswith(p, DOVESD_ENV_WORKER "="))
                         continue;
                 name = strndup(p, (size_t) (eq - p));
                 if (!name)
@@ -1138,14 +1138,14 @@ static char *save_environ(size_t *ret_size) {
         char *buf;
 
         for (char **e = environ; *e; e++)
-                if (startswith(*e, "DOVESD_"))
+                if (startswith(*e, DOVESD_ENV_PREFIX))
                         size += strlen(*e) + 1;
         buf = malloc(size + 1);
         if (!buf)
                 return NULL;
         size = 0;
         for (char **e = environ; *e; e++)
-                if (startswith(*e, "DOVESD_")) {
+                if (startswith(*e, DOVESD_ENV_PREFIX)) {
                         strcpy(buf + size, *e);
                         size += strlen(*e) + 1;
                 }
@@ -1395,11 +1395,11 @@ static int dovecot_dead_pipe_new(supervisor *sv) {
 static int dovecot_master_setup(supervisor *sv) {
         dovesd_service *s = sv->s;
         dovecot_master *dc = &sv->dc;
-        const char *fifo = getenv("DOVESD_ANVIL_FIFO");
+        const char *fifo = getenv(DOVESD_ENV_ANVIL_FIFO);
         int p[2], r;
 
-        dc->base_dir = getenv("DOVESD_BASE_DIR");
-        dc->config_file = getenv("DOVESD_CONFIG_FILE");
+        dc->base_dir = getenv(DOVESD_ENV_BASE_DIR);
+        dc->config_file = getenv(DOVESD_ENV_CONFIG_FILE);
         if (!dc->base_dir || dc->base_dir[0] != '/') {
                 service_log(s, LOG_ERR, "DOVESD_BASE_DIR: not an absolute path");
                 return -EINVAL;
@@ -1667,8 +1667,8 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
-        kind_name = getenv("DOVESD_WORKER_KIND") ?: "libdovesd";
-        if (streq(kind_name, "dovecot"))
+        kind_name = getenv(DOVESD_ENV_WORKER_KIND) ?: "libdovesd";
+        if (streq(kind_name, DOVESD_WORKER_KIND_DOVECOT))
                 kind = KIND_DOVECOT;
         else if (!streq(kind_name, "libdovesd")) {
                 fprintf(stderr, "dovesd-supervisor: DOVESD_WORKER_KIND=%s: unknown worker kind "
@@ -1677,7 +1677,7 @@ int main(int argc, char *argv[]) {
         }
 
         /* Workers are this process's children only: never inherit DOVESD_WORKER. */
-        (void) unsetenv(DOVESD_WORKER_ENV);
+        (void) unsetenv(DOVESD_ENV_WORKER);
         service_log_connect();
         r = dovesd_service_new(&s, &error);
         if (r < 0) {
@@ -1685,7 +1685,7 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "dovesd-supervisor: %s\n", error ?: strerror(-r));
                 return 1;
         }
-        if (getenv("DOVESD_LOG_STDERR"))
+        if (getenv(DOVESD_ENV_LOG_STDERR))
                 (void) dovesd_service_set_log_callback(s, log_to_stderr, NULL);
 
         sv = calloc(1, sizeof(*sv));

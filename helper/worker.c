@@ -32,7 +32,7 @@ static int parse_fd(const char *p, char **end) {
 }
 
 int service_worker_attach(dovesd_service *s, char **ret_error) {
-        const char *v = getenv(DOVESD_WORKER_ENV);
+        const char *v = getenv(DOVESD_ENV_WORKER);
         dovesd_worker_slot *slot;
         struct stat st;
         char *end;
@@ -48,7 +48,7 @@ int service_worker_attach(dovesd_service *s, char **ret_error) {
             fstat(slot_fd, &st) < 0 || (size_t) st.st_size < sizeof(dovesd_worker_slot)) {
                 if (ret_error)
                         (void) asprintf(ret_error, "%s: not a worker contract: '%s'",
-                                        DOVESD_WORKER_ENV, v);
+                                        DOVESD_ENV_WORKER, v);
                 return -EINVAL;
         }
 
@@ -58,7 +58,7 @@ int service_worker_attach(dovesd_service *s, char **ret_error) {
 
                 if (ret_error)
                         (void) asprintf(ret_error, "%s: cannot map the worker slot: %s",
-                                        DOVESD_WORKER_ENV, strerror(-r));
+                                        DOVESD_ENV_WORKER, strerror(-r));
                 return r;
         }
         (void) close(slot_fd);
@@ -70,7 +70,7 @@ int service_worker_attach(dovesd_service *s, char **ret_error) {
         s->last_bits = ~0U;
         atomic_store(&slot->pid, getpid());
         /* The program's children must not think they are workers too. */
-        (void) unsetenv(DOVESD_WORKER_ENV);
+        (void) unsetenv(DOVESD_ENV_WORKER);
         return 0;
 }
 

@@ -89,6 +89,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "contract.h"
 #include "units.h"
 
 #define GENERATOR_NAME "dovesd-generator"
@@ -848,21 +849,21 @@ static int put_environment(builder *b, text *t, const service *s, const listener
                 const char *value;
                 unsigned number;
         } env[] = {
-                { "DOVESD_SERVICE", s->name },
-                { "DOVESD_TYPE", s->type ?: "" },
-                { "DOVESD_CLIENT_LIMIT", NULL, s->eff_client_limit },
-                { "DOVESD_SERVICE_COUNT", NULL, s->service_count },
-                { "DOVESD_PROCESS_LIMIT", NULL, s->eff_process_limit },
-                { "DOVESD_PROCESS_MIN_AVAIL", NULL, s->process_min_avail },
-                { "DOVESD_IDLE_KILL", NULL, s->eff_idle_kill },
-                { "DOVESD_LISTENERS", listeners },
-                { "DOVESD_USER", drop ? "" : expand_default(c, s->eff_user) },
-                { "DOVESD_GROUP", drop ? "" : expand_default(c, s->eff_group) },
-                { "DOVESD_EXTRA_GROUPS", drop ? "" : expand_default(c, s->eff_extra_groups) },
-                { "DOVESD_PRIVILEGED_GROUP", drop ? "" : expand_default(c, s->eff_privileged_group) },
-                { "DOVESD_CHROOT", drop ? "" : (s->eff_chroot ?: "") },
-                { "DOVESD_HAPROXY_TRUSTED_NETWORKS", c->haproxy_trusted_networks ?: "" },
-                { "DOVESD_HAPROXY_TIMEOUT", NULL, c->haproxy_timeout },
+                { DOVESD_ENV_SERVICE, s->name },
+                { DOVESD_ENV_TYPE, s->type ?: "" },
+                { DOVESD_ENV_CLIENT_LIMIT, NULL, s->eff_client_limit },
+                { DOVESD_ENV_SERVICE_COUNT, NULL, s->service_count },
+                { DOVESD_ENV_PROCESS_LIMIT, NULL, s->eff_process_limit },
+                { DOVESD_ENV_PROCESS_MIN_AVAIL, NULL, s->process_min_avail },
+                { DOVESD_ENV_IDLE_KILL, NULL, s->eff_idle_kill },
+                { DOVESD_ENV_LISTENERS, listeners },
+                { DOVESD_ENV_USER, drop ? "" : expand_default(c, s->eff_user) },
+                { DOVESD_ENV_GROUP, drop ? "" : expand_default(c, s->eff_group) },
+                { DOVESD_ENV_EXTRA_GROUPS, drop ? "" : expand_default(c, s->eff_extra_groups) },
+                { DOVESD_ENV_PRIVILEGED_GROUP, drop ? "" : expand_default(c, s->eff_privileged_group) },
+                { DOVESD_ENV_CHROOT, drop ? "" : (s->eff_chroot ?: "") },
+                { DOVESD_ENV_HAPROXY_TRUSTED_NETWORKS, c->haproxy_trusted_networks ?: "" },
+                { DOVESD_ENV_HAPROXY_TIMEOUT, NULL, c->haproxy_timeout },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(env); i++) {
@@ -1187,16 +1188,16 @@ static int put_dovecot_environment(builder *b, text *t, const service *s) {
         if (anvil && !service_type_is(s, "config") &&
             !strf(&fifo, "%s/" DOVECOT_ANVIL_FIFO, b->c->base_dir))
                 return -ENOMEM;
-        r = put_env(t, "DOVESD_WORKER_KIND", "dovecot");
+        r = put_env(t, DOVESD_ENV_WORKER_KIND, DOVESD_WORKER_KIND_DOVECOT);
         if (r < 0)
                 return r;
-        r = put_env(t, "DOVESD_BASE_DIR", b->c->base_dir);
+        r = put_env(t, DOVESD_ENV_BASE_DIR, b->c->base_dir);
         if (r < 0)
                 return r;
         /* The file Dovecot's config process serves (its CONFIG_FILE). */
-        if (service_type_is(s, "config") && (r = put_env(t, "DOVESD_CONFIG_FILE", b->c->path)) < 0)
+        if (service_type_is(s, "config") && (r = put_env(t, DOVESD_ENV_CONFIG_FILE, b->c->path)) < 0)
                 return r;
-        return put_env(t, "DOVESD_ANVIL_FIFO", fifo ?: "");
+        return put_env(t, DOVESD_ENV_ANVIL_FIFO, fifo ?: "");
 }
 
 /* For the anvil service: the FIFO socket of its shared pipe (fd 8 of anvil). */
