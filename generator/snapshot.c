@@ -150,10 +150,8 @@ static int add_entry(unit_set *s, const char *path, char *content, bool symlink)
 
         if (s->n_entries >= SNAPSHOT_MAX_ENTRIES)
                 return -E2BIG;
-        e = realloc(s->entries, (s->n_entries + 1) * sizeof(unit_entry));
-        if (!e)
+        if (!GREEDY_REALLOC(s->entries, s->n_entries + 1))
                 return -ENOMEM;
-        s->entries = e;
         e = &s->entries[s->n_entries];
         *e = (unit_entry) { .path = strdup(path), .content = content, .symlink = symlink };
         if (!e->path)

@@ -76,7 +76,7 @@ char * const *dovecot_exec_envp(const dovecot_exec *e) {
 
 typedef struct envb {
         char **v;
-        size_t n, cap;
+        size_t n;
 } envb;
 
 static int env_add(envb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -85,15 +85,8 @@ static int env_add(envb *b, const char *fmt, ...) {
         char *s;
         int k;
 
-        if (b->n + 2 > b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 32;
-                char **nv = reallocarray(b->v, cap, sizeof(char *));
-
-                if (!nv)
-                        return -ENOMEM;
-                b->v = nv;
-                b->cap = cap;
-        }
+        if (!GREEDY_REALLOC(b->v, b->n + 2))
+                return -ENOMEM;
         va_start(ap, fmt);
         k = vasprintf(&s, fmt, ap);
         va_end(ap);
