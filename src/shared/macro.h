@@ -82,7 +82,9 @@ static inline void closep(int *fd) {
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strcaseeq(a, b) (strcasecmp((a), (b)) == 0)
-#define isempty(s) (!(s) || (s)[0] == '\0')
+static inline bool isempty(const char *s) {
+        return !s || s[0] == '\0';
+}
 
 static inline bool streq_ptr(const char *a, const char *b) {
         return a && b ? strcmp(a, b) == 0 : a == b;
