@@ -1283,3 +1283,33 @@ finish:
         state_done(&st);
         return r;
 }
+
+/* config_load(), handing over as well every setting made at the top level of the config
+ * (outside sections and filters: key, value as read, file, line; the last one of each key
+ * wins), for dovesd-generator -n. The caller frees each entry's strings and the array. */
+int config_load_globals(const char *path, config **ret, global_value **ret_globals,
+                        size_t *ret_n_globals, conf_diags *diags) {
+        config_state st = {};
+        int r;
+
+        r = config_new(&st.cfg);
+        if (r < 0)
+                return r;
+        st.cfg->path = strdup(path);
+        if (!st.cfg->path) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = conf_parse(&st, path, diags);
+        if (r >= 0)
+                r = config_finish(&st, diags);
+        if (r >= 0) {
+                *ret = TAKE_PTR(st.cfg);
+                *ret_globals = TAKE_PTR(st.globals);
+                *ret_n_globals = st.n_globals;
+                st.n_globals = 0;
+        }
+finish:
+        state_done(&st);
+        return r < 0 ? r : 0;
+}
