@@ -125,7 +125,7 @@ int known_setting_check(const known_setting *k, const char *value, char **ret_er
         case KT_MSECS:
                 /* milliseconds are fine here; reuse the parser on a scaled copy */
                 if (strlen(value) > 0 && value_parse_time(value, &u, ret_error) < 0) {
-                        _cleanup_free_ char *e = *ret_error;
+                        _cleanup_free_ char *e = TAKE_PTR(*ret_error);
                         if (strncmp(e, "Milliseconds not supported", 26) == 0)
                                 return 0;
                         *ret_error = TAKE_PTR(e);
