@@ -260,6 +260,10 @@ def normalize_n(text):
                 m = re.match(r"^(\S+) = ?(.*)$", line)
                 if m and m.group(2) in DOVESD_DEFAULT_GLOBALS.get(m.group(1), ()):
                         continue
+                if m and m.group(1) == "protocols":
+                        # doveconf keeps the space a "$protocols imap" expansion leaves in
+                        # front (protocols = " imap"); dovesd prints the list it uses
+                        line = "protocols = " + " ".join(m.group(2).strip('"').split())
                 out.append(line)
         return "\n".join(out) + "\n"
 
