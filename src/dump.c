@@ -178,6 +178,25 @@ static char *global_canonical(const char *key, const char *value) {
         unsigned u;
         bool b;
 
+        /* protocols: doveconf prints the list it splits on spaces, joined by one space */
+        if (streq(key, "protocols")) {
+                size_t size = 0;
+                FILE *f;
+
+                f = open_memstream(&s, &size);
+                if (!f)
+                        return NULL;
+                for (const char *p = value; *p; ) {
+                        size_t n;
+
+                        p += strspn(p, " ");
+                        n = strcspn(p, " ");
+                        if (n > 0)
+                                fprintf(f, "%s%.*s", ftell(f) > 0 ? " " : "", (int) n, p);
+                        p += n;
+                }
+                return fclose(f) == 0 ? s : mfree(s);
+        }
         switch (k ? k->type : KT_STR) {
         case KT_BOOL:
                 if (value_parse_bool(value, &b, &error) >= 0)
