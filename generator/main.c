@@ -7,6 +7,8 @@
  *   --check               parse and validate the config, print "configuration OK" or every
  *                         error
  *   --dump                print each declared service as `doveconf -a` prints it
+ *   -n, --dump-changed    print the non-default settings, globals included, as
+ *                         `doveconf -n` does
  *   --dry-run             print every unit to stdout, write nothing
  * Each mode is a run_*() function behind main(); argv parsing is shared.
  */
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include "dump.h"
@@ -36,6 +39,7 @@ typedef enum mode {
         MODE_NONE,
         MODE_CHECK,
         MODE_DUMP,
+        MODE_DUMP_CHANGED,
         MODE_DRY_RUN,
         MODE_APPLY,
         MODE_SYSTEMD,
@@ -199,6 +203,54 @@ static int run_dump(const args *a) {
                 return r;
         r = config_dump(c, stdout);
         config_free(c);
+        if (r >= 0 && fflush(stdout) != 0)
+                r = -errno;
+        return r;
+}
+
+/* The header doveconf -n starts with (its version, the config file, the OS), so that a pasted
+ * output says what produced it. */
+static void print_changed_header(const char *path) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *line = NULL, *pretty = NULL;
+        struct utsname u;
+        char host[256];
+        size_t n = 0;
+
+        printf("# dovesd %s: %s\n", DOVESD_VERSION, path);
+        f = fopen("/etc/os-release", "re");
+        while (f && getline(&line, &n, f) > 0) {
+                const char *v = startswith(line, "PRETTY_NAME=");
+                size_t len;
+
+                if (!v)
+                        continue;
+                v += *v == '"';
+                len = strcspn(v, "\"\n");
+                pretty = strndup(v, len);
+                break;
+        }
+        if (uname(&u) >= 0)
+                printf("# OS: %s %s %s%s%s\n", u.sysname, u.release, u.machine,
+                       pretty ? " " : "", pretty ?: "");
+        if (gethostname(host, sizeof(host)) >= 0) {
+                host[sizeof(host) - 1] = '\0';
+                printf("# Hostname: %s\n", host);
+        }
+}
+
+static int run_dump_changed(const args *a) {
+        conf_diags d = {};
+        int r;
+
+        if (config_missing(a))
+                return 0;
+        print_changed_header(a->config);
+        r = config_dump_changed(a->config, stdout, &d);
+        print_diags(&d);
+        if (r < 0 && d.n_errors == 0)
+                log_error("%s: failed to load configuration: %s", a->config, strerror(-r));
+        conf_diags_done(&d);
         if (r >= 0 && fflush(stdout) != 0)
                 r = -errno;
         return r;
@@ -690,6 +742,7 @@ static void help(void) {
                "  -c --config=FILE     Read FILE (default: $DOVESD_CONFIG or " DEFAULT_CONFIG ")\n"
                "     --check           Check the configuration, print \"configuration OK\"\n"
                "     --dump            Print each service as doveconf -a does\n"
+               "  -n --dump-changed    Print the non-default settings, as doveconf -n does\n"
                "     --dry-run         Print every unit, write nothing\n"
                "     --apply           At a reload of dovesd.target: start added services,\n"
                "                       drain removed ones, restart changed idle sockets\n",
@@ -711,6 +764,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 { "config",  required_argument, NULL, 'c'         },
                 { "check",   no_argument,       NULL, ARG_CHECK   },
                 { "dump",    no_argument,       NULL, ARG_DUMP    },
+                { "dump-changed", no_argument,  NULL, 'n'         },
                 { "dry-run", no_argument,       NULL, ARG_DRY_RUN },
                 { "apply",   no_argument,       NULL, ARG_APPLY   },
                 {}
@@ -721,7 +775,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
         if (isempty(a->config))
                 a->config = DEFAULT_CONFIG;
 
-        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hc:n", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -734,15 +788,17 @@ static int parse_argv(int argc, char *argv[], args *a) {
                         break;
                 case ARG_CHECK:
                 case ARG_DUMP:
+                case 'n':
                 case ARG_DRY_RUN:
                 case ARG_APPLY:
                         if (a->mode != MODE_NONE) {
-                                fprintf(stderr, "Only one of --check, --dump, --dry-run and "
+                                fprintf(stderr, "Only one of --check, --dump, -n, --dry-run and "
                                         "--apply may be given.\n");
                                 return -EINVAL;
                         }
                         a->mode = c == ARG_CHECK ? MODE_CHECK :
                                   c == ARG_DUMP ? MODE_DUMP :
+                                  c == 'n' ? MODE_DUMP_CHANGED :
                                   c == ARG_APPLY ? MODE_APPLY : MODE_DRY_RUN;
                         break;
                 case '?':
@@ -766,7 +822,7 @@ static int parse_argv(int argc, char *argv[], args *a) {
                 a->dest = argv[optind];
         }
         if (a->mode == MODE_NONE) {
-                fprintf(stderr, "No mode given: use --check, --dump or --dry-run, or give the "
+                fprintf(stderr, "No mode given: use --check, --dump, -n or --dry-run, or give the "
                         "generator directories (see --help).\n");
                 return -EINVAL;
         }
@@ -790,6 +846,9 @@ int main(int argc, char *argv[]) {
                 break;
         case MODE_DUMP:
                 r = run_dump(&a);
+                break;
+        case MODE_DUMP_CHANGED:
+                r = run_dump_changed(&a);
                 break;
         case MODE_DRY_RUN:
                 r = run_dry_run(&a);

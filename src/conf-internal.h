@@ -93,3 +93,8 @@ extern const char *conf_include_root;
 
 /* Parse the file into st. Returns 0, or -EINVAL when errors were recorded, -ENOMEM. */
 int conf_parse(config_state *st, const char *path, conf_diags *diags);
+
+/* config_load(), handing over as well every top-level setting (st->globals), for
+ * dovesd-generator -n (dump.c). The caller frees each entry's strings and the array. */
+int config_load_globals(const char *path, config **ret, global_value **ret_globals,
+                        size_t *ret_n_globals, conf_diags *diags);

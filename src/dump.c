@@ -1,33 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 
 /* Services printed exactly as doveconf -a prints them: sorted keys, two-space indent,
- * doveconf's value formats. */
+ * doveconf's value formats; and the non-default settings, as doveconf -n prints them. */
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "conf-internal.h"
 #include "dump.h"
 #include "macro.h"
 #include "values.h"
 
 /* doveconf quotes a value holding '#' or starting or ending with a space or tab, escaping
  * backslashes and quotes inside; anything else is printed raw. */
-static void print_kv(FILE *f, const char *indent, const char *key, const char *value) {
+static void print_value(FILE *f, const char *value) {
         size_t len = strlen(value);
 
         if (len > 0 && (strchr(value, '#') || value[0] == ' ' || value[0] == '\t' ||
                         value[len - 1] == ' ' || value[len - 1] == '\t')) {
-                fprintf(f, "%s%s = \"", indent, key);
+                fputc('"', f);
                 for (const char *p = value; *p; p++) {
                         if (*p == '\\' || *p == '"' || *p == '\'')
                                 fputc('\\', f);
                         fputc(*p, f);
                 }
-                fputs("\"\n", f);
+                fputc('"', f);
         } else
-                fprintf(f, "%s%s = %s\n", indent, key, value);
+                fputs(value, f);
+}
+
+static void print_kv(FILE *f, const char *indent, const char *key, const char *value) {
+        fprintf(f, "%s%s = ", indent, key);
+        print_value(f, value);
+        fputc('\n', f);
 }
 
 static void print_name(FILE *f, const char *kind, const char *name, const char *indent) {
@@ -39,7 +47,29 @@ static void print_name(FILE *f, const char *kind, const char *name, const char *
                 fprintf(f, "%s%s %s {\n", indent, kind, name);
 }
 
-static void dump_listeners(const service *s, listener_kind kind, FILE *f) {
+/* One setting of a service or listener. With only_changed (doveconf -n), printed only when it
+ * differs from DEF, the default of a service or listener that sets nothing. */
+static void kv_str(FILE *f, bool only_changed, const char *indent, const char *key,
+                   const char *value) {
+        if (!only_changed || !isempty(value))
+                print_kv(f, indent, key, value);
+}
+
+static void kv_raw(FILE *f, bool only_changed, const char *indent, const char *key,
+                   const char *value, const char *def) {
+        if (!only_changed || !streq(value, def))
+                fprintf(f, "%s%s = %s\n", indent, key, value);
+}
+
+static void kv_uint(FILE *f, bool only_changed, const char *indent, const char *key,
+                    unsigned value) {
+        if (!only_changed || value != 0)
+                fprintf(f, "%s%s = %u\n", indent, key, value);
+}
+
+/* A declared listener is always printed (dovesd has no built-in ones: that it exists is part
+ * of the configuration), with the settings that differ from a listener's defaults. */
+static void dump_listeners(const service *s, listener_kind kind, bool only_changed, FILE *f) {
         char buf[32];
 
         for (size_t i = 0; i < s->n_listeners; i++) {
@@ -49,49 +79,307 @@ static void dump_listeners(const service *s, listener_kind kind, FILE *f) {
                         continue;
                 if (kind == LISTENER_INET) {
                         print_name(f, "inet_listener", l->name, "  ");
-                        print_kv(f, "    ", "address", l->address);
-                        fprintf(f, "    haproxy = %s\n", value_format_bool(l->haproxy));
-                        fprintf(f, "    port = %u\n", l->port);
-                        fprintf(f, "    reuse_port = %s\n", value_format_bool(l->reuse_port));
-                        fprintf(f, "    ssl = %s\n", value_format_bool(l->ssl));
+                        kv_str(f, only_changed, "    ", "address", l->address);
+                        kv_raw(f, only_changed, "    ", "haproxy", value_format_bool(l->haproxy),
+                               "no");
+                        kv_uint(f, only_changed, "    ", "port", l->port);
+                        kv_raw(f, only_changed, "    ", "reuse_port",
+                               value_format_bool(l->reuse_port), "no");
+                        kv_raw(f, only_changed, "    ", "ssl", value_format_bool(l->ssl), "no");
                 } else {
                         print_name(f, kind == LISTENER_UNIX ? "unix_listener" : "fifo_listener",
                                    l->name, "  ");
-                        print_kv(f, "    ", "group", l->group);
-                        fprintf(f, "    mode = %s\n", value_format_octal(l->mode, buf));
-                        print_kv(f, "    ", "user", l->user);
+                        kv_str(f, only_changed, "    ", "group", l->group);
+                        kv_raw(f, only_changed, "    ", "mode", value_format_octal(l->mode, buf),
+                               "0600");
+                        kv_str(f, only_changed, "    ", "user", l->user);
                 }
                 fputs("  }\n", f);
         }
 }
 
+static void dump_service(const service *s, bool only_changed, FILE *f) {
+        char buf[32], def[32];
+
+        print_name(f, "service", s->name, "");
+        kv_str(f, only_changed, "  ", "chroot", s->chroot);
+        kv_uint(f, only_changed, "  ", "client_limit", s->client_limit);
+        kv_raw(f, only_changed, "  ", "drop_priv_before_exec",
+               value_format_bool(s->drop_priv_before_exec), "no");
+        kv_str(f, only_changed, "  ", "executable", s->executable);
+        kv_str(f, only_changed, "  ", "extra_groups", s->extra_groups);
+        dump_listeners(s, LISTENER_FIFO, only_changed, f);
+        kv_str(f, only_changed, "  ", "group", s->group);
+        kv_raw(f, only_changed, "  ", "idle_kill", value_format_time(s->idle_kill, buf), "0");
+        dump_listeners(s, LISTENER_INET, only_changed, f);
+        kv_str(f, only_changed, "  ", "privileged_group", s->privileged_group);
+        kv_uint(f, only_changed, "  ", "process_limit", s->process_limit);
+        kv_uint(f, only_changed, "  ", "process_min_avail", s->process_min_avail);
+        kv_str(f, only_changed, "  ", "protocol", s->protocol);
+        kv_uint(f, only_changed, "  ", "service_count", s->service_count);
+        kv_str(f, only_changed, "  ", "type", s->type);
+        dump_listeners(s, LISTENER_UNIX, only_changed, f);
+        kv_str(f, only_changed, "  ", "user", s->user);
+        kv_raw(f, only_changed, "  ", "vsz_limit", value_format_size(s->vsz_limit, buf),
+               value_format_size(DOVESD_SIZE_DEFAULT, def));
+        fputs("}\n", f);
+}
+
 int config_dump(const config *c, FILE *f) {
-        char buf[32];
-
-        for (size_t i = 0; i < c->n_services; i++) {
-                const service *s = &c->services[i];
-
-                print_name(f, "service", s->name, "");
-                print_kv(f, "  ", "chroot", s->chroot);
-                fprintf(f, "  client_limit = %u\n", s->client_limit);
-                fprintf(f, "  drop_priv_before_exec = %s\n",
-                        value_format_bool(s->drop_priv_before_exec));
-                print_kv(f, "  ", "executable", s->executable);
-                print_kv(f, "  ", "extra_groups", s->extra_groups);
-                dump_listeners(s, LISTENER_FIFO, f);
-                print_kv(f, "  ", "group", s->group);
-                fprintf(f, "  idle_kill = %s\n", value_format_time(s->idle_kill, buf));
-                dump_listeners(s, LISTENER_INET, f);
-                print_kv(f, "  ", "privileged_group", s->privileged_group);
-                fprintf(f, "  process_limit = %u\n", s->process_limit);
-                fprintf(f, "  process_min_avail = %u\n", s->process_min_avail);
-                print_kv(f, "  ", "protocol", s->protocol);
-                fprintf(f, "  service_count = %u\n", s->service_count);
-                print_kv(f, "  ", "type", s->type);
-                dump_listeners(s, LISTENER_UNIX, f);
-                print_kv(f, "  ", "user", s->user);
-                fprintf(f, "  vsz_limit = %s\n", value_format_size(s->vsz_limit, buf));
-                fputs("}\n", f);
-        }
+        for (size_t i = 0; i < c->n_services; i++)
+                dump_service(&c->services[i], false, f);
         return ferror(f) ? -EIO : 0;
+}
+
+/* doveconf -n: the default of every global Dovecot knows, as doveconf -a prints it. */
+static const struct global_default {
+        const char *key;
+        const char *value;
+} global_defaults[] = {
+#include "dump-defaults.inc"
+};
+
+static int global_default_cmp(const void *key, const void *elem) {
+        return strcmp(key, ((const struct global_default *) elem)->key);
+}
+
+/* Milliseconds as a msecs setting takes them ("1500 ms", "2 s"). Returns 0 or -EINVAL. */
+static int parse_msecs(const char *s, uint64_t *ret) {
+        static const char *const units[] = { "msecs", "mseconds", "millisecs", "milliseconds" };
+        _cleanup_free_ char *error = NULL;
+        unsigned u;
+        char *end;
+
+        if (value_parse_time(s, &u, &error) >= 0) {
+                *ret = (uint64_t) u * 1000;
+                return 0;
+        }
+        if (!(s[0] >= '0' && s[0] <= '9'))
+                return -EINVAL;
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        if (errno != 0)
+                return -EINVAL;
+        while (*end == ' ')
+                end++;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (*end && strncasecmp(end, units[i], strlen(end)) == 0)
+                        return 0;
+        return -EINVAL;
+}
+
+/* VALUE as doveconf prints a setting of KEY's type: "1 hours" for 3600s, "yes" for YES. A
+ * value that does not parse (`<file` on a typed setting) is printed as written. */
+static char *global_canonical(const char *key, const char *value) {
+        const known_setting *k = known_setting_find("global", key);
+        _cleanup_free_ char *error = NULL;
+        char buf[32], *s = NULL;
+        uint64_t sz;
+        unsigned u;
+        bool b;
+
+        /* protocols: doveconf prints the list it splits on spaces, joined by one space */
+        if (streq(key, "protocols")) {
+                size_t size = 0;
+                FILE *f;
+
+                f = open_memstream(&s, &size);
+                if (!f)
+                        return NULL;
+                for (const char *p = value; *p; ) {
+                        size_t n;
+
+                        p += strspn(p, " ");
+                        n = strcspn(p, " ");
+                        if (n > 0)
+                                fprintf(f, "%s%.*s", ftell(f) > 0 ? " " : "", (int) n, p);
+                        p += n;
+                }
+                return fclose(f) == 0 ? s : mfree(s);
+        }
+        switch (k ? k->type : KT_STR) {
+        case KT_BOOL:
+                if (value_parse_bool(value, &b, &error) >= 0)
+                        return strdup(value_format_bool(b));
+                break;
+        case KT_UINT:
+                if (value_parse_uint(value, &u, &error) >= 0)
+                        return asprintf(&s, "%u", u) < 0 ? NULL : s;
+                break;
+        case KT_PORT:
+                if (value_parse_port(value, &u, &error) >= 0)
+                        return asprintf(&s, "%u", u) < 0 ? NULL : s;
+                break;
+        case KT_OCT:
+                if (value_parse_octal(value, &u, &error) >= 0)
+                        return strdup(value_format_octal(u, buf));
+                break;
+        case KT_TIME:
+                if (value_parse_time(value, &u, &error) >= 0)
+                        return strdup(value_format_time(u, buf));
+                break;
+        case KT_MSECS:
+                if (parse_msecs(value, &sz) < 0)
+                        break;
+                if (sz % 1000 == 0 && sz / 1000 <= UINT32_MAX)
+                        return strdup(value_format_time((unsigned) (sz / 1000), buf));
+                return asprintf(&s, "%" PRIu64 " ms", sz) < 0 ? NULL : s;
+        case KT_SIZE:
+                if (value_parse_size(value, &sz, &error) >= 0)
+                        return strdup(value_format_size(sz, buf));
+                break;
+        default:
+                break;
+        }
+        return strdup(value);
+}
+
+static void config_freep(config **c) {
+        config_free(*c);
+}
+
+/* The printed default of KEY: dovesd's own for the globals it uses (base_dir, instance_name:
+ * see dovesd-generator(8)), Dovecot's for the others. NULL: not known, always printed. */
+static char *global_default(const config *c, const char *key) {
+        const struct global_default *d;
+        _cleanup_(config_freep) config *fresh = NULL;
+        _cleanup_free_ char *error = NULL, *v = NULL, *out = NULL;
+        config_state st = {};
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        r = config_new(&fresh);
+        if (r < 0)
+                return NULL;
+        r = config_set_global(fresh, key, "", false, &error);
+        if (r != -ENOENT) {
+                /* A config that runs Dovecot's own programs gets Dovecot's base_dir. */
+                if (streq(key, "base_dir"))
+                        for (size_t i = 0; i < c->n_services; i++)
+                                if (service_is_dovecot(&c->services[i]))
+                                        return strdup(DOVECOT_BASE_DIR_DEFAULT);
+                st.cfg = fresh;
+                v = config_global_value(&st, key);
+        } else {
+                d = bsearch(key, global_defaults, ELEMENTSOF(global_defaults),
+                            sizeof(global_defaults[0]), global_default_cmp);
+                return d ? strdup(d->value) : NULL;
+        }
+        if (!v)
+                return NULL;
+        f = open_memstream(&out, &size);
+        if (!f)
+                return NULL;
+        print_value(f, v);
+        if (fclose(f) != 0)
+                return NULL;
+        return TAKE_PTR(out);
+}
+
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+
+        return n >= m && streq(s + n - m, suffix);
+}
+
+/* doveconf -n hides secrets: the whole value of *_password, *_key, *_nonce and ssl_dh*
+ * settings, and what follows "password=" or "pass=" inside any value, up to a space or ':'. */
+static void print_secret_hidden(FILE *f, const char *key, const char *printed) {
+        const char *p = printed;
+
+        if (!isempty(printed) && (has_suffix(key, "_password") || has_suffix(key, "_key") ||
+                                  has_suffix(key, "_nonce") || startswith(key, "ssl_dh"))) {
+                fputs("# hidden, use -P to show it", f);
+                return;
+        }
+        for (;;) {
+                const char *a = strstr(p, "password="), *b = strstr(p, "pass="), *m;
+
+                m = a && (!b || a < b) ? a : b;
+                if (!m)
+                        break;
+                m += m == a ? strlen("password=") : strlen("pass=");
+                fwrite(p, 1, (size_t) (m - p), f);
+                fputs("#hidden_use-P_to_show#", f);
+                p = m + strcspn(m, " \t:");
+        }
+        fputs(p, f);
+}
+
+static int global_ptr_cmp(const void *a, const void *b) {
+        return strcmp((*(const global_value *const *) a)->key,
+                      (*(const global_value *const *) b)->key);
+}
+
+static int dump_globals(const config *c, const global_value *const *g, size_t n, FILE *f) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *v = NULL, *def = NULL, *printed = NULL;
+                size_t size = 0;
+                FILE *m;
+
+                v = global_canonical(g[i]->key, g[i]->value);
+                if (!v)
+                        return -ENOMEM;
+                m = open_memstream(&printed, &size);
+                if (!m)
+                        return -ENOMEM;
+                print_value(m, v);
+                if (fclose(m) != 0)
+                        return -ENOMEM;
+                def = global_default(c, g[i]->key);
+                if (def && streq(def, printed))
+                        continue;
+                fprintf(f, "%s = ", g[i]->key);
+                print_secret_hidden(f, g[i]->key, printed);
+                fputc('\n', f);
+        }
+        return 0;
+}
+
+static void global_values_free(global_value *g, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(g[i].key);
+                free(g[i].value);
+                free(g[i].file);
+        }
+        free(g);
+}
+
+int config_dump_changed(const char *path, FILE *f, conf_diags *diags) {
+        _cleanup_free_ const global_value **sorted = NULL;
+        global_value *globals = NULL;
+        size_t n_globals = 0, before;
+        config *c = NULL;
+        int r;
+
+        r = config_load_globals(path, &c, &globals, &n_globals, diags);
+        if (r < 0)
+                return r;
+        sorted = calloc(n_globals + 1, sizeof(*sorted));
+        if (!sorted) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = 0; i < n_globals; i++)
+                sorted[i] = &globals[i];
+        qsort(sorted, n_globals, sizeof(*sorted), global_ptr_cmp);
+
+        /* As doveconf -n: the globals in key order, the services in their place
+         * among them (at "service"). */
+        for (before = 0; before < n_globals && strcmp(sorted[before]->key, "service") < 0;
+             before++)
+                ;
+        r = dump_globals(c, sorted, before, f);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < c->n_services; i++)
+                dump_service(&c->services[i], true, f);
+        r = dump_globals(c, sorted + before, n_globals - before, f);
+        if (r >= 0 && ferror(f))
+                r = -EIO;
+finish:
+        global_values_free(globals, n_globals);
+        config_free(c);
+        return r;
 }

@@ -125,7 +125,7 @@ int known_setting_check(const known_setting *k, const char *value, char **ret_er
         case KT_MSECS:
                 /* milliseconds are fine here; reuse the parser on a scaled copy */
                 if (strlen(value) > 0 && value_parse_time(value, &u, ret_error) < 0) {
-                        _cleanup_free_ char *e = *ret_error;
+                        _cleanup_free_ char *e = TAKE_PTR(*ret_error);
                         if (strncmp(e, "Milliseconds not supported", 26) == 0)
                                 return 0;
                         *ret_error = TAKE_PTR(e);
@@ -1282,4 +1282,34 @@ int config_load(const char *path, config **ret, conf_diags *diags) {
 finish:
         state_done(&st);
         return r;
+}
+
+/* config_load(), handing over as well every setting made at the top level of the config
+ * (outside sections and filters: key, value as read, file, line; the last one of each key
+ * wins), for dovesd-generator -n. The caller frees each entry's strings and the array. */
+int config_load_globals(const char *path, config **ret, global_value **ret_globals,
+                        size_t *ret_n_globals, conf_diags *diags) {
+        config_state st = {};
+        int r;
+
+        r = config_new(&st.cfg);
+        if (r < 0)
+                return r;
+        st.cfg->path = strdup(path);
+        if (!st.cfg->path) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = conf_parse(&st, path, diags);
+        if (r >= 0)
+                r = config_finish(&st, diags);
+        if (r >= 0) {
+                *ret = TAKE_PTR(st.cfg);
+                *ret_globals = TAKE_PTR(st.globals);
+                *ret_n_globals = st.n_globals;
+                st.n_globals = 0;
+        }
+finish:
+        state_done(&st);
+        return r < 0 ? r : 0;
 }

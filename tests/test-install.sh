@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 dest=$tmp/dest
 
-echo "1..15"
+echo "1..16"
 
 # 1. Install. --no-rebuild: meson test has built everything already, and a rebuild would
 #    race with the tests running next to this one.
@@ -201,6 +201,15 @@ if DOVESD_SYSTEMD_ROOT="$tmp/sysroot" dovesd-generator -c "$tmp/d.conf" --check 
 else
         not_ok "dovesd-generator --check and an enabled dovecot.service"
         diag <"$tmp/check2.err"
+fi
+if dovesd-generator -c "$tmp/d.conf" -n >"$tmp/dump-n" 2>&1 &&
+   head -n1 "$tmp/dump-n" | grep -q "^# dovesd [^ ]*: $tmp/d.conf\$" &&
+   grep -qx 'protocols = imap' "$tmp/dump-n" && grep -qx '  executable = imap-login' "$tmp/dump-n" &&
+   ! grep -q '^  client_limit = 0$' "$tmp/dump-n"; then
+        ok "dovesd-generator -n: header, the non-default global and service settings only"
+else
+        not_ok "dovesd-generator -n"
+        diag <"$tmp/dump-n"
 fi
 if dovesd-generator -c "$tmp/d.conf" --dump >"$tmp/dump" 2>&1 && grep -q '^service imap-login {$' "$tmp/dump" &&
    dovesd-generator -c "$tmp/d.conf" --dry-run >"$tmp/dry" 2>&1 && grep -q '^# dovesd-imap-login-imap.socket$' "$tmp/dry"; then

@@ -31,7 +31,7 @@ for p in $pages; do
 done
 names_of() { cat "$tmp/$1.names" 2>/dev/null; }
 
-echo "1..4"
+echo "1..5"
 
 # 1. Each symbol is in the NAME section of exactly one page.
 bad=
@@ -101,4 +101,26 @@ if [ -z "$bad" ]; then
         ok "every symbol has a page or an alias, and every alias points to the page naming it"
 else
         not_ok "missing or wrong man aliases:$bad"
+fi
+
+# 5. The notes for programs of libdovesd(3) are on the function page each concerns too, each
+#    with its line of example: PAGE|TEXT OF THE NOTE|THE EXAMPLE LINE (fixed strings).
+bad=
+while IFS='|' read -r page text example; do
+        [ -n "$page" ] || continue
+        f="$mandir/$page.3.scd"
+        if ! grep -qF -- "$text" "$f" 2>/dev/null || ! grep -qF -- "$example" "$f"; then
+                bad="$bad $page:'$text'"
+        fi
+done <<'NOTES'
+dovesd_conn|fail with *EAGAIN*: keep the rest, add an *EPOLLOUT* source|if (n < 0 && errno == EAGAIN) n = 0;
+dovesd_service_run|A source added with a NULL slot|sd_event_add_io(e, &st->io, fd, EPOLLIN, on_read, st);
+dovesd_service_run|so it may still write a last line|static void on_disconnect(dovesd_conn *c, void *u) { send(
+dovesd_service_run|Without a *stop* callback the library cannot ask an idle client to leave|callbacks.stop = on_stop;
+dovesd_service_new|*meson install --destdir* _DIR_|PKG_CONFIG_SYSROOT_DIR=DIR
+NOTES
+if [ -z "$bad" ]; then
+        ok "each note for programs is on its function page, with an example line"
+else
+        not_ok "notes missing from their function pages:$bad"
 fi

@@ -196,6 +196,97 @@ def unified(expected, actual, limit=40):
         return d
 
 
+# dovesd-generator -n against doveconf -n (see README, "-n"). doveconf -n prints a service or
+# listener setting whenever the file sets it, even to its default (process_limit = 0), and
+# leaves out a service or listener that sets nothing; dovesd -n prints every declared
+# service and listener (dovesd has no built-in ones) with the settings that differ from the
+# defaults below. Both sides are normalized to "non-default lines, no empty blocks".
+SERVICE_DEFAULTS = {
+        "chroot": "", "client_limit": "0", "drop_priv_before_exec": "no", "executable": "",
+        "extra_groups": "", "group": "", "idle_kill": "0", "privileged_group": "",
+        "process_limit": "0", "process_min_avail": "0", "protocol": "", "service_count": "0",
+        "type": "", "user": "", "vsz_limit": "18446744073709551615 B",
+}
+LISTENER_DEFAULTS = {
+        "address": "", "haproxy": "no", "port": "0", "reuse_port": "no", "ssl": "no",
+        "group": "", "mode": "0600", "user": "",
+}
+# Globals whose default dovesd sets differently (dovesd-generator(8), -n): a line with
+# either program's default is dropped from both outputs. base_dir: /run/dovesd (or Dovecot's
+# /run/dovecot when the config runs Dovecot's programs); instance_name: dovesd, the unit
+# prefix.
+DOVESD_DEFAULT_GLOBALS = {
+        "base_dir": ("/run/dovecot", "/run/dovesd"),
+        "instance_name": ("dovecot", "dovesd"),
+}
+
+
+def normalize_n(text):
+        """doveconf -n / dovesd -n output -> comparable lines.
+
+        Drops the header comments, every top-level section other than service (dovesd
+        accepts and ignores passdb, userdb, plugin, namespace, protocol/local/remote filters
+        and does not print them), default-valued lines inside services, and blocks left
+        empty."""
+        out, stack = [], []          # stack of [header line, body lines, kind]
+        for line in text.split("\n"):
+                if not line or (not stack and line.startswith("#")):
+                        continue
+                s = line.strip()
+                if s.endswith("{"):
+                        kind = s.split()[0]
+                        if not stack and kind != "service":
+                                kind = "skip"
+                        elif stack and stack[-1][2] == "skip":
+                                kind = "skip"
+                        stack.append([line, [], kind])
+                        continue
+                if s == "}":
+                        head, body, kind = stack.pop()
+                        block = [head] + body + [line] if body else []
+                        if kind == "skip":
+                                block = []
+                        (stack[-1][1] if stack else out).extend(block)
+                        continue
+                if stack:
+                        if stack[-1][2] == "skip":
+                                continue
+                        m = re.match(r"^\s*(\S+) = ?(.*)$", line)
+                        defaults = SERVICE_DEFAULTS if len(stack) == 1 else LISTENER_DEFAULTS
+                        if m and defaults.get(m.group(1)) == m.group(2):
+                                continue
+                        stack[-1][1].append(line)
+                        continue
+                m = re.match(r"^(\S+) = ?(.*)$", line)
+                if m and m.group(2) in DOVESD_DEFAULT_GLOBALS.get(m.group(1), ()):
+                        continue
+                if m and m.group(1) == "protocols":
+                        # doveconf keeps the space a "$protocols imap" expansion leaves in
+                        # front (protocols = " imap"); dovesd prints the list it uses
+                        line = "protocols = " + " ".join(m.group(2).strip('"').split())
+                out.append(line)
+        return "\n".join(out) + "\n"
+
+
+def check_n(cpath, generator, env, cwd, doveconf_args):
+        """Compare doveconf -n with dovesd-generator -n; returns (ok, comments)."""
+        rc, out, err = run([DOVECONF, "-c", cpath, "-n"] + doveconf_args, env, cwd)
+        if rc != 0:
+                return False, ["doveconf -n failed (rc %d):" % rc] + err.strip().splitlines()
+        grc, gout, gerr = run([generator, "-c", cpath, "-n"], env, cwd)
+        if grc != 0:
+                return False, ["dovesd-generator -n failed (rc %d):" % grc] + \
+                        gerr.strip().splitlines()[:20]
+        head = gout.split("\n", 1)[0]
+        if head != "# dovesd %s: %s" % (head.split()[2].rstrip(":") if len(head.split()) > 2
+                                         else "?", cpath):
+                return False, ["dovesd-generator -n: first line is not '# dovesd VERSION: "
+                               "%s': %r" % (cpath, head)]
+        if normalize_n(gout) != normalize_n(out):
+                return False, ["-n:"] + unified(normalize_n(out), normalize_n(gout))
+        return True, []
+
+
 BUILTIN_NAMES = None
 
 
@@ -259,7 +350,7 @@ def check_case(path, generator):
                         return False, ["doveconf warned, dovesd --check did not:"] + \
                                 ["want /%s/" % w for w in missing] + \
                                 ["dovesd stderr: " + ln for ln in gerr.strip().splitlines()[:10]]
-                return True, []
+                return check_n(cpath, generator, env, cwd, d["doveconf-args"])
 
         if kind == "invalid":
                 fatal = doveconf_fatal(err)
