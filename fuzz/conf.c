@@ -4,7 +4,8 @@
  *
  * Built by meson with -Dfuzz=true (see fuzz/meson.build and scripts/fuzz). By hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
- *         -Isrc fuzz/conf.c src/conf.c src/model.c src/values.c src/dump.c src/units.c \
+ *         -Isrc -Isrc/shared fuzz/conf.c src/conf.c src/diag.c src/model.c src/values.c \
+ *         src/dump.c src/units.c src/exec-kind.c \
  *         -o build/fuzz-conf
  *   build/fuzz-conf -max_len=16384 -dict=fuzz/dovesd.dict fuzz/corpus/conf
  *

@@ -2,9 +2,9 @@
 
 /*
  * The Dovecot 2.3 config file grammar: lines, comments, quoting, continuation, sections,
- * filters, !include / !include_try, key = <file, $variables. Settings are applied to the
- * service model as they are read (conf-internal.h); everything else Dovecot knows is
- * checked against the known-settings table and dropped.
+ * filters, !include / !include_try, key = <file, $variables. What is read goes into a
+ * syntax tree (conf.h); what sections and keys mean, and which values are valid, comes from
+ * the schema the caller hands in.
  */
 
 #include <errno.h>
@@ -25,11 +25,8 @@
 
 typedef enum section_kind {
         SEC_ROOT,
-        SEC_SERVICE,
-        SEC_LISTENER,
+        SEC_BLOCK,      /* a settings block the schema knows (class) */
         SEC_FILTER,
-        SEC_KNOWN,      /* passdb, userdb, namespace, mailbox, metric, event_exporter */
-        SEC_ANY,        /* plugin, dict: any key, no subsections */
         SEC_IGNORE,     /* contents of a section that already failed */
 } section_kind;
 
@@ -42,15 +39,13 @@ typedef struct net_range {
 
 typedef struct section {
         section_kind kind;
+        const conf_class *class;        /* SEC_ROOT, SEC_BLOCK */
+        size_t idx;             /* index into tree->sections */
         char *key;              /* the section type as written: "service", "unix_listener" */
         char *key_path;         /* not a filter: "KEY/NAME/" as in Dovecot's setting paths,
                                  * NAME escaped or the counter of unnamed sections */
-        const char *table;      /* SEC_KNOWN: known-settings section name */
-        size_t service;         /* SEC_SERVICE/SEC_LISTENER: index into cfg->services */
-        size_t listener;        /* SEC_LISTENER: index into the service's listeners */
-        service *dummy;         /* a service inside a filter: checked, not kept */
         bool path_reset;        /* a filter: "Unknown setting" paths start again after it */
-        size_t scope;           /* index into parser.scopes, inherited; 0 = none (root) */
+        size_t scope;           /* index into tree->scopes, inherited; 0 = none (root) */
         /* filter state, inherited from enclosing filters */
         bool f_protocol, f_local, f_remote, f_local_name;
         net_range local_net, remote_net;        /* the innermost local / remote filter */
@@ -74,32 +69,39 @@ typedef struct filter_seen {
 
 /* A filter (or the root, scope 0) as the checks of other settings blocks see it: the same
  * filter written twice is one scope, as Dovecot merges them. */
-typedef struct scope {
+struct conf_scope {
         char *desc;             /* "protocol imap;local 1.2.3.4;" from the root down */
         size_t parent;
-} scope;
+};
 
-/* A root-level setting that a whole-config check needs (ssl, ssl_ca, ...), in file order. */
-typedef struct scoped_value {
+/* A top-level setting that a whole-config check needs (ssl, ssl_ca, ...), in file order. */
+struct conf_scoped_value {
         size_t scope;
         const char *key;        /* static */
         char *value;
         char *file;
         unsigned line;
-} scoped_value;
+};
+
+/* The last value of a setting at the top level, for $variables. */
+typedef struct last_value {
+        char *key;
+        char *value;
+} last_value;
 
 typedef struct parser {
-        config_state *st;
-        scope *scopes;
-        size_t n_scopes;
-        scoped_value *values;
-        size_t n_values;
+        const conf_schema *schema;
+        void *userdata;
+        conf_tree *tree;
+        last_value *lasts;
+        size_t n_lasts;
         filter_seen *seen;
         size_t n_seen;
         conf_diags *diags;
         section stack[CONF_MAX_DEPTH + 1];
         size_t depth;           /* stack[0] is the root */
         const char *push_name;  /* the name of the section being pushed */
+        size_t push_n_diags;    /* diagnostics before it */
         unsigned section_counter; /* names unnamed sections in setting paths: 0, 1, ... */
         unsigned n_includes;
         unsigned include_depth;
@@ -135,16 +137,6 @@ static section *context(parser *p) {
 
 static bool in_ignored(parser *p) {
         return top(p)->kind == SEC_IGNORE;
-}
-
-static service *cur_service(parser *p, section *s) {
-        if (s->dummy)
-                return s->dummy;
-        return &p->st->cfg->services[s->service];
-}
-
-static listener *cur_listener(parser *p, section *s) {
-        return &cur_service(p, s)->listeners[s->listener];
 }
 
 /* "service { unix_listener { KEY" */
@@ -240,16 +232,42 @@ static char *str_unescape(char *s) {
         return s;
 }
 
-static bool is_service_key(const char *key) {
-        static const char *const keys[] = {
-                "name", "protocol", "type", "executable", "user", "group", "privileged_group",
-                "extra_groups", "chroot", "drop_priv_before_exec", "process_min_avail",
-                "process_limit", "client_limit", "service_count", "idle_kill", "vsz_limit",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                if (streq(keys[i], key))
-                        return true;
-        return false;
+static last_value *last_find(parser *p, const char *key) {
+        for (size_t i = 0; i < p->n_lasts; i++)
+                if (streq(p->lasts[i].key, key))
+                        return &p->lasts[i];
+        return NULL;
+}
+
+/* Remember VALUE as the current value of top-level setting KEY. */
+static int last_set(parser *p, const char *key, const char *value) {
+        last_value *l = last_find(p, key);
+        char *v = strdup(value);
+
+        if (!v)
+                return -ENOMEM;
+        if (!l) {
+                char *k = strdup(key);
+                if (!k || !GREEDY_REALLOC(p->lasts, p->n_lasts + 1)) {
+                        free(k);
+                        free(v);
+                        return -ENOMEM;
+                }
+                l = &p->lasts[p->n_lasts++];
+                *l = (last_value) { .key = k };
+        }
+        free(l->value);
+        l->value = v;
+        return 0;
+}
+
+/* What $KEY expands to now: the schema's view of the last top-level value. NULL with errno
+ * 0: unknown variable. */
+static char *variable_value(parser *p, const char *key) {
+        const last_value *l = last_find(p, key);
+
+        errno = 0;
+        return p->schema->variable(p->userdata, key, l ? l->value : NULL);
 }
 
 /*
@@ -306,10 +324,13 @@ static int expand_variables(parser *p, section *ctx, const char *key, const char
                         fputs(self ? (e ?: "") : tok, fd);
                         fputs(e ?: "", ff);
                 } else {
-                        if (ctx->kind == SEC_ROOT)
-                                val = config_global_value(p->st, tok + 1);
-                        else if (!self || (ctx->kind != SEC_SERVICE && ctx->kind != SEC_LISTENER))
-                                val = config_global_value(p->st, tok + 1);
+                        if (!self || !ctx->class->no_self_variable) {
+                                val = variable_value(p, tok + 1);
+                                if (!val && errno == ENOMEM) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                        }
                         if (!val) {
                                 r = perr(p, file, line, "Unknown variable: %s", tok);
                                 if (r == 0)
@@ -354,10 +375,8 @@ static int check_filter_warning(parser *p, const char *key, const char *file, un
         }
         if (f || top(p)->kind != SEC_FILTER)
                 return 0;
-        f = realloc(p->seen, (p->n_seen + 1) * sizeof(*f));
-        if (!f)
+        if (!GREEDY_REALLOC(p->seen, p->n_seen + 1))
                 return -ENOMEM;
-        p->seen = f;
         f = &p->seen[p->n_seen];
         *f = (filter_seen) { .key = strdup(key), .file = strdup(file), .line = line };
         if (!f->key || !f->file) {
@@ -369,63 +388,18 @@ static int check_filter_warning(parser *p, const char *key, const char *file, un
         return 0;
 }
 
-/* Settings whose value dovesd uses as text: for these `key = <file` reads the file, as the
- * config process does (doveconf -x). Typed settings keep "<file" as doveconf -a does, and
- * settings dovesd does not use (ssl_key, ...) are never read. */
-static bool reads_file(section_kind kind, const char *key) {
-        static const char *const service_keys[] = {
-                "executable", "user", "group", "privileged_group", "extra_groups", "chroot",
-        };
-        static const char *const listener_keys[] = { "user", "group", "address" };
-        static const char *const global_keys[] = {
-                "base_dir", "libexec_dir", "instance_name", "protocols", "listen",
-                "default_internal_user", "default_internal_group", "default_login_user",
-                "haproxy_trusted_networks",
-        };
-        const char *const *keys;
-        size_t n;
-
-        switch (kind) {
-        case SEC_SERVICE:
-                keys = service_keys;
-                n = ELEMENTSOF(service_keys);
-                break;
-        case SEC_LISTENER:
-                keys = listener_keys;
-                n = ELEMENTSOF(listener_keys);
-                break;
-        case SEC_ROOT:
-                keys = global_keys;
-                n = ELEMENTSOF(global_keys);
-                break;
-        default:
-                return false;
-        }
-        for (size_t i = 0; i < n; i++)
-                if (streq(keys[i], key))
-                        return true;
-        return false;
-}
-
 /* Read FD to its end into a NUL-terminated buffer. Returns -EFBIG as soon as more than MAX
  * bytes came, -errno when read() fails (errno is left set, for %m). */
 static int read_all(int fd, size_t max, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
-        size_t size = 0, alloc = 0;
+        size_t size = 0;
 
         for (;;) {
                 ssize_t n;
 
-                if (alloc - size < 4096) {
-                        char *nb;
-
-                        alloc = alloc ? alloc * 2 : 4096 + 1;
-                        nb = realloc(buf, alloc);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                }
-                n = read(fd, buf + size, alloc - size - 1);
+                if (!GREEDY_REALLOC(buf, size + 4096 + 1))
+                        return -ENOMEM;
+                n = read(fd, buf + size, malloc_usable_size(buf) - size - 1);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -492,46 +466,43 @@ static const char *const scoped_keys[] = {
 static int enter_scope(parser *p, size_t parent, const char *key, const char *name,
                        size_t *ret) {
         _cleanup_free_ char *desc = NULL;
-        scope *n;
+        conf_tree *t = p->tree;
 
-        if (p->n_scopes == 0) {
-                p->scopes = calloc(1, sizeof(scope));
-                if (!p->scopes)
+        if (t->n_scopes == 0) {
+                t->scopes = calloc(1, sizeof(conf_scope));
+                if (!t->scopes)
                         return -ENOMEM;
-                p->n_scopes = 1;        /* the root */
+                t->n_scopes = 1;        /* the root */
         }
-        if (asprintf(&desc, "%s%s %s;", p->scopes[parent].desc ?: "", key, name) < 0)
+        if (asprintf(&desc, "%s%s %s;", t->scopes[parent].desc ?: "", key, name) < 0)
                 return -ENOMEM;
-        for (size_t i = 1; i < p->n_scopes; i++)
-                if (streq(p->scopes[i].desc, desc)) {
+        for (size_t i = 1; i < t->n_scopes; i++)
+                if (streq(t->scopes[i].desc, desc)) {
                         *ret = i;
                         return 0;
                 }
-        n = realloc(p->scopes, (p->n_scopes + 1) * sizeof(scope));
-        if (!n)
+        if (!GREEDY_REALLOC(t->scopes, t->n_scopes + 1))
                 return -ENOMEM;
-        p->scopes = n;
-        p->scopes[p->n_scopes] = (scope) { .desc = TAKE_PTR(desc), .parent = parent };
-        *ret = p->n_scopes++;
+        t->scopes[t->n_scopes] = (conf_scope) { .desc = TAKE_PTR(desc), .parent = parent };
+        *ret = t->n_scopes++;
         return 0;
 }
 
 static int remember_scoped(parser *p, const char *key, const char *value, const char *file,
                            unsigned line) {
+        conf_tree *t = p->tree;
+        conf_scoped_value *n;
         const char *k = NULL;
-        scoped_value *n;
 
         for (size_t i = 0; i < ELEMENTSOF(scoped_keys); i++)
                 if (streq(scoped_keys[i], key))
                         k = scoped_keys[i];
         if (!k)
                 return 0;
-        n = realloc(p->values, (p->n_values + 1) * sizeof(*n));
-        if (!n)
+        if (!GREEDY_REALLOC(t->scoped, t->n_scoped + 1))
                 return -ENOMEM;
-        p->values = n;
-        n = &p->values[p->n_values];
-        *n = (scoped_value) {
+        n = &t->scoped[t->n_scoped];
+        *n = (conf_scoped_value) {
                 .scope = p->depth > 0 ? top(p)->scope : 0,
                 .key = k,
                 .value = strdup(value),
@@ -543,21 +514,21 @@ static int remember_scoped(parser *p, const char *key, const char *value, const 
                 free(n->file);
                 return -ENOMEM;
         }
-        p->n_values++;
+        t->n_scoped++;
         return 0;
 }
 
 /* The value of KEY in scope S: the last one set in S or the nearest enclosing filter, else
  * the last global one; NULL when never set. */
-static const scoped_value *scoped_lookup(parser *p, size_t s, const char *key) {
+static const conf_scoped_value *scoped_lookup(const conf_tree *t, size_t s, const char *key) {
         for (;;) {
-                const scoped_value *found = NULL;
-                for (size_t i = 0; i < p->n_values; i++)
-                        if (p->values[i].scope == s && streq(p->values[i].key, key))
-                                found = &p->values[i];
+                const conf_scoped_value *found = NULL;
+                for (size_t i = 0; i < t->n_scoped; i++)
+                        if (t->scoped[i].scope == s && streq(t->scoped[i].key, key))
+                                found = &t->scoped[i];
                 if (found || s == 0)
                         return found;
-                s = p->scopes[s].parent;
+                s = t->scopes[s].parent;
         }
 }
 
@@ -580,48 +551,55 @@ static bool is_true(const char *v) {
         return value_parse_bool(v, &b, &error) >= 0 && b;
 }
 
-static bool reported(parser *p, const char *file, unsigned line, const char *text) {
-        for (size_t i = 0; i < p->diags->n_items; i++) {
-                const conf_diag *d = &p->diags->items[i];
+static bool reported(const conf_diags *diags, const char *file, unsigned line,
+                     const char *text) {
+        for (size_t i = 0; i < diags->n_items; i++) {
+                const conf_diag *d = &diags->items[i];
                 if (d->line == line && streq(d->file, file) && streq(d->text, text))
                         return true;
         }
         return false;
 }
 
-static int check_scopes(parser *p) {
-        const scoped_value *global_ssl = scoped_lookup(p, 0, "ssl");
-        bool warned = false;
+int conf_check(const conf_tree *t, conf_diags *diags) {
+        const conf_scoped_value *global_ssl = scoped_lookup(t, 0, "ssl");
+        bool warned = false, failed = false;
         int r;
 
-        for (size_t s = 0; s == 0 || s < p->n_scopes; s++) {
-                const scoped_value *fac = scoped_lookup(p, s, "syslog_facility");
-                const scoped_value *ssl = scoped_lookup(p, s, "ssl");
-                const scoped_value *verify = scoped_lookup(p, s, "ssl_verify_client_cert");
-                const scoped_value *ca = scoped_lookup(p, s, "ssl_ca");
+        for (size_t s = 0; s == 0 || s < t->n_scopes; s++) {
+                const conf_scoped_value *fac = scoped_lookup(t, s, "syslog_facility");
+                const conf_scoped_value *ssl = scoped_lookup(t, s, "ssl");
+                const conf_scoped_value *verify = scoped_lookup(t, s, "ssl_verify_client_cert");
+                const conf_scoped_value *ca = scoped_lookup(t, s, "ssl_ca");
                 _cleanup_free_ char *text = NULL;
 
                 if (fac && !is_facility(fac->value)) {
                         if (asprintf(&text, "Unknown syslog_facility: %s", fac->value) < 0)
                                 return -ENOMEM;
-                        if (!reported(p, fac->file, fac->line, text) &&
-                            (r = perr(p, fac->file, fac->line, "%s", text)) < 0)
-                                return r;
+                        if (!reported(diags, fac->file, fac->line, text)) {
+                                r = diag_add(diags, false, fac->file, fac->line, "%s", text);
+                                if (r < 0)
+                                        return r;
+                                failed = true;
+                        }
                 }
                 if (verify && is_true(verify->value) &&
                     !(ssl && streq(ssl->value, "no")) && (!ca || ca->value[0] == '\0')) {
-                        const char *t = "ssl_verify_client_cert set, but ssl_ca not";
-                        if (!reported(p, verify->file, verify->line, t) &&
-                            (r = perr(p, verify->file, verify->line, "%s", t)) < 0)
-                                return r;
+                        const char *m = "ssl_verify_client_cert set, but ssl_ca not";
+                        if (!reported(diags, verify->file, verify->line, m)) {
+                                r = diag_add(diags, false, verify->file, verify->line, "%s", m);
+                                if (r < 0)
+                                        return r;
+                                failed = true;
+                        }
                 }
                 /* one warning, for the first filter that turns SSL on under a global ssl=no */
                 if (s > 0 && !warned && global_ssl && streq(global_ssl->value, "no"))
-                        for (size_t i = 0; i < p->n_values; i++) {
-                                const scoped_value *v = &p->values[i];
+                        for (size_t i = 0; i < t->n_scoped; i++) {
+                                const conf_scoped_value *v = &t->scoped[i];
                                 if (v->scope == s && streq(v->key, "ssl") &&
                                     !streq(v->value, "no")) {
-                                        r = diag_add(p->diags, true, v->file, v->line,
+                                        r = diag_add(diags, true, v->file, v->line,
                                                      "SSL is disabled because global ssl=no, ignoring ssl=%s for subsection",
                                                      v->value);
                                         if (r < 0)
@@ -631,13 +609,39 @@ static int check_scopes(parser *p) {
                                 }
                         }
         }
+        return failed ? -EINVAL : 0;
+}
+
+/* Keep KEY = VALUE in the tree, in the innermost open section. */
+static int add_setting(parser *p, const char *key, const char *value, char *expanded,
+                       const char *file, unsigned line) {
+        conf_tree *t = p->tree;
+        conf_setting *n;
+
+        if (!GREEDY_REALLOC(t->settings, t->n_settings + 1)) {
+                free(expanded);
+                return -ENOMEM;
+        }
+        n = &t->settings[t->n_settings];
+        *n = (conf_setting) {
+                .section = top(p)->idx,
+                .key = strdup(key),
+                .value = strdup(value),
+                .expanded = expanded,
+                .file = strdup(file),
+                .line = line,
+        };
+        t->n_settings++;
+        if (!n->key || !n->value || !n->file)
+                return -ENOMEM;
         return 0;
 }
 
-static int set_var_field(char **field, char *full) {
-        free(*field);
-        *field = full;
-        return 0;
+static bool kept_value(parser *p, const char *value) {
+        for (const char *const *k = p->schema->kept_values; k && *k; k++)
+                if (streq(*k, value))
+                        return true;
+        return false;
 }
 
 static int apply_setting(parser *p, const char *key, const char *value, bool variable,
@@ -646,11 +650,11 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
         _cleanup_free_ char *dump = NULL, *full = NULL, *error = NULL;
         int r;
 
-        if (ctx->kind == SEC_ANY) {
+        if (ctx->class->any_key) {
                 /* any key, but '/' separates setting paths in Dovecot */
                 if (strchr(key, '/'))
                         return unknown_setting(p, file, line, key);
-                return 0;
+                return add_setting(p, key, value, NULL, file, line);
         }
 
         if (key[0] == '\0') {
@@ -660,11 +664,9 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                 return unknown_setting(p, file, line, key);
         }
 
-        /* The master expands these whole-value references itself, with the final values
-         * (master_settings_verify()), so they are left for the model. */
-        if (variable && (streq(value, "$default_internal_user") ||
-                         streq(value, "$default_login_user") ||
-                         streq(value, "$default_internal_group")))
+        /* Values the schema expands itself later (the master expands "$default_*_user"
+         * with the final values) are left as written. */
+        if (variable && kept_value(p, value))
                 variable = false;
 
         if (variable) {
@@ -676,7 +678,7 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                 value = dump;
         }
 
-        if (file_value && reads_file(ctx->kind, key)) {
+        if (file_value && p->schema->reads_file(p->userdata, ctx->class, key)) {
                 r = read_file_value(p, key, file_value, file, line, &full);
                 if (r == -EINVAL)
                         return 0;
@@ -684,130 +686,30 @@ static int apply_setting(parser *p, const char *key, const char *value, bool var
                         return r;
         }
 
-        switch (ctx->kind) {
-        case SEC_SERVICE: {
-                service *s = cur_service(p, ctx);
-                if (streq(key, "unix_listener") || streq(key, "fifo_listener") ||
-                    streq(key, "inet_listener"))
-                        return 0; /* list keys: doveconf accepts and ignores a plain value */
-                r = service_set(s, key, value, &error);
-                if (r == -ENOENT)
-                        return unknown_setting(p, file, line, key);
-                if (r == -EINVAL)
-                        return perr(p, file, line, "%s", error);
-                if (r < 0)
-                        return r;
-                if (full) {
-                        if (streq(key, "executable"))
-                                return set_var_field(&s->var_executable, TAKE_PTR(full));
-                        if (streq(key, "user"))
-                                return set_var_field(&s->var_user, TAKE_PTR(full));
-                        if (streq(key, "group"))
-                                return set_var_field(&s->var_group, TAKE_PTR(full));
-                        if (streq(key, "privileged_group"))
-                                return set_var_field(&s->var_privileged_group, TAKE_PTR(full));
-                        if (streq(key, "extra_groups"))
-                                return set_var_field(&s->var_extra_groups, TAKE_PTR(full));
-                        if (streq(key, "chroot"))
-                                return set_var_field(&s->var_chroot, TAKE_PTR(full));
-                } else if (is_service_key(key)) {
-                        /* a plain value replaces an earlier expanded one */
-                        if (streq(key, "executable"))
-                                s->var_executable = mfree(s->var_executable);
-                        else if (streq(key, "user"))
-                                s->var_user = mfree(s->var_user);
-                        else if (streq(key, "group"))
-                                s->var_group = mfree(s->var_group);
-                        else if (streq(key, "privileged_group"))
-                                s->var_privileged_group = mfree(s->var_privileged_group);
-                        else if (streq(key, "extra_groups"))
-                                s->var_extra_groups = mfree(s->var_extra_groups);
-                        else if (streq(key, "chroot"))
-                                s->var_chroot = mfree(s->var_chroot);
-                }
-                return 0;
-        }
-        case SEC_LISTENER: {
-                listener *l = cur_listener(p, ctx);
-                r = listener_set(l, key, value, &error);
-                if (r == -ENOENT)
-                        return unknown_setting(p, file, line, key);
-                if (r == -EINVAL)
-                        return perr(p, file, line, "%s", error);
-                if (r < 0)
-                        return r;
-                if (streq(key, "user"))
-                        return set_var_field(&l->var_user, TAKE_PTR(full));
-                if (streq(key, "group"))
-                        return set_var_field(&l->var_group, TAKE_PTR(full));
-                if (streq(key, "address"))
-                        return set_var_field(&l->var_address, TAKE_PTR(full));
-                return 0;
-        }
-        case SEC_KNOWN: {
-                const known_setting *k = known_setting_find(ctx->table, key);
-                if (!k)
-                        return unknown_setting(p, file, line, key);
-                r = known_setting_check(k, value, &error);
-                if (r == -EINVAL)
-                        return perr(p, file, line, "%s", error);
+        r = p->schema->check(p->userdata, ctx->class, key, value, full, &error);
+        if (r == -ENOENT)
+                return unknown_setting(p, file, line, key);
+        if (r == -EINVAL)
+                return perr(p, file, line, "%s", error);
+        if (r < 0)
                 return r;
-        }
-        case SEC_ROOT: {
-                bool root = p->depth == 0 || context(p) == &p->stack[0];
-                bool filtered = p->depth > 0;
+
+        if (ctx->kind == SEC_ROOT) {
                 const char *v = full ?: value;
 
-                r = config_set_global(p->st->cfg, key, v, !filtered, &error);
-                if (r == -EINVAL)
-                        return perr(p, file, line, "%s", error);
-                if (r == -ENOENT) {
-                        const known_setting *k = known_setting_find("global", key);
-                        if (!k)
-                                return unknown_setting(p, file, line, key);
-                        r = known_setting_check(k, v, &error);
-                        if (r == -EINVAL)
-                                return perr(p, file, line, "%s", error);
+                if (p->depth == 0) {
+                        r = last_set(p, key, v);
                         if (r < 0)
                                 return r;
-                } else if (r < 0)
-                        return r;
-                if (root && !filtered) {
-                        config_state *st = p->st;
-                        global_value *g = NULL;
-
-                        for (size_t i = 0; i < st->n_globals; i++)
-                                if (streq(st->globals[i].key, key)) {
-                                        g = &st->globals[i];
-                                        break;
-                                }
-                        if (!g) {
-                                global_value *n = realloc(st->globals,
-                                                          (st->n_globals + 1) * sizeof(*n));
-                                if (!n)
-                                        return -ENOMEM;
-                                st->globals = n;
-                                g = &n[st->n_globals++];
-                                *g = (global_value) { .key = strdup(key) };
-                                if (!g->key)
-                                        return -ENOMEM;
-                        }
-                        free(g->value);
-                        free(g->file);
-                        g->value = strdup(v);
-                        g->file = strdup(file);
-                        g->line = line;
-                        if (!g->value || !g->file)
-                                return -ENOMEM;
                 }
                 r = remember_scoped(p, key, v, file, line);
                 if (r < 0)
                         return r;
-                return check_filter_warning(p, key, file, line);
+                r = check_filter_warning(p, key, file, line);
+                if (r < 0)
+                        return r;
         }
-        default:
-                return 0;
-        }
+        return add_setting(p, key, value, TAKE_PTR(full), file, line);
 }
 
 static int parse_net(const char *value, net_range *ret, char **ret_error) {
@@ -872,18 +774,56 @@ static bool net_contains(const net_range *parent, const net_range *child) {
         return true;
 }
 
-static int push(parser *p, section_kind kind, const char *key, const char *file, unsigned line,
-                section **ret) {
+/* Keep the section being opened in the tree; returns its index or -ENOMEM. */
+static int add_section(parser *p, section_kind kind, const conf_class *class, const char *key,
+                       const char *file, unsigned line, size_t *ret) {
+        static const conf_section_kind kinds[] = {
+                [SEC_ROOT] = CONF_SECTION_ROOT,
+                [SEC_BLOCK] = CONF_SECTION_BLOCK,
+                [SEC_FILTER] = CONF_SECTION_FILTER,
+                [SEC_IGNORE] = CONF_SECTION_IGNORED,
+        };
+        conf_tree *t = p->tree;
+        conf_section *n;
+
+        if (!GREEDY_REALLOC(t->sections, t->n_sections + 1))
+                return -ENOMEM;
+        n = &t->sections[t->n_sections];
+        *n = (conf_section) {
+                .kind = kinds[kind],
+                .class = class,
+                .key = strdup(key),
+                .name = strdup(p->push_name ?: ""),
+                .parent = t->n_sections > 0 ? p->stack[p->depth].idx : 0,
+                .file = strdup(file),
+                .line = line,
+                .n_diags = p->push_n_diags,
+        };
+        *ret = t->n_sections++;
+        if (!n->key || !n->name || !n->file)
+                return -ENOMEM;
+        return 0;
+}
+
+static int push(parser *p, section_kind kind, const conf_class *class, const char *key,
+                const char *file, unsigned line, section **ret) {
+        size_t idx;
         section *s;
+        int r;
 
         if (p->depth >= CONF_MAX_DEPTH) {
                 perr(p, file, line, "Too deeply nested sections (more than %u levels)",
                      CONF_MAX_DEPTH);
                 return -E2BIG;
         }
+        r = add_section(p, kind, class, key, file, line, &idx);
+        if (r < 0)
+                return r;
         s = &p->stack[++p->depth];
         *s = (section) {
                 .kind = kind,
+                .class = class,
+                .idx = idx,
                 .key = strdup(key),
                 .file = strdup(file),
                 .line = line,
@@ -929,19 +869,21 @@ static void pop(parser *p) {
 static int section_begin(parser *p, const char *key, const char *name, const char *file,
                          unsigned line) {
         section *ctx = context(p), *s, *t = top(p);
+        const conf_class *class;
         const char *filter_error = NULL;
         _cleanup_free_ char *error = NULL;
         net_range net = {};
         int r;
 
         p->push_name = name;
+        p->push_n_diags = p->diags->n_items;
 
         if (t->kind == SEC_IGNORE)
-                return push(p, SEC_IGNORE, key, file, line, &s);
+                return push(p, SEC_IGNORE, NULL, key, file, line, &s);
 
-        if (ctx->kind == SEC_ANY)
+        if (ctx->class->any_key)
                 return perr(p, file, line, "Section not allowed here") ?:
-                        push(p, SEC_IGNORE, key, file, line, &s);
+                        push(p, SEC_IGNORE, NULL, key, file, line, &s);
 
         /* filters, allowed at any level */
         if (streq(key, "protocol") || streq(key, "local") || streq(key, "remote") ||
@@ -986,8 +928,8 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                 }
                 if (filter_error)
                         return perr(p, file, line, "%s", filter_error) ?:
-                                push(p, SEC_IGNORE, key, file, line, &s);
-                r = push(p, SEC_FILTER, key, file, line, &s);
+                                push(p, SEC_IGNORE, NULL, key, file, line, &s);
+                r = push(p, SEC_FILTER, NULL, key, file, line, &s);
                 if (r < 0)
                         return r;
                 s->path_reset = true;
@@ -1005,100 +947,18 @@ static int section_begin(parser *p, const char *key, const char *name, const cha
                 return 0;
         }
 
-        switch (ctx->kind) {
-        case SEC_ROOT:
-                if (streq(key, "service")) {
-                        bool filtered = p->depth > 0 && top(p)->kind == SEC_FILTER;
-                        r = push(p, SEC_SERVICE, key, file, line, &s);
-                        if (r < 0)
-                                return r;
-                        if (filtered) {
-                                /* Dovecot's master reads services without filters */
-                                s->dummy = calloc(1, sizeof(service));
-                                if (!s->dummy)
-                                        return -ENOMEM;
-                                s->dummy->vsz_limit = DOVESD_SIZE_DEFAULT;
-                                return 0;
-                        }
-                        service *sv = config_get_service(p->st, name, file, line, NULL);
-                        if (!sv)
-                                return -ENOMEM;
-                        s->service = (size_t) (sv - p->st->cfg->services);
-                        return 0;
-                }
-                if (streq(key, "plugin") || streq(key, "dict"))
-                        return push(p, SEC_ANY, key, file, line, &s);
-                if (known_section(key) && !streq(key, "mailbox")) {
-                        r = push(p, SEC_KNOWN, key, file, line, &s);
-                        if (r < 0)
-                                return r;
-                        s->table = s->key;
-                        return 0;
-                }
-                break;
-        case SEC_SERVICE: {
-                listener_kind kind;
-                if (streq(key, "unix_listener"))
-                        kind = LISTENER_UNIX;
-                else if (streq(key, "fifo_listener"))
-                        kind = LISTENER_FIFO;
-                else if (streq(key, "inet_listener"))
-                        kind = LISTENER_INET;
-                else
-                        break;
-                size_t svc = ctx->service;
-                service *parent_dummy = ctx->dummy;
-                r = push(p, SEC_LISTENER, key, file, line, &s);
-                if (r < 0)
-                        return r;
-                s->service = svc;
-                s->dummy = parent_dummy; /* a throwaway service inside a filter */
-                service *owner = s->dummy ?: &p->st->cfg->services[svc];
-                size_t n_before = owner->n_listeners;
-                listener *l = service_get_listener(owner, kind, name, file, line);
-                if (!l)
-                        return -ENOMEM;
-                s->listener = (size_t) (l - owner->listeners);
-                if (owner->n_listeners > n_before &&
-                    owner->n_listeners == CONF_MAX_LISTENERS + 1)
-                        return perr(p, file, line,
-                                    "Too many listeners in service %s (more than %u)",
-                                    owner->name ?: "", CONF_MAX_LISTENERS);
-                return 0;
-        }
-        case SEC_KNOWN:
-                if (streq(ctx->table, "namespace") && streq(key, "mailbox")) {
-                        r = push(p, SEC_KNOWN, key, file, line, &s);
-                        if (r < 0)
-                                return r;
-                        s->table = "mailbox";
-                        return 0;
-                }
-                break;
-        default:
-                break;
-        }
+        class = p->schema->section(p->userdata, ctx->class, key);
+        if (class)
+                return push(p, SEC_BLOCK, class, key, file, line, &s);
 
         /* unknown section: doveconf reports the section key as a setting inside itself */
-        r = push(p, SEC_IGNORE, key, file, line, &s);
+        r = push(p, SEC_IGNORE, NULL, key, file, line, &s);
         if (r < 0)
                 return r;
         return unknown_setting(p, file, line, key);
 }
 
 static void section_done(section *s) {
-        if (s->dummy && s->kind == SEC_SERVICE) {
-                service *d = s->dummy;
-                /* free the throwaway service with the model's own destructor */
-                config tmp = { .services = d, .n_services = 1 };
-                config *c = calloc(1, sizeof(config));
-                if (c) {
-                        *c = tmp;
-                        c->services = d;
-                        config_free(c);
-                } else
-                        free(d);
-        }
         free(s->key);
         free(s->key_path);
         free(s->file);
@@ -1331,7 +1191,7 @@ static int handle_line(parser *p, input *in, char *line, unsigned lineno) {
 static int parse_file(parser *p, const char *path, input *parent, const char *inc_file,
                       unsigned inc_line) {
         _cleanup_free_ char *buf = NULL, *full = NULL;
-        size_t size, full_len = 0, full_alloc = 0;
+        size_t size, full_len = 0;
         struct stat st;
         input in = { .path = path, .parent = parent };
         unsigned lineno = 0;
@@ -1415,13 +1275,8 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                                 len--;
                                 while (len > 0 && IS_WHITE(s[len - 1]))
                                         len--;
-                                if (full_len + len + 2 > full_alloc) {
-                                        full_alloc = (full_len + len + 2) * 2;
-                                        char *nf = realloc(full, full_alloc);
-                                        if (!nf)
-                                                return -ENOMEM;
-                                        full = nf;
-                                }
+                                if (!GREEDY_REALLOC(full, full_len + len + 2))
+                                        return -ENOMEM;
                                 memcpy(full + full_len, s, len);
                                 full_len += len;
                                 full[full_len++] = ' ';
@@ -1429,13 +1284,8 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
                                 continue;
                         }
                         if (full_len > 0) {
-                                if (full_len + len + 1 > full_alloc) {
-                                        full_alloc = full_len + len + 1;
-                                        char *nf = realloc(full, full_alloc);
-                                        if (!nf)
-                                                return -ENOMEM;
-                                        full = nf;
-                                }
+                                if (!GREEDY_REALLOC(full, full_len + len + 1))
+                                        return -ENOMEM;
                                 memcpy(full + full_len, s, len + 1);
                                 full_len = 0;
                                 s = full;
@@ -1453,16 +1303,87 @@ static int parse_file(parser *p, const char *path, input *parent, const char *in
         return 0;
 }
 
-int conf_parse(config_state *st, const char *path, conf_diags *diags) {
-        parser *p;
+static void tree_free_contents(conf_tree *t) {
+        for (size_t i = 0; i < t->n_sections; i++) {
+                free(t->sections[i].key);
+                free(t->sections[i].name);
+                free(t->sections[i].file);
+        }
+        free(t->sections);
+        for (size_t i = 0; i < t->n_settings; i++) {
+                free(t->settings[i].key);
+                free(t->settings[i].value);
+                free(t->settings[i].expanded);
+                free(t->settings[i].file);
+        }
+        free(t->settings);
+        for (size_t i = 0; i < t->n_scopes; i++)
+                free(t->scopes[i].desc);
+        free(t->scopes);
+        for (size_t i = 0; i < t->n_scoped; i++) {
+                free(t->scoped[i].value);
+                free(t->scoped[i].file);
+        }
+        free(t->scoped);
+}
+
+conf_tree *conf_tree_free(conf_tree *t) {
+        if (t) {
+                tree_free_contents(t);
+                free(t);
+        }
+        return NULL;
+}
+
+const conf_section *conf_section_context(const conf_tree *t, const conf_section *s) {
+        return s->kind == CONF_SECTION_FILTER ? &t->sections[0] : s;
+}
+
+static parser *parser_free(parser *p) {
+        if (!p)
+                return NULL;
+        while (p->depth > 0)
+                pop(p);
+        section_done(&p->stack[0]);
+        for (size_t i = 0; i < p->n_seen; i++) {
+                free(p->seen[i].key);
+                free(p->seen[i].file);
+        }
+        free(p->seen);
+        for (size_t i = 0; i < p->n_lasts; i++) {
+                free(p->lasts[i].key);
+                free(p->lasts[i].value);
+        }
+        free(p->lasts);
+        conf_tree_free(p->tree);
+        free(p);
+        return NULL;
+}
+
+static void parser_freep(parser **p) {
+        parser_free(*p);
+}
+
+int conf_parse(const char *path, const conf_schema *schema, void *userdata, conf_diags *diags,
+               conf_tree **ret) {
+        _cleanup_(parser_freep) parser *p = NULL;
+        size_t root;
         int r;
 
         p = calloc(1, sizeof(parser));
         if (!p)
                 return -ENOMEM;
-        p->st = st;
+        p->schema = schema;
+        p->userdata = userdata;
         p->diags = diags;
-        p->stack[0] = (section) { .kind = SEC_ROOT, .key = NULL };
+        p->tree = calloc(1, sizeof(conf_tree));
+        if (!p->tree)
+                return -ENOMEM;
+        p->push_n_diags = diags->n_items;
+        r = add_section(p, SEC_ROOT, schema->root, "", path, 0, &root);
+        if (r < 0)
+                return r;
+        p->stack[0] = (section) { .kind = SEC_ROOT, .class = schema->root, .idx = root };
 
         r = parse_file(p, path, NULL, NULL, 0);
         if (r >= 0 || r == -EINVAL) {
@@ -1473,28 +1394,8 @@ int conf_parse(config_state *st, const char *path, conf_diags *diags) {
                              s->file, s->line);
                 }
         }
-        while (p->depth > 0)
-                pop(p);
-        if (r >= 0 && !p->failed) {
-                r = check_scopes(p);
-                if (r >= 0 && p->failed)
-                        r = -EINVAL;
-        }
-        for (size_t i = 0; i < p->n_seen; i++) {
-                free(p->seen[i].key);
-                free(p->seen[i].file);
-        }
-        free(p->seen);
-        for (size_t i = 0; i < p->n_scopes; i++)
-                free(p->scopes[i].desc);
-        free(p->scopes);
-        for (size_t i = 0; i < p->n_values; i++) {
-                free(p->values[i].value);
-                free(p->values[i].file);
-        }
-        free(p->values);
-        if (r >= 0 && p->failed)
-                r = -EINVAL;
-        free(p);
-        return r;
+        if (r < 0 && r != -EINVAL)
+                return r;
+        *ret = TAKE_PTR(p->tree);
+        return p->failed ? -EINVAL : 0;
 }

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf-internal.h"
 #include "dump.h"
+#include "model.h"
 #include "macro.h"
 #include "values.h"
 
@@ -143,131 +143,25 @@ static int global_default_cmp(const void *key, const void *elem) {
         return strcmp(key, ((const struct global_default *) elem)->key);
 }
 
-/* Milliseconds as a msecs setting takes them ("1500 ms", "2 s"). Returns 0 or -EINVAL. */
-static int parse_msecs(const char *s, uint64_t *ret) {
-        static const char *const units[] = { "msecs", "mseconds", "millisecs", "milliseconds" };
-        _cleanup_free_ char *error = NULL;
-        unsigned u;
-        char *end;
-
-        if (value_parse_time(s, &u, &error) >= 0) {
-                *ret = (uint64_t) u * 1000;
-                return 0;
-        }
-        if (!(s[0] >= '0' && s[0] <= '9'))
-                return -EINVAL;
-        errno = 0;
-        *ret = strtoull(s, &end, 10);
-        if (errno != 0)
-                return -EINVAL;
-        while (*end == ' ')
-                end++;
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (*end && strncasecmp(end, units[i], strlen(end)) == 0)
-                        return 0;
-        return -EINVAL;
-}
-
-/* VALUE as doveconf prints a setting of KEY's type: "1 hours" for 3600s, "yes" for YES. A
- * value that does not parse (`<file` on a typed setting) is printed as written. */
-static char *global_canonical(const char *key, const char *value) {
-        const known_setting *k = known_setting_find("global", key);
-        _cleanup_free_ char *error = NULL;
-        char buf[32], *s = NULL;
-        uint64_t sz;
-        unsigned u;
-        bool b;
-
-        /* protocols: doveconf prints the list it splits on spaces, joined by one space */
-        if (streq(key, "protocols")) {
-                size_t size = 0;
-                FILE *f;
-
-                f = open_memstream(&s, &size);
-                if (!f)
-                        return NULL;
-                for (const char *p = value; *p; ) {
-                        size_t n;
-
-                        p += strspn(p, " ");
-                        n = strcspn(p, " ");
-                        if (n > 0)
-                                fprintf(f, "%s%.*s", ftell(f) > 0 ? " " : "", (int) n, p);
-                        p += n;
-                }
-                return fclose(f) == 0 ? s : mfree(s);
-        }
-        switch (k ? k->type : KT_STR) {
-        case KT_BOOL:
-                if (value_parse_bool(value, &b, &error) >= 0)
-                        return strdup(value_format_bool(b));
-                break;
-        case KT_UINT:
-                if (value_parse_uint(value, &u, &error) >= 0)
-                        return asprintf(&s, "%u", u) < 0 ? NULL : s;
-                break;
-        case KT_PORT:
-                if (value_parse_port(value, &u, &error) >= 0)
-                        return asprintf(&s, "%u", u) < 0 ? NULL : s;
-                break;
-        case KT_OCT:
-                if (value_parse_octal(value, &u, &error) >= 0)
-                        return strdup(value_format_octal(u, buf));
-                break;
-        case KT_TIME:
-                if (value_parse_time(value, &u, &error) >= 0)
-                        return strdup(value_format_time(u, buf));
-                break;
-        case KT_MSECS:
-                if (parse_msecs(value, &sz) < 0)
-                        break;
-                if (sz % 1000 == 0 && sz / 1000 <= UINT32_MAX)
-                        return strdup(value_format_time((unsigned) (sz / 1000), buf));
-                return asprintf(&s, "%" PRIu64 " ms", sz) < 0 ? NULL : s;
-        case KT_SIZE:
-                if (value_parse_size(value, &sz, &error) >= 0)
-                        return strdup(value_format_size(sz, buf));
-                break;
-        default:
-                break;
-        }
-        return strdup(value);
-}
-
-static void config_freep(config **c) {
-        config_free(*c);
-}
-
 /* The printed default of KEY: dovesd's own for the globals it uses (base_dir, instance_name:
  * see dovesd-generator(8)), Dovecot's for the others. NULL: not known, always printed. */
 static char *global_default(const config *c, const char *key) {
         const struct global_default *d;
-        _cleanup_(config_freep) config *fresh = NULL;
-        _cleanup_free_ char *error = NULL, *v = NULL, *out = NULL;
-        config_state st = {};
+        _cleanup_free_ char *v = NULL, *out = NULL;
         size_t size = 0;
         FILE *f;
-        int r;
 
-        r = config_new(&fresh);
-        if (r < 0)
-                return NULL;
-        r = config_set_global(fresh, key, "", false, &error);
-        if (r != -ENOENT) {
-                /* A config that runs Dovecot's own programs gets Dovecot's base_dir. */
-                if (streq(key, "base_dir"))
-                        for (size_t i = 0; i < c->n_services; i++)
-                                if (service_is_dovecot(&c->services[i]))
-                                        return strdup(DOVECOT_BASE_DIR_DEFAULT);
-                st.cfg = fresh;
-                v = config_global_value(&st, key);
-        } else {
+        /* A config that runs Dovecot's own programs gets Dovecot's base_dir. */
+        if (streq(key, "base_dir"))
+                for (size_t i = 0; i < c->n_services; i++)
+                        if (service_is_dovecot(&c->services[i]))
+                                return strdup(DOVECOT_BASE_DIR_DEFAULT);
+        v = config_global_default(key);
+        if (!v) {
                 d = bsearch(key, global_defaults, ELEMENTSOF(global_defaults),
                             sizeof(global_defaults[0]), global_default_cmp);
                 return d ? strdup(d->value) : NULL;
         }
-        if (!v)
-                return NULL;
         f = open_memstream(&out, &size);
         if (!f)
                 return NULL;
@@ -308,17 +202,19 @@ static void print_secret_hidden(FILE *f, const char *key, const char *printed) {
 }
 
 static int global_ptr_cmp(const void *a, const void *b) {
-        return strcmp((*(const global_value *const *) a)->key,
-                      (*(const global_value *const *) b)->key);
+        return strcmp((*(const config_global *const *) a)->key,
+                      (*(const config_global *const *) b)->key);
 }
 
-static int dump_globals(const config *c, const global_value *const *g, size_t n, FILE *f) {
+static int dump_globals(const config *c, const config_global *const *g, size_t n, FILE *f) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *v = NULL, *def = NULL, *printed = NULL;
                 size_t size = 0;
                 FILE *m;
 
-                v = global_canonical(g[i]->key, g[i]->value);
+                /* As doveconf -n: variables expanded, a value read from a file as its "<path". */
+                v = config_global_canonical(g[i]->key, g[i]->written[0] == '<' ? g[i]->written :
+                                                                              g[i]->value);
                 if (!v)
                         return -ENOMEM;
                 m = open_memstream(&printed, &size);
@@ -337,32 +233,23 @@ static int dump_globals(const config *c, const global_value *const *g, size_t n,
         return 0;
 }
 
-static void global_values_free(global_value *g, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(g[i].key);
-                free(g[i].value);
-                free(g[i].file);
-        }
-        free(g);
-}
-
 int config_dump_changed(const char *path, FILE *f, conf_diags *diags) {
-        _cleanup_free_ const global_value **sorted = NULL;
-        global_value *globals = NULL;
-        size_t n_globals = 0, before;
+        _cleanup_free_ const config_global **sorted = NULL;
+        size_t n_globals, before;
         config *c = NULL;
         int r;
 
-        r = config_load_globals(path, &c, &globals, &n_globals, diags);
+        r = config_load(path, &c, diags);
         if (r < 0)
                 return r;
+        n_globals = c->n_globals;
         sorted = calloc(n_globals + 1, sizeof(*sorted));
         if (!sorted) {
                 r = -ENOMEM;
                 goto finish;
         }
         for (size_t i = 0; i < n_globals; i++)
-                sorted[i] = &globals[i];
+                sorted[i] = &c->globals[i];
         qsort(sorted, n_globals, sizeof(*sorted), global_ptr_cmp);
 
         /* As doveconf -n: the globals in key order, the services in their place
@@ -379,7 +266,6 @@ int config_dump_changed(const char *path, FILE *f, conf_diags *diags) {
         if (r >= 0 && ferror(f))
                 r = -EIO;
 finish:
-        global_values_free(globals, n_globals);
         config_free(c);
         return r;
 }

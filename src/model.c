@@ -8,20 +8,48 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 
-#include "conf-internal.h"
+#include "conf.h"
+#include "model.h"
 #include "values.h"
 
-static const struct {
-        const char *section;
+#define MODEL_MAX_LISTENERS 1000U       /* listeners in one service */
+
+typedef enum known_type {
+        KT_STR,
+        KT_BOOL,
+        KT_UINT,
+        KT_OCT,
+        KT_TIME,
+        KT_MSECS,
+        KT_SIZE,
+        KT_PORT,
+        KT_ENUM,
+} known_type;
+
+typedef struct known_setting {
+        const char *section;    /* "global", "passdb", "userdb", "namespace", "mailbox", ... */
         const char *key;
         known_type type;
-} known[] = {
+} known_setting;
+
+/* The parser's view of the model while loading (config_load()). */
+typedef struct config_state {
+        config *cfg;
+        config *live;                   /* the typed globals as $variables see them */
+        /* service name lookup (case-insensitive) */
+        size_t *hash;                   /* index + 1, 0 = empty */
+        size_t hash_size;
+} config_state;
+
+/* The settings Dovecot knows outside services. */
+static const known_setting known[] = {
 #include "known-settings.inc"
 };
 
@@ -30,30 +58,20 @@ static int known_cmp(const char *sa, const char *ka, const char *sb, const char 
         return r != 0 ? r : strcmp(ka, kb);
 }
 
-const known_setting *known_setting_find(const char *section, const char *key) {
+static const known_setting *known_setting_find(const char *section, const char *key) {
         size_t lo = 0, hi = ELEMENTSOF(known);
 
         while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
                 int r = known_cmp(section, key ?: "", known[mid].section, known[mid].key);
                 if (r == 0)
-                        return (const known_setting *) &known[mid];
+                        return &known[mid];
                 if (r < 0)
                         hi = mid;
                 else
                         lo = mid + 1;
         }
         return NULL;
-}
-
-bool known_section(const char *section) {
-        static const char *const sections[] = {
-                "passdb", "userdb", "namespace", "mailbox", "metric", "event_exporter",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(sections); i++)
-                if (streq(section, sections[i]))
-                        return true;
-        return false;
 }
 
 /* The values an ENUM setting accepts, from Dovecot 2.3.19's setting definitions (each one
@@ -108,7 +126,7 @@ static int check_enum(const known_setting *k, const char *value, char **ret_erro
         return 0;
 }
 
-int known_setting_check(const known_setting *k, const char *value, char **ret_error) {
+static int known_setting_check(const known_setting *k, const char *value, char **ret_error) {
         unsigned u;
         uint64_t sz;
         bool b;
@@ -143,51 +161,6 @@ int known_setting_check(const known_setting *k, const char *value, char **ret_er
         }
 }
 
-_printf_(5, 0)
-int diag_addv(conf_diags *d, bool warning, const char *file, unsigned line, const char *fmt,
-              va_list ap) {
-        conf_diag *n;
-        char *text, *f;
-
-        if (vasprintf(&text, fmt, ap) < 0)
-                return -ENOMEM;
-        f = strdup(file ?: "");
-        n = realloc(d->items, (d->n_items + 1) * sizeof(*n));
-        if (!f || !n) {
-                free(text);
-                free(f);
-                if (n)
-                        d->items = n;
-                return -ENOMEM;
-        }
-        d->items = n;
-        n[d->n_items++] = (conf_diag) { .file = f, .line = line, .text = text, .warning = warning };
-        if (!warning)
-                d->n_errors++;
-        return 0;
-}
-
-int diag_add(conf_diags *d, bool warning, const char *file, unsigned line, const char *fmt, ...) {
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = diag_addv(d, warning, file, line, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-void conf_diags_done(conf_diags *d) {
-        if (!d)
-                return;
-        for (size_t i = 0; i < d->n_items; i++) {
-                free(d->items[i].file);
-                free(d->items[i].text);
-        }
-        free(d->items);
-        *d = (conf_diags) {};
-}
-
 static int set_str(char **field, const char *value) {
         char *c = strdup(value);
 
@@ -198,7 +171,7 @@ static int set_str(char **field, const char *value) {
         return 0;
 }
 
-int config_new(config **ret) {
+static int config_new(config **ret) {
         config *c = calloc(1, sizeof(config));
         int r = 0;
 
@@ -271,8 +244,8 @@ static int hash_rebuild(config_state *st, size_t size) {
 
 /* Same-name sections merge; names compare case-insensitively and the last spelling is the
  * one doveconf prints. */
-service *config_get_service(config_state *st, const char *name, const char *file,
-                            unsigned line, bool *ret_new) {
+static service *config_get_service(config_state *st, const char *name, const char *file,
+                                   unsigned line, bool *ret_new) {
         config *c = st->cfg;
         service *n;
         size_t h;
@@ -292,10 +265,9 @@ service *config_get_service(config_state *st, const char *name, const char *file
                 }
         }
 
-        n = realloc(c->services, (c->n_services + 1) * sizeof(service));
+        n = GREEDY_REALLOC(c->services, c->n_services + 1);
         if (!n)
                 return NULL;
-        c->services = n;
         if (service_init(&n[c->n_services], name, file, line) < 0)
                 return NULL;
         c->n_services++;
@@ -313,8 +285,8 @@ service *config_get_service(config_state *st, const char *name, const char *file
         return &n[c->n_services - 1];
 }
 
-listener *service_get_listener(service *s, listener_kind kind, const char *name,
-                               const char *file, unsigned line) {
+static listener *service_get_listener(service *s, listener_kind kind, const char *name,
+                                      const char *file, unsigned line) {
         listener *n, *l;
         int r = 0;
 
@@ -326,10 +298,9 @@ listener *service_get_listener(service *s, listener_kind kind, const char *name,
                         return l;
                 }
         }
-        n = realloc(s->listeners, (s->n_listeners + 1) * sizeof(listener));
+        n = GREEDY_REALLOC(s->listeners, s->n_listeners + 1);
         if (!n)
                 return NULL;
-        s->listeners = n;
         l = &n[s->n_listeners];
         *l = (listener) { .kind = kind, .mode = 0600, .line = line };
         r |= set_str(&l->name, name);
@@ -343,7 +314,7 @@ listener *service_get_listener(service *s, listener_kind kind, const char *name,
         return l;
 }
 
-int service_set(service *s, const char *key, const char *value, char **ret_error) {
+static int service_set(service *s, const char *key, const char *value, char **ret_error) {
         struct {
                 const char *key;
                 char **field;
@@ -384,7 +355,7 @@ int service_set(service *s, const char *key, const char *value, char **ret_error
         return -ENOENT;
 }
 
-int listener_set(listener *l, const char *key, const char *value, char **ret_error) {
+static int listener_set(listener *l, const char *key, const char *value, char **ret_error) {
         if (l->kind == LISTENER_INET) {
                 if (streq(key, "address"))
                         return set_str(&l->address, value);
@@ -411,8 +382,8 @@ int listener_set(listener *l, const char *key, const char *value, char **ret_err
         return -ENOENT;
 }
 
-int config_set_global(config *c, const char *key, const char *value, bool apply,
-                      char **ret_error) {
+static int config_set_global(config *c, const char *key, const char *value, bool apply,
+                             char **ret_error) {
         struct {
                 const char *key;
                 char **field;
@@ -476,48 +447,57 @@ int config_set_global(config *c, const char *key, const char *value, bool apply,
         return -ENOENT;
 }
 
-char *config_global_value(config_state *st, const char *key) {
-        config *c = st->cfg;
-        char buf[32];
-        const char *v = NULL;
+const config_global *config_global_find(const config *c, const char *key) {
+        for (size_t i = 0; i < c->n_globals; i++)
+                if (streq(c->globals[i].key, key))
+                        return &c->globals[i];
+        return NULL;
+}
 
+/* The typed global KEY of C in doveconf's format; NULL when the model keeps no such field. */
+static const char *global_field(const config *c, const char *key, char buf[static 32]) {
         if (streq(key, "base_dir"))
-                v = c->base_dir;
-        else if (streq(key, "libexec_dir"))
-                v = c->libexec_dir;
-        else if (streq(key, "instance_name"))
-                v = c->instance_name;
-        else if (streq(key, "protocols"))
-                v = c->protocols;
-        else if (streq(key, "listen"))
-                v = c->listen;
-        else if (streq(key, "ssl"))
-                v = c->ssl;
-        else if (streq(key, "default_internal_user"))
-                v = c->default_internal_user;
-        else if (streq(key, "default_internal_group"))
-                v = c->default_internal_group;
-        else if (streq(key, "default_login_user"))
-                v = c->default_login_user;
-        else if (streq(key, "haproxy_trusted_networks"))
-                v = c->haproxy_trusted_networks;
-        else if (streq(key, "default_client_limit"))
-                snprintf(buf, sizeof(buf), "%u", c->default_client_limit), v = buf;
-        else if (streq(key, "default_process_limit"))
-                snprintf(buf, sizeof(buf), "%u", c->default_process_limit), v = buf;
-        else if (streq(key, "default_idle_kill"))
-                v = value_format_time(c->default_idle_kill, buf);
-        else if (streq(key, "haproxy_timeout"))
-                v = value_format_time(c->haproxy_timeout, buf);
-        else if (streq(key, "default_vsz_limit"))
-                v = value_format_size(c->default_vsz_limit, buf);
-        if (!v) {
-                for (size_t i = 0; i < st->n_globals; i++)
-                        if (streq(st->globals[i].key, key)) {
-                                v = st->globals[i].value;
-                                break;
-                        }
-        }
+                return c->base_dir;
+        if (streq(key, "libexec_dir"))
+                return c->libexec_dir;
+        if (streq(key, "instance_name"))
+                return c->instance_name;
+        if (streq(key, "protocols"))
+                return c->protocols;
+        if (streq(key, "listen"))
+                return c->listen;
+        if (streq(key, "ssl"))
+                return c->ssl;
+        if (streq(key, "default_internal_user"))
+                return c->default_internal_user;
+        if (streq(key, "default_internal_group"))
+                return c->default_internal_group;
+        if (streq(key, "default_login_user"))
+                return c->default_login_user;
+        if (streq(key, "haproxy_trusted_networks"))
+                return c->haproxy_trusted_networks;
+        if (streq(key, "default_client_limit"))
+                return snprintf(buf, 32, "%u", c->default_client_limit), buf;
+        if (streq(key, "default_process_limit"))
+                return snprintf(buf, 32, "%u", c->default_process_limit), buf;
+        if (streq(key, "default_idle_kill"))
+                return value_format_time(c->default_idle_kill, buf);
+        if (streq(key, "haproxy_timeout"))
+                return value_format_time(c->haproxy_timeout, buf);
+        if (streq(key, "default_vsz_limit"))
+                return value_format_size(c->default_vsz_limit, buf);
+        return NULL;
+}
+
+char *config_global_value(const config *c, const char *key) {
+        const config_global *g;
+        const char *v;
+        char buf[32];
+
+        errno = 0;
+        v = global_field(c, key, buf);
+        if (!v && (g = config_global_find(c, key)))
+                v = g->value;
         if (!v && known_setting_find("global", key))
                 v = "";
         return v ? strdup(v) : NULL;
@@ -583,29 +563,33 @@ config *config_free(config *c) {
         free(c->default_internal_group);
         free(c->default_login_user);
         free(c->haproxy_trusted_networks);
+        for (size_t i = 0; i < c->n_globals; i++) {
+                free(c->globals[i].key);
+                free(c->globals[i].value);
+                free(c->globals[i].written);
+                free(c->globals[i].file);
+        }
+        free(c->globals);
         free(c);
         return NULL;
 }
 
 /* Split on any of the characters in seps, dropping empty parts (t_strsplit_spaces()). */
 static char **split_spaces(const char *s, const char *seps) {
-        size_t n = 0, cap = 4;
-        char **v = calloc(cap, sizeof(char *));
+        char **v = NULL;
+        size_t n = 0;
 
-        if (!v)
+        if (!GREEDY_REALLOC(v, 1))
                 return NULL;
+        v[0] = NULL;
         while (*s) {
                 size_t len;
                 s += strspn(s, seps);
                 len = strcspn(s, seps);
                 if (len == 0)
                         break;
-                if (n + 2 > cap) {
-                        char **nv = realloc(v, (cap *= 2) * sizeof(char *));
-                        if (!nv)
-                                return strv_free(v);
-                        v = nv;
-                }
+                if (!GREEDY_REALLOC(v, n + 2))
+                        return strv_free(v);
                 v[n] = strndup(s, len);
                 if (!v[n])
                         return strv_free(v);
@@ -769,15 +753,12 @@ static int effective(config *c, service *s, char **protocols) {
         return 0;
 }
 
-static const global_value *global_find(config_state *st, const char *key) {
-        for (size_t i = 0; i < st->n_globals; i++)
-                if (streq(st->globals[i].key, key))
-                        return &st->globals[i];
-        return NULL;
+static const config_global *global_find(config_state *st, const char *key) {
+        return config_global_find(st->cfg, key);
 }
 
 static unsigned global_uint(config_state *st, const char *key, unsigned def) {
-        const global_value *g = global_find(st, key);
+        const config_global *g = global_find(st, key);
         _cleanup_free_ char *e = NULL;
         unsigned v;
 
@@ -789,7 +770,7 @@ static unsigned global_uint(config_state *st, const char *key, unsigned def) {
 /* Where a global-level error points: the line that set the key, else line 1 of the file. */
 static int global_error(config_state *st, conf_diags *d, const char *key, const char *text,
                         const char *arg) {
-        const global_value *g = global_find(st, key);
+        const config_global *g = global_find(st, key);
 
         return diag_add(d, false, g ? g->file : st->cfg->path, g ? g->line : 1, "%s%s", text,
                         arg);
@@ -822,17 +803,15 @@ static int check_protocols(config_state *st, char **protocols, conf_diags *d) {
                         continue;
                 }
                 /* ", NAME" each; bounded by the length of the protocols value itself */
-                char *n = realloc(others, len + strlen(*p) + 3);
-                if (!n)
+                if (!GREEDY_REALLOC(others, len + strlen(*p) + 3))
                         return -ENOMEM;
-                others = n;
                 len += sprintf(others + len, "%s%s", n_others > 0 ? ", " : "", *p);
                 n_others++;
         }
         if (!first)
                 return 0;
 
-        const global_value *g = global_find(st, "protocols");
+        const config_global *g = global_find(st, "protocols");
         return diag_add(d, false, g ? g->file : st->cfg->path, g ? g->line : 1,
                         "protocols: Unknown protocol: %s%s%s%s: no service has %s%s; declare "
                         "%s, or !include " DOVESD_EXAMPLES_DIR "/dovecot-2.3-services.conf "
@@ -905,7 +884,7 @@ static int listen_key_cmp(const void *a, const void *b) {
 static int validate(config_state *st, conf_diags *d, char **protocols) {
         config *c = st->cfg;
         listen_key *keys = NULL;
-        size_t n_keys = 0, cap = 0;
+        size_t n_keys = 0;
         int r = 0;
 
         if (c->listen[0] == '\0')
@@ -1079,15 +1058,10 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                         r = -ENOMEM;
                                         goto fail;
                                 }
-                                if (n_keys == cap) {
-                                        listen_key *nk = realloc(keys, (cap = cap ? cap * 2 : 64) *
-                                                                 sizeof(*nk));
-                                        if (!nk) {
-                                                free(k);
-                                                r = -ENOMEM;
-                                                goto fail;
-                                        }
-                                        keys = nk;
+                                if (!GREEDY_REALLOC(keys, n_keys + 1)) {
+                                        free(k);
+                                        r = -ENOMEM;
+                                        goto fail;
                                 }
                                 keys[n_keys] = (listen_key) { k, l->file, l->line, n_keys };
                                 n_keys++;
@@ -1144,7 +1118,7 @@ static int signed_strcmp(const char *a, const char *b) {
         return (signed char) *a - (signed char) *b;
 }
 
-int config_name_cmp(const char *a, const char *b) {
+static int config_name_cmp(const char *a, const char *b) {
         char ea[1024], eb[1024];
 
         escape_name(a, ea, sizeof(ea));
@@ -1210,7 +1184,7 @@ static int dovecot_base_dir(config_state *st, char **protocols) {
         return 0;
 }
 
-int config_finish(config_state *st, conf_diags *diags) {
+static int config_finish(config_state *st, conf_diags *diags) {
         config *c = st->cfg;
         _cleanup_strv_free_ char **protocols = NULL;
         int r;
@@ -1245,31 +1219,403 @@ int config_finish(config_state *st, conf_diags *diags) {
         return 0;
 }
 
-static void state_done(config_state *st) {
-        for (size_t i = 0; i < st->n_globals; i++) {
-                free(st->globals[i].key);
-                free(st->globals[i].value);
-                free(st->globals[i].file);
+
+/* ---- The schema the parser is handed: what sections and keys mean --------------------- */
+
+static const conf_class class_global = { .name = "global" };
+static const conf_class class_service = { .name = "service", .no_self_variable = true };
+static const conf_class class_listeners[] = {
+        [LISTENER_UNIX] = { .name = "unix_listener", .no_self_variable = true },
+        [LISTENER_FIFO] = { .name = "fifo_listener", .no_self_variable = true },
+        [LISTENER_INET] = { .name = "inet_listener", .no_self_variable = true },
+};
+static const conf_class class_any[] = {
+        { .name = "plugin", .any_key = true },
+        { .name = "dict", .any_key = true },
+};
+/* Dovecot's settings blocks outside services: keys from the known-settings table. */
+static const conf_class class_known[] = {
+        { .name = "passdb" }, { .name = "userdb" }, { .name = "namespace" },
+        { .name = "mailbox" }, { .name = "metric" }, { .name = "event_exporter" },
+};
+
+static const conf_class *class_find(const conf_class *classes, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(classes[i].name, name))
+                        return &classes[i];
+        return NULL;
+}
+
+static bool class_is_known(const conf_class *c) {
+        return c >= class_known && c < class_known + ELEMENTSOF(class_known);
+}
+
+static int class_listener_kind(const conf_class *c) {
+        for (size_t i = 0; i < ELEMENTSOF(class_listeners); i++)
+                if (c == &class_listeners[i])
+                        return (int) i;
+        return -1;
+}
+
+static const conf_class *schema_section(void *userdata, const conf_class *ctx, const char *key) {
+        const conf_class *c;
+
+        if (ctx == &class_global) {
+                if (streq(key, "service"))
+                        return &class_service;
+                c = class_find(class_any, ELEMENTSOF(class_any), key);
+                if (c)
+                        return c;
+                /* mailbox only inside a namespace */
+                if (streq(key, "mailbox"))
+                        return NULL;
+                return class_find(class_known, ELEMENTSOF(class_known), key);
         }
-        free(st->globals);
+        if (ctx == &class_service)
+                return class_find(class_listeners, ELEMENTSOF(class_listeners), key);
+        if (class_is_known(ctx) && streq(ctx->name, "namespace") && streq(key, "mailbox"))
+                return class_find(class_known, ELEMENTSOF(class_known), key);
+        return NULL;
+}
+
+static bool is_list_key(const char *key) {
+        return STR_IN_SET(key, "unix_listener", "fifo_listener", "inet_listener");
+}
+
+static int schema_check(void *userdata, const conf_class *ctx, const char *key,
+                        const char *value, const char *expanded, char **ret_error) {
+        config_state *st = userdata;
+        const known_setting *k;
+        int kind, r;
+
+        if (ctx == &class_service) {
+                service tmp = { .vsz_limit = DOVESD_SIZE_DEFAULT };
+
+                if (is_list_key(key))
+                        return 0; /* list keys: doveconf accepts and ignores a plain value */
+                r = service_set(&tmp, key, value, ret_error);
+                service_done(&tmp);
+                return r;
+        }
+        kind = class_listener_kind(ctx);
+        if (kind >= 0) {
+                listener tmp = { .kind = (listener_kind) kind };
+
+                r = listener_set(&tmp, key, value, ret_error);
+                listener_done(&tmp);
+                return r;
+        }
+        if (ctx == &class_global) {
+                const char *v = expanded ?: value;
+
+                r = config_set_global(st->cfg, key, v, false, ret_error);
+                if (r != -ENOENT)
+                        return r;
+                k = known_setting_find("global", key);
+                if (!k)
+                        return -ENOENT;
+                return known_setting_check(k, v, ret_error);
+        }
+        k = known_setting_find(ctx->name, key);
+        if (!k)
+                return -ENOENT;
+        return known_setting_check(k, value, ret_error);
+}
+
+/* Settings whose value dovesd uses as text: for these `key = <file` reads the file, as the
+ * config process does (doveconf -x). Typed settings keep "<file" as doveconf -a does, and
+ * settings dovesd does not use (ssl_key, ...) are never read. */
+static bool schema_reads_file(void *userdata, const conf_class *ctx, const char *key) {
+        if (ctx == &class_service)
+                return STR_IN_SET(key, "executable", "user", "group", "privileged_group",
+                                  "extra_groups", "chroot");
+        if (class_listener_kind(ctx) >= 0)
+                return STR_IN_SET(key, "user", "group", "address");
+        if (ctx == &class_global)
+                return STR_IN_SET(key, "base_dir", "libexec_dir", "instance_name", "protocols",
+                                  "listen", "default_internal_user", "default_internal_group",
+                                  "default_login_user", "haproxy_trusted_networks");
+        return false;
+}
+
+/* $KEY: the typed globals in doveconf's format (defaults applied), others as last set. */
+static char *schema_variable(void *userdata, const char *key, const char *last) {
+        config_state *st = userdata;
+        _cleanup_free_ char *error = NULL;
+        char buf[32];
+        const char *v;
+
+        errno = 0;
+        if (last && config_set_global(st->live, key, last, true, &error) == -ENOMEM) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        v = global_field(st->live, key, buf) ?: last;
+        if (!v && known_setting_find("global", key))
+                v = "";
+        return v ? strdup(v) : NULL;
+}
+
+static const conf_schema model_schema = {
+        .root = &class_global,
+        .section = schema_section,
+        .check = schema_check,
+        .reads_file = schema_reads_file,
+        .variable = schema_variable,
+        /* the master expands these whole-value references itself, with the final values
+         * (master_settings_verify()), so they are left for effective() */
+        .kept_values = (const char *const[]) {
+                "$default_internal_user", "$default_login_user", "$default_internal_group",
+                NULL,
+        },
+};
+
+/* ---- Reading the tree into the model ---------------------------------------------------- */
+
+/* What a section of the tree became. */
+typedef struct section_ref {
+        service *dummy;         /* a service inside a filter: checked, not kept */
+        size_t service;         /* index into cfg->services */
+        size_t listener;        /* index into the service's listeners */
+} section_ref;
+
+static service *ref_service(config_state *st, const section_ref *ref) {
+        return ref->dummy ?: &st->cfg->services[ref->service];
+}
+
+static int global_set(config *c, const conf_setting *s) {
+        const char *v = s->expanded ?: s->value;
+        _cleanup_free_ char *error = NULL;
+        config_global *g = (config_global *) config_global_find(c, s->key);
+        int r;
+
+        r = config_set_global(c, s->key, v, true, &error);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (!g) {
+                if (!GREEDY_REALLOC(c->globals, c->n_globals + 1))
+                        return -ENOMEM;
+                g = &c->globals[c->n_globals++];
+                *g = (config_global) { .key = strdup(s->key) };
+                if (!g->key)
+                        return -ENOMEM;
+        }
+        r = set_str(&g->value, v);
+        if (r < 0)
+                return r;
+        r = set_str(&g->written, s->value);
+        if (r < 0)
+                return r;
+        g->line = s->line;
+        return set_str(&g->file, s->file);
+}
+
+static void set_var_field(char **field, char *full) {
+        free(*field);
+        *field = full;
+}
+
+static int service_apply(service *s, const conf_setting *set) {
+        struct {
+                const char *key;
+                char **field;
+        } vars[] = {
+                { "executable", &s->var_executable },
+                { "user", &s->var_user },
+                { "group", &s->var_group },
+                { "privileged_group", &s->var_privileged_group },
+                { "extra_groups", &s->var_extra_groups },
+                { "chroot", &s->var_chroot },
+        };
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (is_list_key(set->key))
+                return 0;
+        r = service_set(s, set->key, set->value, &error);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EIO; /* checked while parsing */
+        /* the expanded value; a plain value replaces an earlier expanded one */
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++)
+                if (streq(set->key, vars[i].key)) {
+                        char *full = NULL;
+                        if (set->expanded) {
+                                full = strdup(set->expanded);
+                                if (!full)
+                                        return -ENOMEM;
+                        }
+                        set_var_field(vars[i].field, full);
+                }
+        return 0;
+}
+
+static int listener_apply(listener *l, const conf_setting *set) {
+        _cleanup_free_ char *error = NULL;
+        char **field = NULL, *full = NULL;
+        int r;
+
+        r = listener_set(l, set->key, set->value, &error);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EIO; /* checked while parsing */
+        if (streq(set->key, "user"))
+                field = &l->var_user;
+        else if (streq(set->key, "group"))
+                field = &l->var_group;
+        else if (streq(set->key, "address"))
+                field = &l->var_address;
+        if (!field)
+                return 0;
+        if (set->expanded) {
+                full = strdup(set->expanded);
+                if (!full)
+                        return -ENOMEM;
+        }
+        set_var_field(field, full);
+        return 0;
+}
+
+static int build_sections(config_state *st, const conf_tree *t, section_ref *refs,
+                          conf_diags *diags) {
+        size_t inserted = 0;
+        bool failed = false;
+        int r;
+
+        for (size_t i = 1; i < t->n_sections; i++) {
+                const conf_section *sec = &t->sections[i];
+                const conf_section *parent = &t->sections[sec->parent];
+                int kind = class_listener_kind(sec->class);
+
+                if (sec->kind != CONF_SECTION_BLOCK)
+                        continue;
+                if (sec->class == &class_service) {
+                        service *s;
+
+                        if (parent->kind == CONF_SECTION_FILTER) {
+                                /* Dovecot's master reads services without filters */
+                                refs[i].dummy = calloc(1, sizeof(service));
+                                if (!refs[i].dummy)
+                                        return -ENOMEM;
+                                refs[i].dummy->vsz_limit = DOVESD_SIZE_DEFAULT;
+                                continue;
+                        }
+                        s = config_get_service(st, sec->name, sec->file, sec->line, NULL);
+                        if (!s)
+                                return -ENOMEM;
+                        refs[i].service = (size_t) (s - st->cfg->services);
+                } else if (kind >= 0) {
+                        section_ref *owner_ref = &refs[sec->parent];
+                        service *owner = ref_service(st, owner_ref);
+                        size_t n_before = owner->n_listeners;
+                        listener *l;
+
+                        refs[i] = (section_ref) {
+                                .dummy = owner_ref->dummy, .service = owner_ref->service,
+                        };
+                        l = service_get_listener(owner, (listener_kind) kind, sec->name,
+                                                 sec->file, sec->line);
+                        if (!l)
+                                return -ENOMEM;
+                        refs[i].listener = (size_t) (l - owner->listeners);
+                        if (owner->n_listeners > n_before &&
+                            owner->n_listeners == MODEL_MAX_LISTENERS + 1) {
+                                /* reported where the section opened, among the parser's */
+                                r = diag_insert_error(diags, sec->n_diags + inserted, sec->file,
+                                                      sec->line,
+                                                      "Too many listeners in service %s (more than %u)",
+                                                      owner->name ?: "", MODEL_MAX_LISTENERS);
+                                if (r < 0)
+                                        return r;
+                                inserted++;
+                                failed = true;
+                        }
+                }
+        }
+        return failed ? -EINVAL : 0;
+}
+
+static int build_settings(config_state *st, const conf_tree *t, const section_ref *refs) {
+        int r;
+
+        for (size_t i = 0; i < t->n_settings; i++) {
+                const conf_setting *set = &t->settings[i];
+                const conf_section *sec = &t->sections[set->section];
+                const section_ref *ref = &refs[set->section];
+
+                if (sec->kind == CONF_SECTION_ROOT)
+                        r = global_set(st->cfg, set);
+                else if (sec->kind != CONF_SECTION_BLOCK || ref->dummy)
+                        continue; /* a filter's own settings or a service inside one */
+                else if (sec->class == &class_service)
+                        r = service_apply(&st->cfg->services[ref->service], set);
+                else if (class_listener_kind(sec->class) >= 0)
+                        r = listener_apply(&st->cfg->services[ref->service].listeners[ref->listener],
+                                           set);
+                else
+                        continue;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Services, listeners and globals from the tree. Returns -EINVAL when it reported an error. */
+static int build(config_state *st, const conf_tree *t, conf_diags *diags) {
+        section_ref *refs = calloc(t->n_sections, sizeof(section_ref));
+        int r, q = 0;
+
+        if (!refs)
+                return -ENOMEM;
+        r = build_sections(st, t, refs, diags);
+        if (r >= 0 || r == -EINVAL) {
+                q = r;
+                r = build_settings(st, t, refs);
+        }
+        for (size_t i = 0; i < t->n_sections; i++)
+                if (refs[i].dummy && t->sections[i].class == &class_service) {
+                        service_done(refs[i].dummy);
+                        free(refs[i].dummy);
+                }
+        free(refs);
+        return r < 0 ? r : q;
+}
+
+static void state_done(config_state *st) {
         free(st->hash);
+        config_free(st->live);
         config_free(st->cfg);
 }
 
 int config_load(const char *path, config **ret, conf_diags *diags) {
         config_state st = {};
-        int r;
+        conf_tree *t = NULL;
+        int r, q;
 
         r = config_new(&st.cfg);
         if (r < 0)
                 return r;
+        r = config_new(&st.live);
+        if (r < 0)
+                goto finish;
         st.cfg->path = strdup(path);
         if (!st.cfg->path) {
                 r = -ENOMEM;
                 goto finish;
         }
 
-        r = conf_parse(&st, path, diags);
+        r = conf_parse(path, &model_schema, &st, diags, &t);
+        if (r < 0 && r != -EINVAL)
+                goto finish;
+        q = build(&st, t, diags);
+        if (q < 0 && q != -EINVAL) {
+                r = q;
+                goto finish;
+        }
+        if (r < 0 || q < 0) {
+                r = -EINVAL;
+                goto finish;
+        }
+
+        r = conf_check(t, diags);
         if (r < 0)
                 goto finish;
 
@@ -1280,36 +1626,115 @@ int config_load(const char *path, config **ret, conf_diags *diags) {
         *ret = TAKE_PTR(st.cfg);
         r = 0;
 finish:
+        conf_tree_free(t);
         state_done(&st);
         return r;
 }
 
-/* config_load(), handing over as well every setting made at the top level of the config
- * (outside sections and filters: key, value as read, file, line; the last one of each key
- * wins), for dovesd-generator -n. The caller frees each entry's strings and the array. */
-int config_load_globals(const char *path, config **ret, global_value **ret_globals,
-                        size_t *ret_n_globals, conf_diags *diags) {
-        config_state st = {};
-        int r;
+/* ---- globals as doveconf -n prints them (dump.c) ---- */
 
-        r = config_new(&st.cfg);
-        if (r < 0)
-                return r;
-        st.cfg->path = strdup(path);
-        if (!st.cfg->path) {
-                r = -ENOMEM;
-                goto finish;
+/* Milliseconds as a msecs setting takes them ("1500 ms", "2 s"). Returns 0 or -EINVAL. */
+static int parse_msecs(const char *s, uint64_t *ret) {
+        static const char *const units[] = { "msecs", "mseconds", "millisecs", "milliseconds" };
+        _cleanup_free_ char *error = NULL;
+        unsigned u;
+        char *end;
+
+        if (value_parse_time(s, &u, &error) >= 0) {
+                *ret = (uint64_t) u * 1000;
+                return 0;
         }
-        r = conf_parse(&st, path, diags);
-        if (r >= 0)
-                r = config_finish(&st, diags);
-        if (r >= 0) {
-                *ret = TAKE_PTR(st.cfg);
-                *ret_globals = TAKE_PTR(st.globals);
-                *ret_n_globals = st.n_globals;
-                st.n_globals = 0;
+        if (!(s[0] >= '0' && s[0] <= '9'))
+                return -EINVAL;
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        if (errno != 0)
+                return -EINVAL;
+        while (*end == ' ')
+                end++;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (*end && strncasecmp(end, units[i], strlen(end)) == 0)
+                        return 0;
+        return -EINVAL;
+}
+
+/* VALUE as doveconf prints a setting of KEY's type (model.h): "1 hours" for 3600s, "yes" for YES. A
+ * value that does not parse (`<file` on a typed setting) is printed as written. */
+char *config_global_canonical(const char *key, const char *value) {
+        const known_setting *k = known_setting_find("global", key);
+        _cleanup_free_ char *error = NULL;
+        char buf[32], *s = NULL;
+        uint64_t sz;
+        unsigned u;
+        bool b;
+
+        /* protocols: doveconf prints the list it splits on spaces, joined by one space */
+        if (streq(key, "protocols")) {
+                size_t size = 0;
+                FILE *f;
+
+                f = open_memstream(&s, &size);
+                if (!f)
+                        return NULL;
+                for (const char *p = value; *p; ) {
+                        size_t n;
+
+                        p += strspn(p, " ");
+                        n = strcspn(p, " ");
+                        if (n > 0)
+                                fprintf(f, "%s%.*s", ftell(f) > 0 ? " " : "", (int) n, p);
+                        p += n;
+                }
+                return fclose(f) == 0 ? s : mfree(s);
         }
-finish:
-        state_done(&st);
-        return r < 0 ? r : 0;
+        switch (k ? k->type : KT_STR) {
+        case KT_BOOL:
+                if (value_parse_bool(value, &b, &error) >= 0)
+                        return strdup(value_format_bool(b));
+                break;
+        case KT_UINT:
+                if (value_parse_uint(value, &u, &error) >= 0)
+                        return asprintf(&s, "%u", u) < 0 ? NULL : s;
+                break;
+        case KT_PORT:
+                if (value_parse_port(value, &u, &error) >= 0)
+                        return asprintf(&s, "%u", u) < 0 ? NULL : s;
+                break;
+        case KT_OCT:
+                if (value_parse_octal(value, &u, &error) >= 0)
+                        return strdup(value_format_octal(u, buf));
+                break;
+        case KT_TIME:
+                if (value_parse_time(value, &u, &error) >= 0)
+                        return strdup(value_format_time(u, buf));
+                break;
+        case KT_MSECS:
+                if (parse_msecs(value, &sz) < 0)
+                        break;
+                if (sz % 1000 == 0 && sz / 1000 <= UINT32_MAX)
+                        return strdup(value_format_time((unsigned) (sz / 1000), buf));
+                return asprintf(&s, "%" PRIu64 " ms", sz) < 0 ? NULL : s;
+        case KT_SIZE:
+                if (value_parse_size(value, &sz, &error) >= 0)
+                        return strdup(value_format_size(sz, buf));
+                break;
+        default:
+                break;
+        }
+        return strdup(value);
+}
+
+static void config_freep(config **c) {
+        config_free(*c);
+}
+
+char *config_global_default(const char *key) {
+        _cleanup_(config_freep) config *fresh = NULL;
+        const char *v;
+        char buf[32];
+
+        if (config_new(&fresh) < 0)
+                return NULL;
+        v = global_field(fresh, key, buf);
+        return v ? strdup(v) : NULL;
 }

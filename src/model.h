@@ -12,22 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "diag.h"
+
 #define DOVESD_SIZE_DEFAULT UINT64_MAX        /* per-service vsz_limit: use default_vsz_limit */
 #define DOVESD_TIME_NEVER   4294967295U       /* idle_kill: never */
-
-/* One diagnostic, always with the file and line it is about (line 0: the whole file). */
-typedef struct conf_diag {
-        char *file;
-        unsigned line;
-        char *text;
-        bool warning;
-} conf_diag;
-
-typedef struct conf_diags {
-        conf_diag *items;
-        size_t n_items;
-        size_t n_errors;
-} conf_diags;
 
 typedef enum listener_kind {
         LISTENER_UNIX,
@@ -109,6 +97,16 @@ typedef struct service {
         unsigned line;
 } service;
 
+/* A setting at the top level of the file (not inside a filter or a section), the last
+ * valid one of its key: any setting Dovecot knows, not only those the model keeps below. */
+typedef struct config_global {
+        char *key;
+        char *value;                    /* what programs get: $variables expanded, <path read */
+        char *written;                  /* as doveconf -a prints it: "<path" kept */
+        char *file;
+        unsigned line;
+} config_global;
+
 typedef struct config {
         char *path;                     /* the main config file */
 
@@ -130,6 +128,9 @@ typedef struct config {
 
         service *services;              /* in doveconf -a order (sorted by name) */
         size_t n_services;
+
+        config_global *globals;         /* every top-level setting, in the order first set */
+        size_t n_globals;
 } config;
 
 /* Dovecot's own programs (man dovesd.units(7), RUNNING DOVECOT): executables under
@@ -143,4 +144,15 @@ bool service_is_dovecot(const service *s);
 int config_load(const char *path, config **ret, conf_diags *diags);
 config *config_free(config *c);
 
-void conf_diags_done(conf_diags *d);
+/* The last top-level setting of KEY, NULL when the config never sets it. */
+const config_global *config_global_find(const config *c, const char *key);
+/* The value of global KEY as doveconf prints it: the typed values above in doveconf's format
+ * (defaults applied), any other setting as set, "" for a setting Dovecot knows that was not
+ * set; NULL for an unknown key (errno 0) or on ENOMEM. The caller frees. */
+char *config_global_value(const config *c, const char *key);
+/* VALUE of global KEY in the form doveconf prints it ("1 hours" for 3600s, "yes" for YES);
+ * a value that does not parse is returned as written. NULL on ENOMEM. The caller frees. */
+char *config_global_canonical(const char *key, const char *value);
+/* dovesd's default of a global the model keeps (base_dir, instance_name, default_*, ...) as
+ * config_global_value() prints it; NULL for any other key. The caller frees. */
+char *config_global_default(const char *key);

@@ -133,3 +133,31 @@ Test(model, filters_do_not_change_globals) {
         cr_assert_eq(c->n_services, 0);
         config_free(c);
 }
+
+/* Top-level settings stay readable after loading (config_global_find/_value): the last one
+ * of each key with its line, not those inside a filter; typed values in doveconf's format. */
+Test(model, globals_kept) {
+        config *c = test_config("mail_location = maildir:~/a\n"
+                                "protocol imap {\n"
+                                "  mail_location = maildir:~/b\n"
+                                "}\n"
+                                "default_vsz_limit = 1G\n"
+                                "mail_location = maildir:~/c\n");
+        const config_global *g = config_global_find(c, "mail_location");
+        _cleanup_free_ char *vsz = config_global_value(c, "default_vsz_limit");
+        _cleanup_free_ char *plugins = config_global_value(c, "mail_plugins");
+        _cleanup_free_ char *unknown = config_global_value(c, "no_such_setting");
+
+        cr_assert_not_null(g);
+        cr_assert_str_eq(g->value, "maildir:~/c");
+        cr_assert_str_eq(g->written, "maildir:~/c");
+        cr_assert_eq(g->line, 6);
+        cr_assert_eq(c->n_globals, 2);
+        cr_assert_str_eq(c->globals[0].key, "mail_location");
+        cr_assert_str_eq(c->globals[1].key, "default_vsz_limit");
+        cr_assert_str_eq(vsz, "1 G");
+        cr_assert_str_eq(plugins, "");
+        cr_assert_null(unknown);
+        cr_assert_null(config_global_find(c, "mail_plugins"));
+        config_free(c);
+}

@@ -3,6 +3,9 @@
 /* Grammar: lines, comments, quotes, continuation, sections, filters, known settings. The
  * expected texts are doveconf 2.3.19.1's (Debian 12). */
 
+#include <errno.h>
+
+#include "conf.h"
 #include "conf-test-util.h"
 
 TestSuite(parser, .init = test_dir_setup, .fini = test_dir_teardown);
@@ -369,4 +372,164 @@ Test(parser, limits) {
         cr_assert_eq(strlen(c->base_dir), 70 * 1024 + 1);
         config_free(c);
         free(longline);
+}
+
+/* The syntax tree on its own, with a schema of the test's (no service model): a top level
+ * that takes `a`, blocks `box` that take `a` and `b`. */
+static const conf_class toy_top = { .name = "top" };
+static const conf_class toy_box = { .name = "box" };
+
+static const conf_class *toy_section(void *userdata, const conf_class *ctx, const char *key) {
+        return streq(key, "box") ? &toy_box : NULL;
+}
+
+static int toy_check(void *userdata, const conf_class *ctx, const char *key, const char *value,
+                     const char *expanded, char **ret_error) {
+        if (!streq(key, "a") && !(ctx == &toy_box && streq(key, "b")))
+                return -ENOENT;
+        if (streq(value, "bad"))
+                return asprintf(ret_error, "Bad value for %s", key) < 0 ? -ENOMEM : -EINVAL;
+        return 0;
+}
+
+static bool toy_reads_file(void *userdata, const conf_class *ctx, const char *key) {
+        return streq(key, "b");
+}
+
+static char *toy_variable(void *userdata, const char *key, const char *last) {
+        errno = 0;
+        return last ? strdup(last) : NULL;
+}
+
+static const conf_schema toy_schema = {
+        .root = &toy_top,
+        .section = toy_section,
+        .check = toy_check,
+        .reads_file = toy_reads_file,
+        .variable = toy_variable,
+};
+
+static void assert_setting(const conf_tree *t, size_t i, size_t section, const char *key,
+                           const char *value, const char *expanded, const char *file,
+                           unsigned line) {
+        const conf_setting *s = &t->settings[i];
+        const char *f = s->file + strlen(test_dir) + 1;
+
+        cr_assert_eq(s->section, section, "setting %zu: section %zu", i, s->section);
+        cr_assert_str_eq(s->key, key);
+        cr_assert_str_eq(s->value, value);
+        if (expanded)
+                cr_assert_str_eq(s->expanded, expanded);
+        else
+                cr_assert_null(s->expanded, "setting %zu: expanded %s", i, s->expanded);
+        cr_assert_str_eq(f, file);
+        cr_assert_eq(s->line, line, "setting %zu: line %u", i, s->line);
+}
+
+static void assert_section(const conf_tree *t, size_t i, conf_section_kind kind,
+                           const conf_class *class, const char *key, const char *name,
+                           size_t parent, const char *file, unsigned line) {
+        const conf_section *s = &t->sections[i];
+
+        cr_assert_eq(s->kind, kind, "section %zu: kind %d", i, s->kind);
+        cr_assert_eq(s->class, class, "section %zu: class", i);
+        cr_assert_str_eq(s->key, key);
+        cr_assert_str_eq(s->name, name);
+        cr_assert_eq(s->parent, parent, "section %zu: parent %zu", i, s->parent);
+        cr_assert_str_eq(s->file + strlen(test_dir) + 1, file);
+        cr_assert_eq(s->line, line, "section %zu: line %u", i, s->line);
+}
+
+Test(parser, syntax_tree) {
+        _cleanup_free_ char *inc = test_write("inc.conf",
+                "a = 5\n"
+                "box \"two words\" {\n"
+                "  b = <value.txt\n"
+                "}\n");
+        _cleanup_free_ char *txt = test_write("value.txt", "from a file");
+        _cleanup_free_ char *path = test_write("main.conf",
+                "a = 1\n"
+                "box one {\n"
+                "  b = $a x\n"
+                "  !include inc.conf\n"
+                "}\n"
+                "protocol imap {\n"
+                "  a = 2\n"
+                "}\n"
+                "c = 3\n"
+                "a = bad\n"
+                "nope {\n"
+                "  a = 7\n"
+                "}\n"
+                "a = 4\n");
+        conf_diags d = {};
+        conf_tree *t = NULL;
+
+        cr_assert_eq(conf_parse(path, &toy_schema, NULL, &d, &t), -EINVAL);
+        cr_assert_not_null(t);
+
+        /* sections in file order, an included file's where the !include is */
+        cr_assert_eq(t->n_sections, 5);
+        assert_section(t, 0, CONF_SECTION_ROOT, &toy_top, "", "", 0, "main.conf", 0);
+        assert_section(t, 1, CONF_SECTION_BLOCK, &toy_box, "box", "one", 0, "main.conf", 2);
+        assert_section(t, 2, CONF_SECTION_BLOCK, &toy_box, "box", "two words", 1, "inc.conf", 2);
+        assert_section(t, 3, CONF_SECTION_FILTER, NULL, "protocol", "imap", 0, "main.conf", 6);
+        assert_section(t, 4, CONF_SECTION_IGNORED, NULL, "nope", "", 0, "main.conf", 11);
+        cr_assert_eq(conf_section_context(t, &t->sections[3]), &t->sections[0]);
+        cr_assert_eq(conf_section_context(t, &t->sections[2]), &t->sections[2]);
+        cr_assert_eq(t->sections[4].n_diags, 2, "errors before `nope {`: c and a = bad");
+
+        /* settings that passed the check, with variables and <file applied; none from the
+         * ignored section */
+        cr_assert_eq(t->n_settings, 6);
+        assert_setting(t, 0, 0, "a", "1", NULL, "main.conf", 1);
+        assert_setting(t, 1, 1, "b", "$a x", "1 x", "main.conf", 3);
+        assert_setting(t, 2, 1, "a", "5", NULL, "inc.conf", 1);
+        assert_setting(t, 3, 2, "b", "<value.txt", "from a file", "inc.conf", 3);
+        assert_setting(t, 4, 3, "a", "2", NULL, "main.conf", 7);
+        assert_setting(t, 5, 0, "a", "4", NULL, "main.conf", 14);
+
+        /* the schema's verdicts, at their lines, in order */
+        cr_assert_eq(d.n_items, 4);
+        cr_assert_eq(d.items[0].line, 9);
+        cr_assert_str_eq(d.items[0].text, "Unknown setting: c");
+        cr_assert_eq(d.items[1].line, 10);
+        cr_assert_str_eq(d.items[1].text, "Bad value for a");
+        cr_assert_eq(d.items[2].line, 11);
+        cr_assert_str_eq(d.items[2].text, "Unknown setting: nope { nope");
+        /* and the dialect's own warning: a top-level a after a filter that set a */
+        cr_assert(d.items[3].warning);
+        cr_assert_eq(d.items[3].line, 14);
+        cr_assert(strstr(d.items[3].text, "Global setting a won't change the setting inside "
+                                          "an earlier filter"));
+
+        conf_tree_free(t);
+        conf_diags_done(&d);
+}
+
+/* The model's listener limit is checked after reading, yet reported in file order among the
+ * parser's errors, at the line of the 1,001st listener. */
+Test(parser, listener_limit_in_order) {
+        _cleanup_free_ char *text = NULL, *path = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        conf_diags d = {};
+        config *c = NULL;
+        static const unsigned lines[] = { 1, 2003, 2005, 2008 };
+
+        cr_assert_not_null(f);
+        fputs("bogus_a = 1\nservice s {\n", f);
+        for (unsigned i = 0; i < 1001; i++)
+                fprintf(f, "  unix_listener l%u {\n  }\n", i);
+        fputs("  bogus_b = 2\n}\nservice t {\n  process_limit = x\n}\n", f);
+        cr_assert_eq(fclose(f), 0);
+        path = test_write("main.conf", text);
+
+        cr_assert_eq(config_load(path, &c, &d), -EINVAL);
+        cr_assert_eq(d.n_items, ELEMENTSOF(lines));
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++)
+                cr_assert_eq(d.items[i].line, lines[i], "item %zu: line %u: %s", i,
+                             d.items[i].line, d.items[i].text);
+        cr_assert_str_eq(d.items[1].text, "Too many listeners in service s (more than 1000)");
+        conf_diags_done(&d);
 }
