@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "model.h"
+#include "plan/address.h"
 #include "values.h"
 
 #define MODEL_MAX_LISTENERS 1000U       /* listeners in one service */
@@ -722,8 +723,8 @@ static int effective(config *c, service *s, char **protocols) {
         s->eff_user = strdup(expand_user(c, s->var_user ?: s->user));
         s->eff_extra_groups = strdup(expand_group(c, s->var_extra_groups ?: s->extra_groups));
         s->eff_chroot = chroot_path(c, s->var_chroot ?: s->chroot);
-        s->eff_group = strdup(s->var_group ?: s->group);
-        s->eff_privileged_group = strdup(s->var_privileged_group ?: s->privileged_group);
+        s->eff_group = strdup(expand_group(c, s->var_group ?: s->group));
+        s->eff_privileged_group = strdup(expand_group(c, s->var_privileged_group ?: s->privileged_group));
         if (!s->eff_user || !s->eff_extra_groups || !s->eff_chroot || !s->eff_group ||
             !s->eff_privileged_group)
                 return -ENOMEM;
@@ -845,25 +846,6 @@ static const char *exec_path_problem(const char *path) {
                 if ((unsigned char) *p < ' ' || *p == 0x7f || strchr("\"'\\", *p))
                         return "systemd refuses quotes, '\\' and control characters in a program path";
         return NULL;
-}
-
-/* A generator cannot resolve host names (no DNS at boot): an inet address must be '*', '::',
- * an IP address (IPv6 optionally in brackets) or "localhost". */
-static bool address_ok(const char *a) {
-        unsigned char buf[16];
-        char tmp[64];
-        size_t len = strlen(a);
-
-        if (streq(a, "*") || streq(a, "::") || streq(a, "localhost"))
-                return true;
-        if (inet_pton(AF_INET, a, buf) == 1 || inet_pton(AF_INET6, a, buf) == 1)
-                return true;
-        if (len > 2 && len < sizeof(tmp) && a[0] == '[' && a[len - 1] == ']') {
-                memcpy(tmp, a + 1, len - 2);
-                tmp[len - 2] = '\0';
-                return inet_pton(AF_INET6, tmp, buf) == 1;
-        }
-        return false;
 }
 
 typedef struct listen_key {
@@ -1044,7 +1026,7 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                                 goto fail;
                                         }
                                         for (char **x = as; *x; x++)
-                                                if (!address_ok(*x)) {
+                                                if (inet_address_parse(*x, &(inet_address) {}) < 0) {
                                                         r = diag_add(d, false, l->file, l->line,
                                                                      "service(%s): inet_listener(%s): address %s is a host name; use an IP address (a generator cannot resolve names)",
                                                                      s->name, l->name, *x);

@@ -4,11 +4,13 @@
  * units built from models made here in C. */
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "units.h"
+#include "units/sandbox.h"
 
 static void diags_clear(conf_diags *d) {
         for (size_t i = 0; i < d->n_items; i++) {
@@ -511,4 +513,107 @@ Test(units, dirs_unit_stays_below_base_dir) {
                 unit_set_done(&set);
                 diags_clear(&d);
         }
+}
+
+/* ---- the sandbox table against dovesd.units(7) ----------------------------------------- */
+
+/* Drops scdoc's markup (*bold*, _underline_, '\' escapes) and folds blanks. */
+static void normalize(const char *in, char *out, size_t size) {
+        size_t n = 0;
+
+        for (; *in && n + 1 < size; in++) {
+                if (strchr("*_\\", *in))
+                        continue;
+                if (isspace((unsigned char) *in)) {
+                        if (n > 0 && out[n - 1] != ' ')
+                                out[n++] = ' ';
+                        continue;
+                }
+                out[n++] = *in;
+        }
+        while (n > 0 && out[n - 1] == ' ')
+                n--;
+        out[n] = '\0';
+}
+
+typedef struct man_row {
+        char lines[2048];       /* the "line" cell, markup kept */
+        char reason[2048];      /* the "reason" cell, normalized */
+} man_row;
+
+/* The rows of the table under "# SANDBOX": "|  " starts a row, ":  " each further cell,
+ * indented lines continue the cell. */
+static size_t man_sandbox_rows(man_row *rows, size_t max) {
+        FILE *f = fopen(MAN_UNITS_7, "re");
+        char line[1024], cell[3][2048] = {};
+        size_t n = 0;
+        int c = -1;
+        bool in = false;
+
+        cr_assert_not_null(f, "%s", MAN_UNITS_7);
+        while (fgets(line, sizeof(line), f)) {
+                bool end;
+
+                if (!in) {
+                        in = strncmp(line, "[[ *line*", 9) == 0 && n == 0;
+                        continue;
+                }
+                end = line[0] == '\n' || line[0] == '#';
+                if ((end || strncmp(line, "|  ", 3) == 0) && c >= 2) {
+                        cr_assert_lt(n, max);
+                        snprintf(rows[n].lines, sizeof(rows[n].lines), "%s", cell[0]);
+                        normalize(cell[2], rows[n].reason, sizeof(rows[n].reason));
+                        n++;
+                        memset(cell, 0, sizeof(cell));
+                        c = -1;
+                }
+                if (end)
+                        break;
+                if (strncmp(line, "|  ", 3) == 0 || strncmp(line, ":  ", 3) == 0) {
+                        c++;
+                        if (c > 2)
+                                continue;
+                        strncat(cell[c], line + 3, sizeof(cell[c]) - strlen(cell[c]) - 1);
+                } else if (c >= 0 && c <= 2)
+                        strncat(cell[c], line, sizeof(cell[c]) - strlen(cell[c]) - 1);
+        }
+        fclose(f);
+        return n;
+}
+
+/* Every directive the writer puts into the sandbox is a row of the man page's table with
+ * the same reason, and every directive the table names is written. */
+Test(units, sandbox_table_is_the_man_pages) {
+        static man_row rows[64];
+        size_t n = man_sandbox_rows(rows, 64);
+
+        cr_assert_geq(n, 10, "table not found in %s", MAN_UNITS_7);
+        for (size_t i = 0; i < sandbox_table_size; i++) {
+                const sandbox_directive *d = &sandbox_table[i];
+                char key[64], reason[2048];
+                bool found = false;
+
+                snprintf(key, sizeof(key), "*%s=*", d->key);
+                normalize(d->reason, reason, sizeof(reason));
+                for (size_t j = 0; j < n && !found; j++)
+                        if (strstr(rows[j].lines, key)) {
+                                found = true;
+                                cr_expect_str_eq(reason, rows[j].reason, "%s", d->key);
+                        }
+                cr_expect(found, "%s= is not in the man page's SANDBOX table", d->key);
+        }
+        for (size_t j = 0; j < n; j++)
+                for (const char *p = strchr(rows[j].lines, '*'); p; p = strchr(p + 1, '*')) {
+                        const char *eq = strstr(p + 1, "=*");
+                        bool found = false;
+
+                        if (!eq || strchr(p + 1, '*') < eq)
+                                continue;
+                        for (size_t i = 0; i < sandbox_table_size && !found; i++)
+                                found = strlen(sandbox_table[i].key) == (size_t) (eq - p - 1) &&
+                                        strncmp(sandbox_table[i].key, p + 1, eq - p - 1) == 0;
+                        cr_expect(found, "the man page's %.*s= is not in the sandbox table",
+                                  (int) (eq - p - 1), p + 1);
+                        p = eq + 1;
+                }
 }
