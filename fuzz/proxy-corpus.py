@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the PROXY parser seed corpus from the header table in tests/test-proxy.c.
+"""Writes the PROXY parser seed corpus from the header table in tests/lib/test-proxy.c.
 
 fuzz/proxy-corpus.py [OUTDIR]   (default fuzz/corpus/proxy; run from the source root)
 The table is run through the C preprocessor so the SIG/V2_* macros expand; every `.data = (...)`
@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus/proxy"
-src = subprocess.run(["cpp", "-P", "-D_GNU_SOURCE", "-Ihelper", "tests/test-proxy.c"],
+src = subprocess.run(["cpp", "-P", "-D_GNU_SOURCE", "-Ihelper", "tests/lib/test-proxy.c"],
                      capture_output=True, text=True, check=True).stdout
 LIT = r'"(?:[^"\\]|\\.)*"'
 

@@ -5,7 +5,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
  *         -Ihelper fuzz/proxy.c helper/proxy.c -o build/fuzz-proxy
  *   build/fuzz-proxy -max_len=2048 -max_total_time=60 fuzz/corpus/proxy
- * Seeds: fuzz/proxy-corpus.py regenerates fuzz/corpus/proxy/ from tests/test-proxy.c.
+ * Seeds: fuzz/proxy-corpus.py regenerates fuzz/corpus/proxy/ from tests/lib/test-proxy.c.
  *
  * Besides memory safety it checks the parser's contract on every input: results stay within
  * the buffer, errors carry a reason and one of the documented codes, and a complete header is

@@ -2,7 +2,7 @@
 """Bad environments for libdovesd: broken DOVESD_* values and LISTEN_* variables that do not
 match the fds passed. Each case runs tests/bad/env-probe (dovesd_service_new() only) with the
 fds at 3, 4, ... and LISTEN_PID set to the probe's own pid (as systemd does), and asserts the
-exact error, no crash and no hang. tests/test-libdovesd.c covers the common cases; these are
+exact error, no crash and no hang. tests/lib/test-libdovesd.c covers the common cases; these are
 the rest. Prints TAP.
 
 Usage: env.py PATH/TO/env-probe

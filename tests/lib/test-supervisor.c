@@ -4,7 +4,7 @@
  * dovesd-supervisor (helper/supervisor.c) for real: every case starts the built supervisor
  * program with a listening TCP socket at fd 3 (LISTEN_*, as systemd passes it), DOVESD_*
  * settings in the environment and DOVESD_LOG_STDERR=1, and the worker program
- * tests/pool-worker.c, which the supervisor fork + execs for every worker. The worker greets
+ * tests/lib/pool-worker.c, which the supervisor fork + execs for every worker. The worker greets
  * each client with its pid and answers "pid", "login", "limits" and "quit". The test process
  * plays the clients and reads the supervisor's stderr, a pipe shared with the workers:
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* proxy-echo on libdovesd: a service that takes its listeners from systemd-style socket
  * activation (LISTEN_FDS, DOVESD_*), lets libdovesd read the PROXY header on haproxy=yes
- * listeners, and answers each client with the same line as tests/proxy-echo.c:
+ * listeners, and answers each client with the same line as tests/lib/proxy-echo.c:
  *   version=- local=- src=IP:PORT dst=IP:PORT ssl=0|1 cn=X alpn=X authority=X data=LINE
  * where src/dst are what dovesd_conn_get_remote()/get_local() report. Used by
  * test-haproxy.sh under systemd-socket-activate. */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# TAP: `meson install` into a DESTDIR installs exactly tests/install-files.txt, and programs
+# TAP: `meson install` into a DESTDIR installs exactly tests/install/install-files.txt, and programs
 # build against the installed libdovesd through pkg-config and run.
 # Usage: test-install.sh BUILD-ROOT INSTALL-FILES.TXT HELLO.C README.md NAME=DIR...
 #   NAME=DIR pairs name the install directories as the list spells them (LIBDIR=/usr/lib/…);

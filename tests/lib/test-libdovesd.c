@@ -29,7 +29,7 @@
 #include "internal.h"
 #include "testlib.h"
 
-/* ---- plumbing (spawning, the report, sockets: tests/testlib.[ch]) ---------------------- */
+/* ---- plumbing (spawning, the report, sockets: tests/lib/testlib.[ch]) ---------------------- */
 
 /* Wait for the child and return everything it reported, for the caller to free. */
 static char *finish(pid_t pid, report *r) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * The service program of tests/test-supervisor.c: a libdovesd program that dovesd-supervisor
+ * The service program of tests/lib/test-supervisor.c: a libdovesd program that dovesd-supervisor
  * fork + execs for every worker. It greets each client with "hello PID" and answers, one line
  * at a time:
  *
