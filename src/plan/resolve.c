@@ -395,8 +395,9 @@ static int resolve_service(resolver *r, const service *s, plan_service *ps) {
 
         ps->process = plan_process_model(s);
         ps->kind = service_is_dovecot(s) ? WORKER_DOVECOT : WORKER_LIBDOVESD;
-        /* The main process itself exits after service_count clients. */
-        ps->restarts_by_design = s->eff_process_limit <= 1 && s->service_count > 0;
+        /* The main process itself exits after service_count clients (a supervisor never
+         * does: it replaces its workers). */
+        ps->restarts_by_design = ps->process == PROCESS_SINGLE && s->service_count > 0;
         /* process_limit, a control process (ExecReload=), and with a supervisor: itself and
          * room for an old generation draining after a reload (process_limit counts only the
          * new one), so that the kernel's backstop never blocks the new generation. */

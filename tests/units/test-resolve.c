@@ -131,7 +131,10 @@ Test(resolve, dovecot_kind_is_supervised) {
         config *c = resolve("service anvil {\n executable = /usr/lib/dovecot/anvil\n"
                             " type = anvil\n process_limit = 1\n unix_listener anvil {\n }\n}\n"
                             "service imap {\n executable = /usr/lib/dovecot/imap\n"
-                            " unix_listener imap-master {\n }\n}\n", &p, &r);
+                            " unix_listener imap-master {\n }\n}\n"
+                            "service imap-login {\n executable = /usr/lib/dovecot/imap-login\n"
+                            " process_limit = 1\n service_count = 1\n"
+                            " unix_listener login {\n }\n}\n", &p, &r);
         const plan_service *anvil = find(&p, "anvil"), *imap = find(&p, "imap");
 
         cr_assert_not_null(anvil);
@@ -143,6 +146,10 @@ Test(resolve, dovecot_kind_is_supervised) {
         cr_expect_str_eq(imap->anvil_fifo, "/run/dovecot/dovesd-anvil-shared");
         cr_expect_eq(p.dovecot_anvil, anvil);
         cr_expect_null(imap->dovecot_config);
+        /* Its supervisor replaces the worker that served service_count clients: the unit
+         * keeps its start and trigger limits. */
+        cr_expect_eq(find(&p, "imap-login")->process, PROCESS_SUPERVISED);
+        cr_expect_not(find(&p, "imap-login")->restarts_by_design);
         plan_done(&p);
         reports_done(&r);
         config_free(c);
