@@ -87,7 +87,7 @@ static void dump_listeners(const service *s, listener_kind kind, bool only_chang
                                value_format_bool(l->reuse_port), "no");
                         kv_raw(f, only_changed, "    ", "ssl", value_format_bool(l->ssl), "no");
                 } else {
-                        print_name(f, kind == LISTENER_UNIX ? "unix_listener" : "fifo_listener",
+                        print_name(f, listener_kind_to_string(kind),
                                    l->name, "  ");
                         kv_str(f, only_changed, "    ", "group", l->group);
                         kv_raw(f, only_changed, "    ", "mode", value_format_octal(l->mode, buf),

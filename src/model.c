@@ -988,15 +988,13 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                                 if (kind != LISTENER_INET && l->name[0] == '\0') {
                                         r = diag_add(d, false, l->file, l->line,
                                                      "service(%s): %s: path must not be empty",
-                                                     s->name, kind == LISTENER_UNIX ?
-                                                     "unix_listener" : "fifo_listener");
+                                                     s->name, listener_kind_to_string(kind));
                                         goto fail;
                                 }
                                 if (kind != LISTENER_INET && path_has_dotdot(l->name)) {
                                         r = diag_add(d, false, l->file, l->line,
                                                      "service(%s): %s(%s): path must not contain a '..' component",
-                                                     s->name, kind == LISTENER_UNIX ?
-                                                     "unix_listener" : "fifo_listener", l->name);
+                                                     s->name, listener_kind_to_string(kind), l->name);
                                         goto fail;
                                 }
                                 if (kind != LISTENER_INET) {
@@ -1130,6 +1128,17 @@ bool executable_is_dovecot(const char *path) {
         static const char dir[] = "/usr/lib/dovecot/";
 
         return path && strncmp(path, dir, strlen(dir)) == 0 && path[strlen(dir)] != '\0';
+}
+
+const char *listener_kind_to_string(listener_kind k) {
+        switch (k) {
+        case LISTENER_UNIX:
+                return "unix_listener";
+        case LISTENER_FIFO:
+                return "fifo_listener";
+        default:
+                return "inet_listener";
+        }
 }
 
 bool service_is_dovecot(const service *s) {

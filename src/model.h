@@ -23,6 +23,9 @@ typedef enum listener_kind {
         LISTENER_INET,
 } listener_kind;
 
+/* "unix_listener", "fifo_listener", "inet_listener": the section's name in the dialect. */
+const char *listener_kind_to_string(listener_kind k);
+
 typedef struct listener {
         listener_kind kind;
         char *name;             /* unix/fifo: the path as written; inet: the section name */

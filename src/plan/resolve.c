@@ -81,17 +81,6 @@ process_model plan_process_model(const service *s) {
                                                                   : PROCESS_SINGLE;
 }
 
-static const char *listener_kind_name(listener_kind k) {
-        switch (k) {
-        case LISTENER_UNIX:
-                return "unix_listener";
-        case LISTENER_FIFO:
-                return "fifo_listener";
-        default:
-                return "inet_listener";
-        }
-}
-
 static bool type_is(const service *s, const char *type) {
         return streq(s->type ?: "", type);
 }
@@ -233,7 +222,7 @@ static int fdname_shared(const service *s, const listener *l, const char *fdname
 
 /* Fills PL for the enabled listener L. Returns 1 when usable, 0 after reporting an error. */
 static int resolve_listener(resolver *r, const service *s, const listener *l, plan_listener *pl) {
-        const char *file = l->file ?: s->file, *kind = listener_kind_name(l->kind);
+        const char *file = l->file ?: s->file, *kind = listener_kind_to_string(l->kind);
         unsigned line = l->line ?: s->line;
         _cleanup_free_ char *fdname = NULL;
         bool bad = false;
@@ -368,7 +357,7 @@ static int resolve_service(resolver *r, const service *s, plan_service *ps) {
                 if (!l->enabled) {
                         k = report(r, 3, l->file ?: s->file, l->line ?: s->line,
                                    "service(%s): %s %s is disabled, no socket", s->name,
-                                   listener_kind_name(l->kind), l->name);
+                                   listener_kind_to_string(l->kind), l->name);
                         if (k < 0)
                                 return k;
                         continue;

@@ -8,17 +8,6 @@
 #include "builder.h"
 #include "layout.h"
 
-static const char *listener_kind_name(listener_kind k) {
-        switch (k) {
-        case LISTENER_UNIX:
-                return "unix_listener";
-        case LISTENER_FIFO:
-                return "fifo_listener";
-        default:
-                return "inet_listener";
-        }
-}
-
 /* Registers NAME; a second use is an error naming both. Returns 0 (also after reporting),
  * -ENOMEM. */
 static int claim(builder *b, layout *l, const char *name, const char *owner, const char *file,
@@ -74,7 +63,7 @@ static int socket_name(builder *b, const plan_service *ps, const plan_listener *
         if (r == -EINVAL) {
                 r = builder_diag(b, false, pl->file, pl->line,
                                  "service(%s): %s %s: the name gives no unit name",
-                                 ps->s->name, listener_kind_name(l->kind), l->name);
+                                 ps->s->name, listener_kind_to_string(l->kind), l->name);
                 return r < 0 ? r : 0;
         }
         if (r < 0)
@@ -118,7 +107,7 @@ static int service_layout(builder *b, layout *l, const plan_service *ps, service
                 if (r <= 0)
                         return r;
                 if (asprintf(&lowner, "service(%s) %s %s", s->name,
-                             listener_kind_name(pl->l->kind), pl->l->name) < 0)
+                             listener_kind_to_string(pl->l->kind), pl->l->name) < 0)
                         return -ENOMEM;
                 r = claim(b, l, n->sockets[i], lowner, pl->file, pl->line);
                 if (r < 0)

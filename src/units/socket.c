@@ -18,11 +18,6 @@
 
 #define S "Socket"
 
-static const char *kind_name(listener_kind k) {
-        return k == LISTENER_UNIX ? "unix_listener" :
-               k == LISTENER_FIFO ? "fifo_listener" : "inet_listener";
-}
-
 /* ListenStream=HOST:PORT, an IPv6 HOST in brackets. */
 static int add_listen(unit_file *u, const char *host, bool v6, unsigned port) {
         _cleanup_free_ char *v = NULL;
@@ -100,7 +95,7 @@ int map_socket(const mapper *m, size_t i, size_t li) {
         int r;
 
         if (asprintf(&desc, "%s service %s, %s %s", m->names->prefix, ps->s->name,
-                     kind_name(l->kind), l->name) < 0)
+                     listener_kind_to_string(l->kind), l->name) < 0)
                 return -ENOMEM;
         u = builder_unit_new(pl->source, desc);
         if (!u)
