@@ -357,15 +357,21 @@ static int keep_last_good(const args *a, const char *dir) {
  * system; by hand, nowhere. */
 #define ERRORS_FILE_DEFAULT "/run/dovesd-generator/config-errors"
 
-static const char *errors_file(void) {
-        const char *e = getenv("DOVESD_ERRORS_FILE");
+/* A file the generator keeps for systemd's next steps: $ENV_NAME when set (empty: none), else
+ * SYSTEM_DEFAULT when systemd runs us for the system; by hand, none. */
+static const char *state_file(const char *env_name, const char *system_default) {
+        const char *e = getenv(env_name);
 
         if (e)
                 return isempty(e) ? NULL : e;
         e = getenv("SYSTEMD_SCOPE");
         if (e && streq(e, "system"))
-                return ERRORS_FILE_DEFAULT;
+                return system_default;
         return NULL;
+}
+
+static const char *errors_file(void) {
+        return state_file("DOVESD_ERRORS_FILE", ERRORS_FILE_DEFAULT);
 }
 
 /* Starts capturing every error and warning into PATH.new. Returns the open file, or NULL
@@ -424,14 +430,7 @@ static void errors_end(FILE *f, char *tmp, const char *path, bool broken) {
 #define CHANGED_SOCKETS_FILE "/run/dovesd-generator/changed-sockets"
 
 static const char *changed_sockets_file(void) {
-        const char *e = getenv("DOVESD_CHANGED_SOCKETS_FILE");
-
-        if (e)
-                return isempty(e) ? NULL : e;
-        e = getenv("SYSTEMD_SCOPE");
-        if (e && streq(e, "system"))
-                return CHANGED_SOCKETS_FILE;
-        return NULL;
+        return state_file("DOVESD_CHANGED_SOCKETS_FILE", CHANGED_SOCKETS_FILE);
 }
 
 /* A service unit's text without what a reload applies by itself (its DOVESD_* settings) or
