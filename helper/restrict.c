@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "internal.h"
 
@@ -28,45 +30,60 @@ static int lookup_group(dovesd_service *s, const char *var, const char *name, gi
         return 0;
 }
 
-static bool caps_empty_now(void) {
-        cap_t cur, empty;
-        bool r;
+/* Capabilities through the system calls themselves: cap_get_proc() and cap_set_proc() cost a
+ * capget() each on top, and allocations, in every worker start. */
+static int caps_get(struct __user_cap_data_struct data[static 2]) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 
-        cur = cap_get_proc();
-        empty = cap_init();
-        r = cur && empty && cap_compare(cur, empty) == 0;
-        cap_free(cur);
-        cap_free(empty);
-        return r;
+        return syscall(SYS_capget, &h, data) < 0 ? -errno : 0;
+}
+
+static bool caps_empty_now(void) {
+        struct __user_cap_data_struct d[2] = {};
+
+        if (caps_get(d) < 0)
+                return false;
+        for (size_t i = 0; i < 2; i++)
+                if (d[i].effective != 0 || d[i].permitted != 0 || d[i].inheritable != 0)
+                        return false;
+        return true;
 }
 
 static int drop_caps(dovesd_service *s, bool bounding) {
-        cap_t empty;
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct empty[2] = {};
         int r = 0;
 
         if (bounding) {
-                /* Needs CAP_SETPCAP, so this runs before setresuid(). */
-                for (cap_value_t c = 0; c <= CAP_LAST_CAP || cap_valid(c); c++)
-                        if (cap_drop_bound(c) < 0 && errno != EINVAL) {
+                /* Needs CAP_SETPCAP, so this runs before setresuid(). Only the capabilities
+                 * still in the set: each PR_CAPBSET_DROP commits new credentials, even for
+                 * one already gone (~0.4 µs each in a fresh worker, 41 of them), a
+                 * PR_CAPBSET_READ does not (~0.1 µs), and the unit's CapabilityBoundingSet=
+                 * leaves four. A read that fails (EINVAL: past the kernel's last capability)
+                 * drops it anyway, as before. */
+                cap_value_t last = MAX(cap_max_bits(), (cap_value_t) CAP_LAST_CAP + 1);
+
+                for (cap_value_t c = 0; c < last; c++) {
+                        if (prctl(PR_CAPBSET_READ, (unsigned long) c, 0, 0, 0) == 0)
+                                continue;
+                        if (prctl(PR_CAPBSET_DROP, (unsigned long) c, 0, 0, 0) < 0 && errno != EINVAL) {
                                 r = -errno;
                                 service_log(s, LOG_ERR, "Failed to drop capability %d from the bounding set: %m",
                                             (int) c);
                                 return r;
                         }
-                (void) cap_reset_ambient();
+                }
+                /* One call for the whole ambient set (EINVAL: a kernel without ambient
+                 * capabilities, < 4.3, has none to clear). */
+                (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
                 return 0;
         }
 
-        empty = cap_init();
-        if (!empty)
-                return -ENOMEM;
-        if (cap_set_proc(empty) < 0) {
+        if (syscall(SYS_capset, &h, empty) < 0) {
                 r = -errno;
                 service_log(s, LOG_ERR, "Failed to drop capabilities: %m");
-        }
-        cap_free(empty);
-        if (r < 0)
                 return r;
+        }
         if (!caps_empty_now()) {
                 service_log(s, LOG_ERR, "Capabilities are still present after dropping them");
                 return -EPERM;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1029,6 +1030,58 @@ Test(libdovesd, restrict_drops_everything) {
         cr_expect_not_null(strstr(rep, "cwd_is_root=1\n"), "chroot in effect: %s", rep);
         cr_expect_not_null(strstr(rep, "priv_on=0 egid=8\n"), "%s", rep);
         cr_expect_not_null(strstr(rep, "priv_off=0 egid=65534\n"), "%s", rep);
+        free(status);
+        free(rep);
+}
+
+/* As under the unit's CapabilityBoundingSet= (four capabilities left in the bounding set) and
+ * with an ambient capability raised: restrict drops only what the bounding set holds, and
+ * still ends with every set empty. */
+static int restrict_partial_bounding_child(void *arg) {
+        cap_value_t kill_cap = CAP_KILL;
+        cap_t caps;
+
+        for (int c = 0; c <= CAP_LAST_CAP; c++)
+                if (c != CAP_SETGID && c != CAP_SETUID && c != CAP_SETPCAP && c != CAP_KILL)
+                        (void) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+        caps = cap_get_proc();
+        if (!caps || cap_set_flag(caps, CAP_INHERITABLE, 1, &kill_cap, CAP_SET) < 0 ||
+            cap_set_proc(caps) < 0)
+                report_line("inheritable=failed");
+        cap_free(caps);
+        report_line("ambient_raise=%d", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL, 0, 0));
+        report_line("bounding_kill=%d bounding_sys_admin=%d", prctl(PR_CAPBSET_READ, CAP_KILL),
+                    prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN));
+        return restrict_child(arg);
+}
+
+Test(libdovesd, restrict_partial_bounding_set_and_ambient_end_empty) {
+        char path[64], *status, *v, *ready, *rep;
+        report rpt;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        pid = spawn_service(NULL, 0, restrict_partial_bounding_child, NULL, &rpt);
+        ready = report_wait(&rpt, "ready=1", 30, NULL);
+        cr_assert_not_null(ready, "%s", rpt.buf ?: "");
+        free(ready);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        status = read_file_str(path);
+        kill(pid, SIGKILL);
+        rep = finish(pid, &rpt);
+
+        cr_expect_not_null(strstr(rep, "ambient_raise=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "bounding_kill=1 bounding_sys_admin=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "restrict=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "setuid0=-1/1\n"), "%s", rep);
+        cr_expect_str_eq((v = status_line(status, "Uid:\t")), "65534\t65534\t65534\t65534"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapEff:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapPrm:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapInh:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapBnd:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapAmb:\t")), "0000000000000000"); free(v);
         free(status);
         free(rep);
 }
