@@ -11,6 +11,9 @@
  *     start-steps time       every step, and prints the CPU time of each in ns (the thread's
  *                            clock: fork, exec and exit left out, so other load on the machine
  *                            disturbs it less): "new=… restrict=… run=…"
+ *     start-steps time worker  the same as a worker of dovesd-supervisor: it makes itself a
+ *                            slot and a wake-up eventfd and sets DOVESD_WORKER (so a
+ *                            DOVESD_WORKER_IDS in the environment counts, as in a worker)
  *
  * It reads the DOVESD_* environment as the demo does; without LISTEN_FDS it has no listeners.
  * Exit status 0 when every step it was asked for worked.
@@ -19,8 +22,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <systemd/sd-event.h>
 
 #include "dovesd.h"
@@ -56,6 +63,16 @@ int main(int argc, char *argv[]) {
         if (!strstr("new restrict run", step) || !step[0]) {
                 fprintf(stderr, "usage: start-steps exit|new|restrict|run|time\n");
                 return 2;
+        }
+
+        if (timed && argc > 2 && strcmp(argv[2], "worker") == 0) {
+                int slot = memfd_create("start-steps-slot", MFD_CLOEXEC), wake = eventfd(0, EFD_CLOEXEC);
+                char v[32];
+
+                if (slot < 0 || wake < 0 || ftruncate(slot, 4096) < 0)
+                        return 1;
+                snprintf(v, sizeof(v), "%d %d", slot, wake);
+                setenv("DOVESD_WORKER", v, 1);
         }
 
         t[0] = cpu_ns();

@@ -19,7 +19,7 @@
 #           (dovesd-demo x: ld.so, libdovesd, libsystemd, libc init, exit 2), cpu µs per spawn;
 #   worker  dovesd-supervisor (service_count 1, process_min_avail 0, process_limit 100, USER)
 #           on a loopback socket passed as systemd does (systemd-socket-activate), running
-#           BUILD's demo per client; BUILD/bench/loadgen -c C -n N: connect, greeting, LOGOUT,
+#           BUILD's demo per client, with the units' bounding set (setpriv, when there); BUILD/bench/loadgen -c C -n N: connect, greeting, LOGOUT,
 #           close. cpu µs per connection of the supervisor (its own) and of the workers it
 #           reaped (/proc/PID/stat utime+stime and cutime+cstime; 100 Hz ticks).
 # and prints
@@ -52,6 +52,10 @@ done
 command -v systemd-socket-activate > /dev/null ||
         { echo "worker-start.sh: needs systemd-socket-activate" >&2; exit 1; }
 TICK=$(getconf CLK_TCK)
+# The bounding set the generated units give the supervisor and its workers
+# (CapabilityBoundingSet=): restrict drops what is left of it.
+BOUNDING=
+command -v setpriv > /dev/null && BOUNDING="setpriv --bounding-set -all,+setuid,+setgid,+setpcap,+kill"
 PORT=$((20000 + RANDOM % 20000))
 
 # ticks from /proc/PID/stat: "UTIME+STIME CUTIME+CSTIME"
@@ -70,7 +74,7 @@ worker_round() {
                 -E DOVESD_SERVICE=bench-single -E DOVESD_TYPE= -E DOVESD_LISTENERS=bench \
                 -E DOVESD_CLIENT_LIMIT=1 -E DOVESD_SERVICE_COUNT=1 -E DOVESD_PROCESS_LIMIT=100 \
                 -E DOVESD_PROCESS_MIN_AVAIL=0 -E DOVESD_IDLE_KILL=60 -E DOVESD_USER="$USER_NAME" \
-                "$b/helper/dovesd-supervisor" "$b/examples/demo/dovesd-demo" \
+                $BOUNDING "$b/helper/dovesd-supervisor" "$b/examples/demo/dovesd-demo" \
                 > /dev/null 2> "$TMP/sup.log" &
         pid=$!
         for i in $(seq 100); do
