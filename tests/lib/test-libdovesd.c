@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "dovesd.h"
+#include "ids.h"
 #include "internal.h"
 #include "testlib.h"
 
@@ -1031,6 +1035,157 @@ Test(libdovesd, restrict_drops_everything) {
         cr_expect_not_null(strstr(rep, "priv_off=0 egid=65534\n"), "%s", rep);
         free(status);
         free(rep);
+}
+
+/* As under the unit's CapabilityBoundingSet= (four capabilities left in the bounding set) and
+ * with an ambient capability raised: restrict drops only what the bounding set holds, and
+ * still ends with every set empty. */
+static int restrict_partial_bounding_child(void *arg) {
+        cap_value_t kill_cap = CAP_KILL;
+        cap_t caps;
+
+        for (int c = 0; c <= CAP_LAST_CAP; c++)
+                if (c != CAP_SETGID && c != CAP_SETUID && c != CAP_SETPCAP && c != CAP_KILL)
+                        (void) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+        caps = cap_get_proc();
+        if (!caps || cap_set_flag(caps, CAP_INHERITABLE, 1, &kill_cap, CAP_SET) < 0 ||
+            cap_set_proc(caps) < 0)
+                report_line("inheritable=failed");
+        cap_free(caps);
+        report_line("ambient_raise=%d", prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL, 0, 0));
+        report_line("bounding_kill=%d bounding_sys_admin=%d", prctl(PR_CAPBSET_READ, CAP_KILL),
+                    prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN));
+        return restrict_child(arg);
+}
+
+Test(libdovesd, restrict_partial_bounding_set_and_ambient_end_empty) {
+        char path[64], *status, *v, *ready, *rep;
+        report rpt;
+        pid_t pid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        pid = spawn_service(NULL, 0, restrict_partial_bounding_child, NULL, &rpt);
+        ready = report_wait(&rpt, "ready=1", 30, NULL);
+        cr_assert_not_null(ready, "%s", rpt.buf ?: "");
+        free(ready);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        status = read_file_str(path);
+        kill(pid, SIGKILL);
+        rep = finish(pid, &rpt);
+
+        cr_expect_not_null(strstr(rep, "ambient_raise=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "bounding_kill=1 bounding_sys_admin=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "restrict=0\n"), "%s", rep);
+        cr_expect_not_null(strstr(rep, "setuid0=-1/1\n"), "%s", rep);
+        cr_expect_str_eq((v = status_line(status, "Uid:\t")), "65534\t65534\t65534\t65534"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapEff:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapPrm:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapInh:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapBnd:\t")), "0000000000000000"); free(v);
+        cr_expect_str_eq((v = status_line(status, "CapAmb:\t")), "0000000000000000"); free(v);
+        free(status);
+        free(rep);
+}
+
+/* ---- DOVESD_WORKER_IDS: the supervisor's resolution of the names (helper/ids.h) ------ */
+
+Test(libdovesd, worker_ids_round_trip) {
+        dovesd_ids a = { .set_uid = true, .uid = 65534, .set_gid = true, .gid = 65534,
+                         .has_priv_gid = true, .priv_gid = 8, .n_groups = 2, .groups = { 1, 65534 } };
+        dovesd_ids b;
+        char *t = NULL;
+
+        cr_assert_eq(ids_to_env(&a, &t), 0);
+        cr_expect_str_eq(t, "DOVESD_WORKER_IDS=65534 65534 8 0 1,65534");
+        cr_assert_eq(ids_from_string(t + strlen("DOVESD_WORKER_IDS="), &b), 0);
+        cr_expect(b.set_uid && b.uid == 65534 && b.set_gid && b.gid == 65534);
+        cr_expect(b.has_priv_gid && b.priv_gid == 8 && !b.gid0_allowed);
+        cr_expect(b.n_groups == 2 && b.groups[0] == 1 && b.groups[1] == 65534);
+        free(t);
+
+        cr_assert_eq(ids_to_env(&(dovesd_ids) { .gid0_allowed = true }, &t), 0);
+        cr_expect_str_eq(t, "DOVESD_WORKER_IDS=- - - 1 -");
+        cr_assert_eq(ids_from_string("- - - 1 -", &b), 0);
+        cr_expect(!b.set_uid && !b.set_gid && !b.has_priv_gid && b.gid0_allowed && b.n_groups == 0);
+        free(t);
+
+        static const char *const bad[] = { "", "1 2 3", "x 1 - 0 -", "1 1 - 2 -", "1 1 - 0 1,",
+                                           "4294967295 1 - 0 -", "1 1 - 0 -,", "1  1 - 0 -",
+                                           "1 1 - 0 - ", "-1 1 - 0 -", "1 1 - 0 1,-" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                cr_expect_eq(ids_from_string(bad[i], &b), -EINVAL, "'%s'", bad[i]);
+}
+
+/* The names resolved by service_resolve_ids() are what restrict applies without the variable. */
+Test(libdovesd, worker_ids_resolve_names) {
+        dovesd_service *s = NULL;
+        dovesd_ids ids;
+        char *t = NULL, *error = NULL;
+
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        setenv("DOVESD_GROUP", "nogroup", 1);
+        setenv("DOVESD_EXTRA_GROUPS", "daemon", 1);
+        setenv("DOVESD_PRIVILEGED_GROUP", "mail", 1);
+        cr_assert_eq(dovesd_service_new(&s, &error), 0, "%s", error ?: "");
+        cr_assert_eq(service_resolve_ids(s, &ids), 0);
+        cr_assert_eq(ids_to_env(&ids, &t), 0);
+        /* nobody 65534, nogroup 65534, mail 8, extra daemon 1, then the primary group */
+        cr_expect_str_eq(t, "DOVESD_WORKER_IDS=65534 65534 8 0 1,65534");
+        free(t);
+        dovesd_service_unref(s);
+}
+
+/* A worker of the supervisor (DOVESD_WORKER) switches to the ids in DOVESD_WORKER_IDS without
+ * looking the names up; any other process ignores the variable. uid 1 (daemon) here stands
+ * for "not what DOVESD_USER=nobody resolves to": it shows which one was applied. */
+static int restrict_as_worker_child(void *arg) {
+        int slot = memfd_create("test-slot", MFD_CLOEXEC), wake = eventfd(0, EFD_CLOEXEC);
+        char v[32];
+
+        if (slot < 0 || wake < 0 || ftruncate(slot, sizeof(dovesd_worker_slot)) < 0) {
+                report_line("worker=failed");
+                return 0;
+        }
+        snprintf(v, sizeof(v), "%d %d", slot, wake);
+        setenv(DOVESD_ENV_WORKER, v, 1);
+        return restrict_child(arg);
+}
+
+static char *restrict_ids_uid(child_body body) {
+        char path[64], *status, *uid, *ready;
+        report rpt;
+        pid_t pid;
+
+        env_base("imap", "", "10");
+        setenv("DOVESD_USER", "nobody", 1);
+        setenv("DOVESD_WORKER_IDS", "1 1 - 0 -", 1);
+        pid = spawn_service(NULL, 0, body, NULL, &rpt);
+        ready = report_wait(&rpt, "ready=1", 30, NULL);
+        unsetenv("DOVESD_WORKER_IDS");
+        cr_assert_not_null(ready, "%s", rpt.buf ?: "");
+        free(ready);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        status = read_file_str(path);
+        kill(pid, SIGKILL);
+        free(finish(pid, &rpt));
+        uid = status_line(status, "Uid:\t");
+        free(status);
+        return uid;
+}
+
+Test(libdovesd, restrict_worker_takes_supervisor_ids) {
+        char *uid;
+
+        cr_assert_eq(geteuid(), 0, "this test needs root");
+        uid = restrict_ids_uid(restrict_as_worker_child);
+        cr_expect_str_eq(uid, "1\t1\t1\t1", "a worker applies DOVESD_WORKER_IDS");
+        free(uid);
+        uid = restrict_ids_uid(restrict_child);
+        cr_expect_str_eq(uid, "65534\t65534\t65534\t65534", "a single process resolves DOVESD_USER");
+        free(uid);
 }
 
 typedef struct restrict_case {
