@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define DOVESD_ENV_WORKER_IDS "DOVESD_WORKER_IDS"
+#include "contract.h"
+
 #define DOVESD_IDS_GROUPS_MAX 256
 
 typedef struct dovesd_service dovesd_service;

@@ -71,6 +71,10 @@
 /* "SLOT_FD WAKE_FD": the worker's shared state slot (a memfd) and the eventfd that wakes the
  * supervisor (helper/worker.c). Its presence makes the process a worker. */
 #define DOVESD_ENV_WORKER               "DOVESD_WORKER"
+/* "UID GID PRIV GID0 GROUPS": DOVESD_USER and the groups resolved once per generation by the
+ * supervisor, as Dovecot's master hands its children their ids (format: helper/ids.h). A
+ * worker without it (or with it malformed) resolves the names itself. */
+#define DOVESD_ENV_WORKER_IDS           "DOVESD_WORKER_IDS"
 
 /* Every variable of the contract starts with this; a reload passes on exactly these. */
 #define DOVESD_ENV_PREFIX               "DOVESD_"
