@@ -571,6 +571,7 @@ config *config_free(config *c) {
                 free(c->globals[i].file);
         }
         free(c->globals);
+        conf_tree_free(c->tree);
         free(c);
         return NULL;
 }
@@ -1605,6 +1606,7 @@ int config_load(const char *path, config **ret, conf_diags *diags) {
         if (r < 0)
                 goto finish;
 
+        st.cfg->tree = TAKE_PTR(t);
         *ret = TAKE_PTR(st.cfg);
         r = 0;
 finish:
@@ -1642,8 +1644,16 @@ static int parse_msecs(const char *s, uint64_t *ret) {
 
 /* VALUE as doveconf prints a setting of KEY's type (model.h): "1 hours" for 3600s, "yes" for YES. A
  * value that does not parse (`<file` on a typed setting) is printed as written. */
+const conf_tree *config_tree(const config *c) {
+        return c->tree;
+}
+
 char *config_global_canonical(const char *key, const char *value) {
-        const known_setting *k = known_setting_find("global", key);
+        return config_setting_canonical("global", key, value);
+}
+
+char *config_setting_canonical(const char *section, const char *key, const char *value) {
+        const known_setting *k = known_setting_find(section, key);
         _cleanup_free_ char *error = NULL;
         char buf[32], *s = NULL;
         uint64_t sz;
@@ -1651,7 +1661,7 @@ char *config_global_canonical(const char *key, const char *value) {
         bool b;
 
         /* protocols: doveconf prints the list it splits on spaces, joined by one space */
-        if (streq(key, "protocols")) {
+        if (streq(section, "global") && streq(key, "protocols")) {
                 size_t size = 0;
                 FILE *f;
 
