@@ -338,7 +338,8 @@ static char *setting_line(unsigned depth, const char *key, const char *printed) 
 
 /* passdb and userdb: doveconf -n prints the settings that differ from these, what doveconf
  * -a prints for a passdb and a userdb that set only a driver. The other blocks (namespace,
- * mailbox, metric, event_exporter, plugin, dict) and filters print every setting set. */
+ * mailbox, metric, event_exporter, plugin, dict, a service inside a filter) and filters
+ * print every setting set. */
 static const struct section_default {
         const char *section, *key, *value;
 } section_defaults[] = {
@@ -498,8 +499,10 @@ static int add_block_entries(const conf_tree *t, const size_t *secs, size_t n, u
                 bool any_key, by_name;
                 size_t g;
 
+                /* the services at the top level are the model's; one inside a filter is
+                 * printed as written, like the other blocks */
                 if (s->kind != CONF_SECTION_BLOCK || !in_set(secs, n, s->parent) ||
-                    streq(s->key, "service"))
+                    (streq(s->key, "service") && s->parent == 0))
                         continue;
                 any_key = s->class && s->class->any_key;
                 by_name = !any_key && !is_db(s->key);

@@ -1652,8 +1652,30 @@ char *config_global_canonical(const char *key, const char *value) {
         return config_setting_canonical("global", key, value);
 }
 
+/* The typed settings of services and listeners (service_set(), listener_set()), for a
+ * service written inside a filter, which the model checks and does not keep. */
+static const known_setting service_typed[] = {
+        { "service", "client_limit", KT_UINT },
+        { "service", "drop_priv_before_exec", KT_BOOL },
+        { "service", "idle_kill", KT_TIME },
+        { "service", "process_limit", KT_UINT },
+        { "service", "process_min_avail", KT_UINT },
+        { "service", "service_count", KT_UINT },
+        { "service", "vsz_limit", KT_SIZE },
+        { "unix_listener", "mode", KT_OCT },
+        { "fifo_listener", "mode", KT_OCT },
+        { "inet_listener", "port", KT_PORT },
+        { "inet_listener", "ssl", KT_BOOL },
+        { "inet_listener", "reuse_port", KT_BOOL },
+        { "inet_listener", "haproxy", KT_BOOL },
+};
+
 char *config_setting_canonical(const char *section, const char *key, const char *value) {
         const known_setting *k = known_setting_find(section, key);
+
+        for (size_t i = 0; !k && i < ELEMENTSOF(service_typed); i++)
+                if (streq(service_typed[i].section, section) && streq(service_typed[i].key, key))
+                        k = &service_typed[i];
         _cleanup_free_ char *error = NULL;
         char buf[32], *s = NULL;
         uint64_t sz;
