@@ -3,6 +3,7 @@
 /* Services printed exactly as doveconf -a prints them: sorted keys, two-space indent,
  * doveconf's value formats; and the non-default settings, as doveconf -n prints them. */
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -220,7 +221,8 @@ static char *hide_urls(const char *value) {
 
 /* doveconf -n hides secrets: the whole value of *_password, *_key, *_nonce and ssl_dh*
  * settings, the user and password of URLs, and what follows "password=" or "pass=" inside
- * any value, up to a space or ':'. Returns 0 or -ENOMEM. */
+ * any value (at its start or after a character that is not a letter or digit), up to a
+ * space or ':'. Returns 0 or -ENOMEM. */
 static int print_secret_hidden(FILE *f, const char *key, const char *printed) {
         _cleanup_free_ char *urls = NULL;
         const char *p;
@@ -240,6 +242,12 @@ static int print_secret_hidden(FILE *f, const char *key, const char *printed) {
                 m = a && (!b || a < b) ? a : b;
                 if (!m)
                         break;
+                if (m > urls && isalnum((unsigned char) m[-1])) {
+                        /* inside a word ("nopassword="): not a secret */
+                        fwrite(p, 1, (size_t) (m + 1 - p), f);
+                        p = m + 1;
+                        continue;
+                }
                 m += m == a ? strlen("password=") : strlen("pass=");
                 fwrite(p, 1, (size_t) (m - p), f);
                 fputs("#hidden_use-P_to_show#", f);
