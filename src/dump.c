@@ -631,17 +631,12 @@ static int write_filter(const conf_tree *t, const filter_group *g, FILE *f) {
         size_t n = 0;
         int r;
 
-        r = add_body_entries(t, "global", g->secs, g->n_secs, 0, &body);
-        if (r < 0 || body.n == 0) {
-                entries_done(&body);
-                return r;
-        }
-        for (size_t i = g->first; t->sections[i].kind == CONF_SECTION_FILTER; i = t->sections[i].parent)
+        for (size_t i = g->first; t->sections[i].kind == CONF_SECTION_FILTER;
+             i = t->sections[i].parent)
                 n++;
-        entries_done(&body);
-        /* the body again, indented below the chain of filters */
+        /* the body, indented below the chain of filters; an empty filter is not printed */
         r = add_body_entries(t, "global", g->secs, g->n_secs, (unsigned) n, &body);
-        if (r < 0) {
+        if (r < 0 || body.n == 0) {
                 entries_done(&body);
                 return r;
         }
