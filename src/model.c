@@ -571,6 +571,7 @@ config *config_free(config *c) {
                 free(c->globals[i].file);
         }
         free(c->globals);
+        conf_tree_free(c->tree);
         free(c);
         return NULL;
 }
@@ -1614,6 +1615,7 @@ int config_load(const char *path, config **ret, conf_diags *diags) {
         if (r < 0)
                 goto finish;
 
+        st.cfg->tree = TAKE_PTR(t);
         *ret = TAKE_PTR(st.cfg);
         r = 0;
 finish:
@@ -1651,8 +1653,38 @@ static int parse_msecs(const char *s, uint64_t *ret) {
 
 /* VALUE as doveconf prints a setting of KEY's type (model.h): "1 hours" for 3600s, "yes" for YES. A
  * value that does not parse (`<file` on a typed setting) is printed as written. */
+const conf_tree *config_tree(const config *c) {
+        return c->tree;
+}
+
 char *config_global_canonical(const char *key, const char *value) {
-        const known_setting *k = known_setting_find("global", key);
+        return config_setting_canonical("global", key, value);
+}
+
+/* The typed settings of services and listeners (service_set(), listener_set()), for a
+ * service written inside a filter, which the model checks and does not keep. */
+static const known_setting service_typed[] = {
+        { "service", "client_limit", KT_UINT },
+        { "service", "drop_priv_before_exec", KT_BOOL },
+        { "service", "idle_kill", KT_TIME },
+        { "service", "process_limit", KT_UINT },
+        { "service", "process_min_avail", KT_UINT },
+        { "service", "service_count", KT_UINT },
+        { "service", "vsz_limit", KT_SIZE },
+        { "unix_listener", "mode", KT_OCT },
+        { "fifo_listener", "mode", KT_OCT },
+        { "inet_listener", "port", KT_PORT },
+        { "inet_listener", "ssl", KT_BOOL },
+        { "inet_listener", "reuse_port", KT_BOOL },
+        { "inet_listener", "haproxy", KT_BOOL },
+};
+
+char *config_setting_canonical(const char *section, const char *key, const char *value) {
+        const known_setting *k = known_setting_find(section, key);
+
+        for (size_t i = 0; !k && i < ELEMENTSOF(service_typed); i++)
+                if (streq(service_typed[i].section, section) && streq(service_typed[i].key, key))
+                        k = &service_typed[i];
         _cleanup_free_ char *error = NULL;
         char buf[32], *s = NULL;
         uint64_t sz;
@@ -1660,7 +1692,7 @@ char *config_global_canonical(const char *key, const char *value) {
         bool b;
 
         /* protocols: doveconf prints the list it splits on spaces, joined by one space */
-        if (streq(key, "protocols")) {
+        if (streq(section, "global") && streq(key, "protocols")) {
                 size_t size = 0;
                 FILE *f;
 

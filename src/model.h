@@ -14,6 +14,8 @@
 
 #include "diag.h"
 
+typedef struct conf_tree conf_tree;
+
 #define DOVESD_SIZE_DEFAULT UINT64_MAX        /* per-service vsz_limit: use default_vsz_limit */
 #define DOVESD_TIME_NEVER   4294967295U       /* idle_kill: never */
 
@@ -134,6 +136,8 @@ typedef struct config {
 
         config_global *globals;         /* every top-level setting, in the order first set */
         size_t n_globals;
+
+        conf_tree *tree;                /* the file as parsed (conf.h): see config_tree() */
 } config;
 
 /* Dovecot's own programs (man dovesd.units(7), RUNNING DOVECOT): executables under
@@ -147,6 +151,11 @@ bool service_is_dovecot(const service *s);
 int config_load(const char *path, config **ret, conf_diags *diags);
 config *config_free(config *c);
 
+/* The syntax tree the config was built from: every section (passdb, namespace, plugin,
+ * protocol/local/remote filters ... as well as services) and every setting in file order,
+ * as conf_parse() kept them. doveconf -n prints the sections the model does not keep. */
+const conf_tree *config_tree(const config *c);
+
 /* The last top-level setting of KEY, NULL when the config never sets it. */
 const config_global *config_global_find(const config *c, const char *key);
 /* The value of global KEY as doveconf prints it: the typed values above in doveconf's format
@@ -156,6 +165,10 @@ char *config_global_value(const config *c, const char *key);
 /* VALUE of global KEY in the form doveconf prints it ("1 hours" for 3600s, "yes" for YES);
  * a value that does not parse is returned as written. NULL on ENOMEM. The caller frees. */
 char *config_global_canonical(const char *key, const char *value);
+/* VALUE of KEY in a block of SECTION ("global" for the top level and filters, "passdb",
+ * "namespace", "mailbox", ...) in the form doveconf prints it, as config_global_canonical().
+ * NULL on ENOMEM. The caller frees. */
+char *config_setting_canonical(const char *section, const char *key, const char *value);
 /* dovesd's default of a global the model keeps (base_dir, instance_name, default_*, ...) as
  * config_global_value() prints it; NULL for any other key. The caller frees. */
 char *config_global_default(const char *key);

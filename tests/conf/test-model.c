@@ -3,6 +3,8 @@
 /* Effective values as Dovecot's master computes them. */
 
 #include "conf-test-util.h"
+#include "conf.h"
+#include "dump.h"
 
 TestSuite(model, .init = test_dir_setup, .fini = test_dir_teardown);
 
@@ -160,4 +162,99 @@ Test(model, globals_kept) {
         cr_assert_null(unknown);
         cr_assert_null(config_global_find(c, "mail_plugins"));
         config_free(c);
+}
+
+/* The model keeps the parsed tree for -n: sections it does not use, with their settings and
+ * nesting, and filters with theirs. */
+Test(model, keeps_sections_for_dump) {
+        config *c = test_config("passdb {\n driver = pam\n}\n"
+                                "namespace inbox {\n mailbox Drafts {\n  special_use = \\Drafts\n }\n}\n"
+                                "protocol imap {\n mail_debug = yes\n}\n"
+                                "service s {\n executable = s\n}\n");
+        const conf_tree *t = config_tree(c);
+        const conf_section *passdb = NULL, *ns = NULL, *mbox = NULL, *proto = NULL;
+        bool driver = false, special_use = false, debug = false;
+
+        cr_assert_not_null(t);
+        for (size_t i = 0; i < t->n_sections; i++) {
+                const conf_section *s = &t->sections[i];
+
+                if (streq(s->key, "passdb"))
+                        passdb = s;
+                else if (streq(s->key, "namespace"))
+                        ns = s;
+                else if (streq(s->key, "mailbox"))
+                        mbox = s;
+                else if (streq(s->key, "protocol"))
+                        proto = s;
+        }
+        cr_assert(passdb && ns && mbox && proto);
+        cr_assert_eq(passdb->kind, CONF_SECTION_BLOCK);
+        cr_assert_eq(passdb->line, 1);
+        cr_assert_str_eq(ns->name, "inbox");
+        cr_assert_eq(&t->sections[mbox->parent], ns);
+        cr_assert_str_eq(mbox->name, "Drafts");
+        cr_assert_eq(proto->kind, CONF_SECTION_FILTER);
+        cr_assert_str_eq(proto->name, "imap");
+        for (size_t i = 0; i < t->n_settings; i++) {
+                const conf_setting *s = &t->settings[i];
+                const conf_section *in = &t->sections[s->section];
+
+                driver = driver || (in == passdb && streq(s->key, "driver") &&
+                                    streq(s->value, "pam"));
+                special_use = special_use || (in == mbox && streq(s->value, "\\Drafts"));
+                debug = debug || (in == proto && streq(s->key, "mail_debug"));
+        }
+        cr_assert(driver && special_use && debug);
+        config_free(c);
+}
+
+Test(model, setting_canonical_in_sections) {
+        _cleanup_free_ char *order = config_setting_canonical("namespace", "order", "010");
+        _cleanup_free_ char *deny = config_setting_canonical("passdb", "deny", "YES");
+        _cleanup_free_ char *expunge = config_setting_canonical("mailbox", "autoexpunge", "1d");
+        _cleanup_free_ char *vsz = config_setting_canonical("service", "vsz_limit", "1G");
+        /* doveconf reads a mode without a leading 0 as decimal */
+        _cleanup_free_ char *mode = config_setting_canonical("unix_listener", "mode", "666");
+        _cleanup_free_ char *plugin = config_setting_canonical("plugin", "quota", "010");
+        _cleanup_free_ char *protocols = config_setting_canonical("plugin", "protocols", " a  b");
+
+        cr_assert_str_eq(order, "10");
+        cr_assert_str_eq(deny, "yes");
+        cr_assert_str_eq(expunge, "1 days");
+        cr_assert_str_eq(vsz, "1 G");
+        cr_assert_str_eq(mode, "01232");
+        cr_assert_str_eq(plugin, "010");
+        cr_assert_str_eq(protocols, " a  b");
+}
+
+/* dovesd-generator -n on sections and filters: doveconf -n's shape (tests/diff compares it
+ * with doveconf itself on valid/n-sections*.conf). */
+Test(model, dump_changed_sections) {
+        _cleanup_free_ char *path = test_write("n.conf",
+                "protocol imap {\n imap_max_line_length = 64k\n}\n"
+                "passdb b {\n driver = pam\n deny = no\n}\n"
+                "plugin {\n x_key = k\n url = http://u:p@h\n}\n"
+                "local 10.0.0.0/8 {\n protocol imap {\n  mail_debug = no\n }\n}\n"
+                "remote 10.0.0.0/8 {\n mail_debug = yes\n}\n"
+                "namespace inbox {\n inbox = yes\n}\n"
+                "mail_debug = yes\n");
+        _cleanup_free_ char *out = NULL;
+        size_t size = 0;
+        conf_diags d = {};
+        FILE *f = open_memstream(&out, &size);
+
+        cr_assert_not_null(f);
+        cr_assert_eq(config_dump_changed(path, f, &d), 0);
+        cr_assert_eq(fclose(f), 0);
+        conf_diags_done(&d);
+        cr_assert_str_eq(out,
+                "mail_debug = yes\n"
+                "namespace inbox {\n  inbox = yes\n  location = \n  prefix = \n}\n"
+                "passdb {\n  driver = pam\n  name = b\n}\n"
+                "plugin {\n  url = http://#hidden_use-P_to_show#@h\n"
+                "  x_key = # hidden, use -P to show it\n}\n"
+                "protocol imap {\n  imap_max_line_length = 64 k\n}\n"
+                "remote 10.0.0.0/8 {\n  mail_debug = yes\n}\n"
+                "local 10.0.0.0/8 {\n  protocol imap {\n    mail_debug = no\n  }\n}\n");
 }

@@ -224,10 +224,9 @@ DOVESD_DEFAULT_GLOBALS = {
 def normalize_n(text):
         """doveconf -n / dovesd -n output -> comparable lines.
 
-        Drops the header comments, every top-level section other than service (dovesd
-        accepts and ignores passdb, userdb, plugin, namespace, protocol/local/remote filters
-        and does not print them), default-valued lines inside services, and blocks left
-        empty."""
+        Drops the header comments and, inside services and their listeners, default-valued
+        lines and blocks left empty. Every other section (passdb, userdb, namespace, plugin,
+        protocol/local/remote filters ...) is compared as printed."""
         out, stack = [], []          # stack of [header line, body lines, kind]
         for line in text.split("\n"):
                 if not line or (not stack and line.startswith("#")):
@@ -235,21 +234,21 @@ def normalize_n(text):
                 s = line.strip()
                 if s.endswith("{"):
                         kind = s.split()[0]
-                        if not stack and kind != "service":
-                                kind = "skip"
-                        elif stack and stack[-1][2] == "skip":
-                                kind = "skip"
+                        if stack and stack[-1][2] != "service":
+                                kind = "other"
+                        elif not stack and kind != "service":
+                                kind = "other"
                         stack.append([line, [], kind])
                         continue
                 if s == "}":
                         head, body, kind = stack.pop()
-                        block = [head] + body + [line] if body else []
-                        if kind == "skip":
-                                block = []
+                        # only services and listeners lose their empty blocks
+                        block = [head] + body + [line] if body or kind == "other" else []
                         (stack[-1][1] if stack else out).extend(block)
                         continue
                 if stack:
-                        if stack[-1][2] == "skip":
+                        if any(k == "other" for _, _, k in stack):
+                                stack[-1][1].append(line)
                                 continue
                         m = re.match(r"^\s*(\S+) = ?(.*)$", line)
                         defaults = SERVICE_DEFAULTS if len(stack) == 1 else LISTENER_DEFAULTS
