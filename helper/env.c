@@ -1,33 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <systemd/sd-daemon.h>
 
+#include "env.h"
 #include "internal.h"
-
-_printf_(2, 3)
-static int set_error(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return -EINVAL;
-        free(*ret_error);
-        *ret_error = NULL;
-        va_start(ap, format);
-        if (vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
 
 static int parse_unsigned(const char *name, const char *value, unsigned min, unsigned *ret,
                           char **ret_error) {
@@ -74,7 +53,7 @@ static int env_string(const char *name, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static int parse_networks(dovesd_service *s, const char *text, char **ret_error) {
+static int parse_networks(service_settings *s, const char *text, char **ret_error) {
         _cleanup_free_ char *err = NULL;
         const char *prefix = "haproxy_trusted_networks: ";
         int r;
@@ -90,7 +69,7 @@ static int parse_networks(dovesd_service *s, const char *text, char **ret_error)
         return r;
 }
 
-static int parse_listeners(dovesd_service *s, const char *text, char **ret_error) {
+static int parse_listeners(service_settings *s, const char *text, char **ret_error) {
         _cleanup_free_ char *copy = strdup(text);
         char *p, *entry;
 
@@ -102,7 +81,7 @@ static int parse_listeners(dovesd_service *s, const char *text, char **ret_error
         p = copy;
         while ((entry = strsep(&p, ";"))) {
                 char *name = strsep(&entry, ":"), *flag;
-                dovesd_listener l = {}, *a;
+                service_listener l = {};
 
                 if (!name[0])
                         return set_error(ret_error, "DOVESD_LISTENERS: empty listener name in '%s'",
@@ -122,21 +101,17 @@ static int parse_listeners(dovesd_service *s, const char *text, char **ret_error
                                 return set_error(ret_error,
                                                  "DOVESD_LISTENERS: duplicate listener '%s'", name);
 
+                if (!GREEDY_REALLOC(s->listeners, s->n_listeners + 1))
+                        return -ENOMEM;
                 l.name = strdup(name);
                 if (!l.name)
                         return -ENOMEM;
-                a = reallocarray(s->listeners, s->n_listeners + 1, sizeof(*a));
-                if (!a) {
-                        free(l.name);
-                        return -ENOMEM;
-                }
-                s->listeners = a;
                 s->listeners[s->n_listeners++] = l;
         }
         return 0;
 }
 
-int service_parse_env(dovesd_service *s, char **ret_error) {
+static int parse_env(service_settings *s, char **ret_error) {
         const char *v;
         unsigned timeout;
         int r;
@@ -151,6 +126,7 @@ int service_parse_env(dovesd_service *s, char **ret_error) {
                 return -ENOMEM;
         if (!STR_IN_SET(s->type, "", "log", "config", "anvil", "login", "startup", "worker"))
                 return set_error(ret_error, "DOVESD_TYPE: unknown service type '%s'", s->type);
+        s->login = streq(s->type, "login");
 
         r = env_unsigned(DOVESD_ENV_CLIENT_LIMIT, true, 0, 1, &s->client_limit, ret_error);
         if (r < 0)
@@ -211,147 +187,60 @@ int service_parse_env(dovesd_service *s, char **ret_error) {
         return 0;
 }
 
-static const char *describe_fd(int fd) {
-        struct stat st;
-        int type = 0, listening = 0;
-        socklen_t l = sizeof(int);
-
-        if (fstat(fd, &st) < 0)
-                return "an invalid file descriptor";
-        if (S_ISREG(st.st_mode))
-                return "a regular file";
-        if (S_ISDIR(st.st_mode))
-                return "a directory";
-        if (S_ISCHR(st.st_mode))
-                return "a character device";
-        if (S_ISFIFO(st.st_mode))
-                return "a FIFO";
-        if (!S_ISSOCK(st.st_mode))
-                return "not a socket";
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-                return "an unusable socket";
-        if (type == SOCK_DGRAM)
-                return "a datagram socket";
-        if (type == SOCK_SEQPACKET)
-                return "a seqpacket socket";
-        if (type != SOCK_STREAM)
-                return "a socket of an unknown type";
-        l = sizeof(int);
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0)
-                return "an unusable socket";
-        return listening ? "a listening stream socket" : "a connected stream socket";
-}
-
-static int fd_nonblock(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return -errno;
-        if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return -errno;
-        return 0;
-}
-
-static dovesd_listener *find_listener(dovesd_service *s, const char *name) {
+service_settings *service_settings_free(service_settings *s) {
+        if (!s)
+                return NULL;
+        free(s->name);
+        free(s->type);
+        free(s->user);
+        free(s->group);
+        free(s->extra_groups);
+        free(s->privileged_group);
+        free(s->chroot);
+        proxy_networks_free(s->networks);
         for (size_t i = 0; i < s->n_listeners; i++)
-                if (strcmp(s->listeners[i].name, name) == 0)
-                        return &s->listeners[i];
+                free(s->listeners[i].name);
+        free(s->listeners);
+        free(s);
         return NULL;
 }
 
-int service_take_fds(dovesd_service *s, char **ret_error) {
-        char **names = NULL;
-        int n, r = 0;
+int service_settings_from_env(service_settings **ret, char **ret_error) {
+        service_settings *s;
+        int r;
 
-        n = sd_listen_fds_with_names(true, &names);
-        if (n < 0)
-                return set_error(ret_error, "LISTEN_FDS: cannot read the passed file descriptors: %s",
-                                 strerror(-n));
-
-        s->sockets = calloc(n > 0 ? n : 1, sizeof(dovesd_socket));
-        if (!s->sockets) {
-                r = -ENOMEM;
-                goto finish;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        r = parse_env(s, ret_error);
+        if (r < 0) {
+                service_settings_free(s);
+                return r;
         }
+        *ret = s;
+        return 0;
+}
 
-        for (int i = 0; i < n; i++) {
-                int fd = SD_LISTEN_FDS_START + i;
-                const char *name = names ? names[i] : "unknown";
-                dovesd_listener *l = find_listener(s, name);
-                socket_kind kind;
-
-                if (!l && strcmp(name, DOVESD_ANVIL_SHARED_FDNAME) == 0 &&
-                    s->anvil_shared_fd < 0 && sd_is_fifo(fd, NULL) > 0) {
-                        /* Dovecot's anvil: its shared pipe, for dovesd-supervisor. */
-                        s->anvil_shared_fd = fd;
-                        continue;
-                }
-                if (!l) {
-                        r = set_error(ret_error,
-                                      "fd %d named '%s' matches no listener in DOVESD_LISTENERS",
-                                      fd, name);
-                        goto finish;
-                }
-
-                if (sd_is_fifo(fd, NULL) > 0)
-                        kind = SOCKET_FIFO;
-                else if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
-                        kind = SOCKET_INET;
-                else if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
-                        kind = SOCKET_UNIX;
-                else {
-                        r = set_error(ret_error,
-                                      "listener '%s' (fd %d): expected a listening stream socket or a FIFO, got %s",
-                                      name, fd, describe_fd(fd));
-                        goto finish;
-                }
-                if (kind != SOCKET_INET && (l->ssl || l->haproxy)) {
-                        r = set_error(ret_error,
-                                      "listener '%s' (fd %d): %s needs an inet socket, got %s",
-                                      name, fd, l->ssl ? "ssl" : "haproxy",
-                                      kind == SOCKET_FIFO ? "a FIFO" : "a unix socket");
-                        goto finish;
-                }
-                if (l->n_fds > 0) {
-                        /* All fds of one listener must be of one kind. */
-                        for (size_t j = 0; j < s->n_sockets; j++)
-                                if (s->sockets[j].listener == l && s->sockets[j].kind != kind &&
-                                    (s->sockets[j].kind == SOCKET_FIFO || kind == SOCKET_FIFO)) {
-                                        r = set_error(ret_error,
-                                                      "listener '%s' (fd %d): mixes FIFOs and sockets",
-                                                      name, fd);
-                                        goto finish;
-                                }
-                }
-                r = fd_nonblock(fd);
-                if (r < 0) {
-                        r = set_error(ret_error, "listener '%s' (fd %d): cannot make it non-blocking: %s",
-                                      name, fd, strerror(-r));
-                        goto finish;
-                }
-
-                l->n_fds++;
-                s->sockets[s->n_sockets++] = (dovesd_socket) {
-                        .service = s,
-                        .listener = l,
-                        .fd = fd,
-                        .kind = kind,
-                };
-        }
-
+int service_settings_find_listener(const service_settings *s, const char *name) {
         for (size_t i = 0; i < s->n_listeners; i++)
-                if (s->listeners[i].n_fds == 0) {
-                        r = set_error(ret_error,
-                                      "listener '%s': no file descriptor named '%s' in LISTEN_FDNAMES",
-                                      s->listeners[i].name, s->listeners[i].name);
-                        goto finish;
-                }
-        r = 0;
+                if (streq(s->listeners[i].name, name))
+                        return (int) i;
+        return -ENOENT;
+}
 
-finish:
-        if (names)
-                for (char **p = names; *p; p++)
-                        free(*p);
-        free(names);
-        return r;
+unsigned service_settings_capacity(const service_settings *s) {
+        if (s->service_count > 0)
+                return MIN(s->client_limit, s->service_count);
+        return s->client_limit;
+}
+
+bool service_settings_same_listeners(const service_settings *a, const service_settings *b) {
+        if (a->n_listeners != b->n_listeners)
+                return false;
+        for (size_t i = 0; i < a->n_listeners; i++)
+                if (!streq(a->listeners[i].name, b->listeners[i].name) ||
+                    a->listeners[i].ssl != b->listeners[i].ssl ||
+                    a->listeners[i].haproxy != b->listeners[i].haproxy)
+                        return false;
+        return true;
 }

@@ -32,9 +32,12 @@
  *   - FIFO listeners only deliver fifo_readable events and never count as clients.
  */
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,7 +51,26 @@
 #include "contract.h"
 #include "macro.h"
 
+#include "env.h"
+#include "listen.h"
+
 #define _public_ __attribute__((visibility("default")))
+
+/* Frees *ret_error, puts the message there and returns -EINVAL: bad input. */
+_printf_(2, 3)
+static inline int set_error(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return -EINVAL;
+        free(*ret_error);
+        *ret_error = NULL;
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
 
 /* accept4() errors that concern one client only: carry on with the next. */
 #define IN_SET_ERRNO_TRANSIENT(e)                                                       \
@@ -78,12 +100,6 @@
 #define DOVESD_STOP_TIMEOUT_USEC_DEFAULT (10 * USEC_PER_SEC)
 #define DOVESD_ACCEPT_BURST 32                  /* accepts per wakeup and listener */
 
-typedef enum socket_kind {
-        SOCKET_INET,
-        SOCKET_UNIX,
-        SOCKET_FIFO,
-} socket_kind;
-
 typedef enum service_role {
         ROLE_SINGLE,
         ROLE_SUPERVISOR,
@@ -95,18 +111,10 @@ typedef enum conn_state {
         CONN_ACTIVE,            /* handed to the program */
 } conn_state;
 
-/* One entry of DOVESD_LISTENERS. */
-typedef struct dovesd_listener {
-        char *name;
-        bool ssl;
-        bool haproxy;
-        size_t n_fds;           /* fds matched to it (an inet listener may have several) */
-} dovesd_listener;
-
-/* One fd passed by systemd, matched to a listener. */
+/* A listening fd in the accept loop. */
 typedef struct dovesd_socket {
         dovesd_service *service;
-        dovesd_listener *listener;
+        const service_listener *listener;
         int fd;
         socket_kind kind;
         sd_event_source *source;
@@ -114,7 +122,7 @@ typedef struct dovesd_socket {
 
 struct dovesd_conn {
         dovesd_service *service;
-        dovesd_listener *listener;
+        const service_listener *listener;
         int fd;
         conn_state state;
         bool proxied;
@@ -158,23 +166,20 @@ typedef struct dovesd_worker_slot {
         _Atomic(unsigned) max_clients;          /* most clients held at once */
 } dovesd_worker_slot;
 
+/* Where one process's records go: the program's callback, or journald with DOVESD_SERVICE. */
+typedef struct log_target {
+        const char *service;            /* DOVESD_SERVICE= of every record, or NULL */
+        dovesd_log_func fn;             /* dovesd_service_set_log_callback() */
+        void *userdata;
+} log_target;
+
 struct dovesd_service {
         unsigned n_ref;
 
-        /* DOVESD_* */
-        char *name;
-        char *type;
-        unsigned client_limit;          /* >= 1 */
-        unsigned service_count;         /* 0 = unlimited */
-        unsigned process_limit;         /* >= 1 */
-        unsigned process_min_avail;
-        unsigned idle_kill;             /* seconds, 0 = never */
-        char *user, *group, *extra_groups, *privileged_group, *chroot;   /* NULL = unset */
-        proxy_networks *networks;       /* DOVESD_HAPROXY_TRUSTED_NETWORKS, never NULL after new */
-        uint64_t haproxy_timeout_usec;
+        const service_settings *settings;       /* env.c: DOVESD_*, read once, never changed */
+        listen_fds fds;                         /* listen.c: the fds systemd passed */
+        log_target log;                         /* log.c: where records go */
 
-        dovesd_listener *listeners;
-        size_t n_listeners;
         dovesd_socket *sockets;
         size_t n_sockets;
 
@@ -205,9 +210,6 @@ struct dovesd_service {
         bool accept_paused;             /* out of fds or memory: not accepting for a moment */
         uint64_t last_accept_error_log_usec;
 
-        dovesd_log_func log_fn;
-        void *log_userdata;
-
         /* privileges */
         bool restricted;
         bool caps_dropped;
@@ -219,27 +221,19 @@ struct dovesd_service {
         /* in a worker (DOVESD_WORKER): its slot and the supervisor's wake-up eventfd */
         dovesd_worker_slot *slot;
         int wake_fd;
-        int anvil_shared_fd;            /* supervisor of Dovecot's anvil: the shared FIFO */
         unsigned last_bits;             /* the state bits last signalled through wake_fd */
 };
 
 /* log.c */
-void service_log_full(dovesd_service *s, int priority, const char *message_id,
-                      const char *listener, const char *client, const char *format, ...)
-        _printf_(6, 7);
-#define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
-bool service_log_enabled(const dovesd_service *s, int priority);
-int service_notify(dovesd_service *s, const char *state);      /* sd_notify(), ignored in workers */
+void log_emit(const log_target *t, int priority, const char *message_id, const char *listener,
+              const char *client, const char *format, ...) _printf_(6, 7);
+bool log_enabled(const log_target *t, int priority);
+int service_notify(const char *state);  /* sd_notify() */
 void service_log_connect(void);         /* connect journald/notify sockets (before chroot) */
-
-/* service.c: a service object with nothing parsed or taken yet (fds -EBADF). */
-dovesd_service *service_alloc(void);
-/* Frees the string settings and trusted networks of DOVESD_* (all NULL after). */
-void service_settings_free(dovesd_service *s);
-
-/* env.c: parse DOVESD_* and take the LISTEN_* fds. Errors fill *ret_error. */
-int service_parse_env(dovesd_service *s, char **ret_error);
-int service_take_fds(dovesd_service *s, char **ret_error);
+/* The service object's records. */
+#define service_log_full(s, ...) log_emit(&(s)->log, __VA_ARGS__)
+#define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
+#define service_log_enabled(s, prio) log_enabled(&(s)->log, prio)
 
 /* loop.c: the accept loop, used by SINGLE and WORKER processes. */
 unsigned service_free_slots(const dovesd_service *s);
@@ -258,7 +252,7 @@ void service_worker_publish(dovesd_service *s, unsigned free_slots);
 void service_worker_detach(dovesd_service *s);
 
 /* conn.c */
-int conn_new(dovesd_service *s, dovesd_listener *l, int fd, const struct sockaddr *remote,
+int conn_new(dovesd_service *s, const service_listener *l, int fd, const struct sockaddr *remote,
              socklen_t remote_len, dovesd_conn **ret);
 void conn_free(dovesd_conn *c, bool call_disconnect);
 int conn_activate(dovesd_conn *c);              /* hand to the program */

@@ -126,8 +126,8 @@ static int max_priority(void) {
         return level;
 }
 
-bool service_log_enabled(const dovesd_service *s, int priority) {
-        return (s && s->log_fn) || priority <= max_priority();
+bool log_enabled(const log_target *t, int priority) {
+        return (t && t->fn) || priority <= max_priority();
 }
 
 /* The last resort, when no callback is set and journald cannot be reached (its socket is not
@@ -149,13 +149,13 @@ static void stderr_fallback(const char *service, const char *message) {
 
 /* Records go to the program's callback, or to journald; to stderr only when neither can take
  * them (see stderr_fallback()). Never to stdout. */
-void service_log_full(dovesd_service *s, int priority, const char *message_id,
-                      const char *listener, const char *client, const char *format, ...) {
+void log_emit(const log_target *t, int priority, const char *message_id, const char *listener,
+              const char *client, const char *format, ...) {
         char buf[1024];
         va_list ap;
         int saved_errno = errno;
 
-        if (!service_log_enabled(s, priority))
+        if (!log_enabled(t, priority))
                 return;
         va_start(ap, format);
         (void) vsnprintf(buf, sizeof(buf), format, ap);
@@ -165,13 +165,13 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
                 .priority = priority,
                 .message = buf,
                 .message_id = message_id,
-                .service = s ? s->name : NULL,
+                .service = t ? t->service : NULL,
                 .listener = listener,
                 .client = client,
         };
 
-        if (s && s->log_fn)
-                s->log_fn(&rec, s->log_userdata);
+        if (t && t->fn)
+                t->fn(&rec, t->userdata);
         else {
                 char f_msg[1100], f_prio[16], f_svc[300], f_mid[64], f_lst[300], f_cli[300];
                 struct iovec iov[6];
@@ -189,7 +189,7 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
 
                 ADD_FIELD(f_msg, "MESSAGE=%s", buf);
                 ADD_FIELD(f_prio, "PRIORITY=%i", priority);
-                ADD_FIELD(f_svc, "DOVESD_SERVICE=%s", s && s->name ? s->name : "");
+                ADD_FIELD(f_svc, "DOVESD_SERVICE=%s", t && t->service ? t->service : "");
                 if (message_id)
                         ADD_FIELD(f_mid, "MESSAGE_ID=%s", message_id);
                 if (listener)
@@ -202,15 +202,13 @@ void service_log_full(dovesd_service *s, int priority, const char *message_id,
                         ;
                 else if (access("/run/systemd/journal/socket", F_OK) < 0 ||
                          sd_journal_sendv(iov, n) < 0)
-                        stderr_fallback(s ? s->name : NULL, buf);
+                        stderr_fallback(t ? t->service : NULL, buf);
         }
 
         errno = saved_errno;
 }
 
-int service_notify(dovesd_service *s, const char *state) {
-        if (s->role == ROLE_WORKER)
-                return 0;
+int service_notify(const char *state) {
         if (notify_fd >= 0) {
                 if (send(notify_fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                         return -errno;
@@ -223,7 +221,7 @@ _public_ int dovesd_service_set_log_callback(dovesd_service *s, dovesd_log_func 
                                              void *userdata) {
         if (!s)
                 return -EINVAL;
-        s->log_fn = fn;
-        s->log_userdata = userdata;
+        s->log.fn = fn;
+        s->log.userdata = userdata;
         return 0;
 }

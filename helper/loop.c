@@ -21,21 +21,27 @@ static uint64_t now_usec(dovesd_service *s) {
         return t;
 }
 
+/* sd_notify(): a worker reports to the supervisor through its slot, never to systemd. */
+static void loop_notify(dovesd_service *s, const char *state) {
+        if (s->role != ROLE_WORKER)
+                (void) service_notify(state);
+}
+
 unsigned service_free_slots(const dovesd_service *s) {
         unsigned used = s->n_active + s->n_pending;
-        unsigned avail = used >= s->client_limit ? 0 : s->client_limit - used;
+        unsigned avail = used >= s->settings->client_limit ? 0 : s->settings->client_limit - used;
 
-        if (s->service_count > 0) {
+        if (s->settings->service_count > 0) {
                 uint64_t committed = s->n_served + s->n_pending;
-                unsigned left = committed >= s->service_count ? 0 :
-                                (unsigned) (s->service_count - committed);
+                unsigned left = committed >= s->settings->service_count ? 0 :
+                                (unsigned) (s->settings->service_count - committed);
                 avail = MIN(avail, left);
         }
         return avail;
 }
 
 static bool service_is_login(const dovesd_service *s) {
-        return strcmp(s->type, "login") == 0;
+        return s->settings->login;
 }
 
 static dovesd_conn *oldest_unlogged(const dovesd_service *s) {
@@ -55,7 +61,7 @@ static bool can_overflow(const dovesd_service *s) {
 
         return full && service_is_login(s) &&
                 !s->exhausted && !s->stopping &&
-                (s->service_count == 0 || s->n_served + s->n_pending < s->service_count) &&
+                (s->settings->service_count == 0 || s->n_served + s->n_pending < s->settings->service_count) &&
                 s->n_overflow_pending < s->n_not_logged_in && oldest_unlogged(s);
 }
 
@@ -84,7 +90,7 @@ static void status_send(dovesd_service *s) {
         snprintf(buf, sizeof(buf), "STATUS=%u client%s, %u free slot%s, %" PRIu64 " served",
                  clients, clients == 1 ? "" : "s", free_slots, free_slots == 1 ? "" : "s",
                  s->n_served);
-        (void) service_notify(s, buf);
+        loop_notify(s, buf);
 }
 
 static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -127,8 +133,8 @@ void service_publish(dovesd_service *s) {
 }
 
 static bool idle_kill_applies(const dovesd_service *s) {
-        return s->role == ROLE_SINGLE && s->idle_kill > 0 &&
-                s->process_min_avail == 0;
+        return s->role == ROLE_SINGLE && s->settings->idle_kill > 0 &&
+                s->settings->process_min_avail == 0;
 }
 
 static void limit_reached(dovesd_service *s) {
@@ -139,7 +145,7 @@ static void limit_reached(dovesd_service *s) {
         s->last_limit_log_usec = t;
         service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_LIMIT_REACHED, NULL, NULL,
                          "client_limit (%u) reached, new clients wait in the listen backlog",
-                         s->client_limit);
+                         s->settings->client_limit);
 }
 
 void service_update_accepting(dovesd_service *s) {
@@ -149,7 +155,7 @@ void service_update_accepting(dovesd_service *s) {
         if (!s->running)
                 return;
 
-        if (s->service_count > 0 && s->n_served >= s->service_count)
+        if (s->settings->service_count > 0 && s->n_served >= s->settings->service_count)
                 s->exhausted = true;
 
         free_slots = service_free_slots(s);
@@ -163,7 +169,7 @@ void service_update_accepting(dovesd_service *s) {
                 s->listening = want;
                 /* A full worker is normal: the supervisor logs process_limit. */
                 if (!want && !s->stopping && !s->exhausted && !s->accept_paused &&
-                    s->service_count != 1 && s->role != ROLE_WORKER)
+                    s->settings->service_count != 1 && s->role != ROLE_WORKER)
                         limit_reached(s);
         }
 
@@ -174,7 +180,7 @@ void service_update_accepting(dovesd_service *s) {
                         (void) sd_event_source_get_enabled(s->idle_timer, &enabled);
                         if (enabled == SD_EVENT_OFF) {
                                 (void) sd_event_source_set_time_relative(s->idle_timer,
-                                                                         s->idle_kill * USEC_PER_SEC);
+                                                                         s->settings->idle_kill * USEC_PER_SEC);
                                 (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
                         }
                 } else
@@ -188,7 +194,7 @@ void service_update_accepting(dovesd_service *s) {
                         service_log_full(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO,
                                          DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
                                          "service_count (%u) reached and every client finished, exiting",
-                                         s->service_count);
+                                         s->settings->service_count);
                 s->stopping = true;
                 (void) sd_event_exit(s->event, 0);
         }
@@ -309,7 +315,7 @@ static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         if (s->n_active + s->n_pending > 0)
                 return 0;
         service_log_full(s, LOG_INFO, DOVESD_MESSAGE_IDLE_EXIT, NULL, NULL,
-                         "No clients for %u s (idle_kill), exiting", s->idle_kill);
+                         "No clients for %u s (idle_kill), exiting", s->settings->idle_kill);
         s->stopping = true;
         service_update_accepting(s);
         return sd_event_exit(s->event, 0);
@@ -337,7 +343,7 @@ int service_begin_stop(dovesd_service *s) {
         if (s->stopping)
                 return 0;
         s->stopping = true;
-        (void) service_notify(s, "STOPPING=1");
+        loop_notify(s, "STOPPING=1");
 
         /* Clients whose PROXY header is still outstanding never reached the program. */
         for (dovesd_conn *c = s->conns, *next; c; c = next) {
@@ -385,13 +391,13 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
 
         if (!s->cb.reload)
                 return 0;
-        (void) service_notify(s, "RELOADING=1");
+        loop_notify(s, "RELOADING=1");
         r = s->cb.reload(s, s->userdata);
         if (r < 0)
                 service_log(s, LOG_ERR, "Reload failed: %s", strerror(-r));
         else
                 service_log(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO, "Reloaded");
-        (void) service_notify(s, "READY=1");
+        loop_notify(s, "READY=1");
         status_send(s);
         return 0;
 }
@@ -451,8 +457,20 @@ int service_loop_setup(dovesd_service *s) {
                         return r;
         }
 
+        if (!s->sockets)
+                s->sockets = calloc(s->fds.n_fds ?: 1, sizeof(dovesd_socket));
+        if (!s->sockets)
+                return -ENOMEM;
+        s->n_sockets = s->fds.n_fds;
         for (size_t i = 0; i < s->n_sockets; i++) {
                 dovesd_socket *sock = &s->sockets[i];
+
+                *sock = (dovesd_socket) {
+                        .service = s,
+                        .listener = &s->settings->listeners[s->fds.fds[i].listener],
+                        .fd = s->fds.fds[i].fd,
+                        .kind = s->fds.fds[i].kind,
+                };
 
                 r = sd_event_add_io(s->event, &sock->source, sock->fd, EPOLLIN, on_listener, sock);
                 if (r < 0)
@@ -467,7 +485,7 @@ int service_loop_setup(dovesd_service *s) {
 
         if (idle_kill_applies(s)) {
                 r = sd_event_add_time_relative(s->event, &s->idle_timer, CLOCK_MONOTONIC,
-                                               s->idle_kill * USEC_PER_SEC, 0, on_idle, s);
+                                               s->settings->idle_kill * USEC_PER_SEC, 0, on_idle, s);
                 if (r < 0)
                         return r;
                 r = sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
@@ -483,7 +501,7 @@ int service_loop_run(dovesd_service *s) {
         s->running = true;
         service_update_accepting(s);
         if (s->role != ROLE_WORKER) {
-                (void) service_notify(s, "READY=1");
+                loop_notify(s, "READY=1");
                 status_send(s);
         }
 
@@ -494,6 +512,6 @@ int service_loop_run(dovesd_service *s) {
                 conn_free(s->conns, true);
         s->running = false;
         if (s->role != ROLE_WORKER)
-                (void) service_notify(s, "STOPPING=1");
+                loop_notify(s, "STOPPING=1");
         return r;
 }

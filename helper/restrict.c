@@ -145,35 +145,35 @@ int service_resolve_ids(dovesd_service *s, dovesd_ids *ret) {
         int r;
 
         /* Resolve every name while NSS is reachable, before chroot. */
-        if (s->user) {
+        if (s->settings->user) {
                 struct passwd *pw;
 
                 errno = 0;
-                pw = getpwnam(s->user);
+                pw = getpwnam(s->settings->user);
                 if (!pw) {
-                        service_log(s, LOG_ERR, "DOVESD_USER: unknown user '%s'", s->user);
+                        service_log(s, LOG_ERR, "DOVESD_USER: unknown user '%s'", s->settings->user);
                         return -ESRCH;
                 }
                 ids.uid = pw->pw_uid;
                 ids.gid = pw->pw_gid;
                 ids.set_uid = ids.set_gid = true;
         }
-        if (s->group) {
-                r = lookup_group(s, DOVESD_ENV_GROUP, s->group, &ids.gid);
+        if (s->settings->group) {
+                r = lookup_group(s, DOVESD_ENV_GROUP, s->settings->group, &ids.gid);
                 if (r < 0)
                         return r;
                 ids.set_gid = true;
         }
-        if (s->privileged_group) {
-                r = lookup_group(s, DOVESD_ENV_PRIVILEGED_GROUP, s->privileged_group, &ids.priv_gid);
+        if (s->settings->privileged_group) {
+                r = lookup_group(s, DOVESD_ENV_PRIVILEGED_GROUP, s->settings->privileged_group, &ids.priv_gid);
                 if (r < 0)
                         return r;
                 ids.has_priv_gid = true;
                 ids.set_gid = true;
         }
         ids.gid0_allowed = !ids.set_gid || ids.gid == 0 || (ids.has_priv_gid && ids.priv_gid == 0);
-        if (s->extra_groups) {
-                _cleanup_free_ char *copy = strdup(s->extra_groups);
+        if (s->settings->extra_groups) {
+                _cleanup_free_ char *copy = strdup(s->settings->extra_groups);
                 char *saveptr = NULL;
 
                 if (!copy)
@@ -327,11 +327,11 @@ static int restrict_credentials(dovesd_service *s) {
         priv_gid = ids.has_priv_gid ? ids.priv_gid : 0;
         s->has_priv_gid = ids.has_priv_gid;
 
-        if (set_uid && uid == 0 && strcmp(s->type, "login") == 0) {
+        if (set_uid && uid == 0 && strcmp(s->settings->type, "login") == 0) {
                 service_log(s, LOG_ERR, "This process must not be run as root");
                 return -EPERM;
         }
-        if (!set_uid && uid == 0 && strcmp(s->type, "login") == 0) {
+        if (!set_uid && uid == 0 && strcmp(s->settings->type, "login") == 0) {
                 service_log(s, LOG_ERR, "DOVESD_USER is not set: a login process must not run as root");
                 return -EPERM;
         }
@@ -340,7 +340,7 @@ static int restrict_credentials(dovesd_service *s) {
                 /* Already unprivileged (systemd's User=): only an identity we have works. */
                 if (set_uid && uid != getuid()) {
                         service_log(s, LOG_ERR, "Cannot switch to user '%s' (uid %u): not running as root",
-                                    s->user, (unsigned) uid);
+                                    s->settings->user, (unsigned) uid);
                         return -EPERM;
                 }
                 set_uid = set_gid = false;
@@ -373,17 +373,17 @@ static int restrict_credentials(dovesd_service *s) {
                 }
         }
 
-        if (s->chroot) {
+        if (s->settings->chroot) {
                 /* journald and NOTIFY_SOCKET are paths outside the chroot: connect first. */
                 service_log_connect();
-                if (chroot(s->chroot) < 0) {
+                if (chroot(s->settings->chroot) < 0) {
                         r = -errno;
-                        service_log(s, LOG_ERR, "chroot(%s) failed: %m", s->chroot);
+                        service_log(s, LOG_ERR, "chroot(%s) failed: %m", s->settings->chroot);
                         return r;
                 }
                 if (chdir("/") < 0) {
                         r = -errno;
-                        service_log(s, LOG_ERR, "chdir(/) in the chroot %s failed: %m", s->chroot);
+                        service_log(s, LOG_ERR, "chdir(/) in the chroot %s failed: %m", s->settings->chroot);
                         return r;
                 }
         }
@@ -471,7 +471,7 @@ _public_ bool dovesd_service_is_restricted(const dovesd_service *s) {
 }
 
 _public_ const char *dovesd_service_get_chroot(const dovesd_service *s) {
-        return s && s->restricted ? s->chroot : NULL;
+        return s && s->restricted ? s->settings->chroot : NULL;
 }
 
 _public_ bool dovesd_service_caps_dropped(const dovesd_service *s) {
@@ -509,7 +509,7 @@ _public_ int dovesd_service_describe_privileges(const dovesd_service *s, char **
 
         n = asprintf(&out, "uid=%u euid=%u gid=%u egid=%u sgid=%u groups=%s chroot=%s caps=%s",
                      (unsigned) ru, (unsigned) eu, (unsigned) rg, (unsigned) eg, (unsigned) sg,
-                     groups, s->restricted && s->chroot ? s->chroot : "none", caps ?: "none");
+                     groups, s->restricted && s->settings->chroot ? s->settings->chroot : "none", caps ?: "none");
         free(caps);
         if (n < 0)
                 return -ENOMEM;

@@ -12,17 +12,10 @@ static dovesd_service *service_free(dovesd_service *s) {
         while (s->conns)
                 conn_free(s->conns, true);
 
-        for (size_t i = 0; i < s->n_sockets; i++) {
+        for (size_t i = 0; i < s->n_sockets; i++)
                 sd_event_source_disable_unref(s->sockets[i].source);
-                if (s->sockets[i].fd >= 0)
-                        close(s->sockets[i].fd);
-        }
         free(s->sockets);
-        if (s->anvil_shared_fd >= 0)
-                close(s->anvil_shared_fd);
-        for (size_t i = 0; i < s->n_listeners; i++)
-                free(s->listeners[i].name);
-        free(s->listeners);
+        listen_fds_done(&s->fds);
 
         sd_event_source_disable_unref(s->sigterm);
         sd_event_source_disable_unref(s->sighup);
@@ -35,34 +28,35 @@ static dovesd_service *service_free(dovesd_service *s) {
         sd_event_unref(s->event);
 
         service_worker_detach(s);
-        service_settings_free(s);
-        free(s->name);
+        service_settings_free((service_settings *) s->settings);
         free(s);
         return NULL;
 }
 
-void service_settings_free(dovesd_service *s) {
-        s->type = mfree(s->type);
-        s->user = mfree(s->user);
-        s->group = mfree(s->group);
-        s->extra_groups = mfree(s->extra_groups);
-        s->privileged_group = mfree(s->privileged_group);
-        s->chroot = mfree(s->chroot);
-        proxy_networks_free(s->networks);
-        s->networks = NULL;
-}
-
-dovesd_service *service_alloc(void) {
+static dovesd_service *service_alloc(void) {
         dovesd_service *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return NULL;
         s->n_ref = 1;
+        s->fds = LISTEN_FDS_NULL;
         s->wake_fd = -EBADF;
-        s->anvil_shared_fd = -EBADF;
         s->role = ROLE_SINGLE;
         s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
         return s;
+}
+
+/* The settings, and the fds systemd passed for their listeners. */
+static int service_take_settings(dovesd_service *s, char **ret_error) {
+        service_settings *settings = NULL;
+        int r;
+
+        r = service_settings_from_env(&settings, ret_error);
+        if (r < 0)
+                return r;
+        s->settings = settings;
+        s->log.service = settings->name;
+        return listen_fds_take(settings, &s->fds, ret_error);
 }
 
 _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
@@ -77,9 +71,7 @@ _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
         if (!s)
                 return -ENOMEM;
 
-        r = service_parse_env(s, &error);
-        if (r >= 0)
-                r = service_take_fds(s, &error);
+        r = service_take_settings(s, &error);
         if (r >= 0)
                 r = service_worker_attach(s, &error);
         if (r >= 0) {
@@ -167,31 +159,31 @@ _public_ sd_event *dovesd_service_get_event(dovesd_service *s) {
 }
 
 _public_ const char *dovesd_service_get_name(const dovesd_service *s) {
-        return s ? s->name : NULL;
+        return s ? s->settings->name : NULL;
 }
 
 _public_ const char *dovesd_service_get_type(const dovesd_service *s) {
-        return s ? s->type : NULL;
+        return s ? s->settings->type : NULL;
 }
 
 _public_ unsigned dovesd_service_get_client_limit(const dovesd_service *s) {
-        return s ? s->client_limit : 0;
+        return s ? s->settings->client_limit : 0;
 }
 
 _public_ unsigned dovesd_service_get_service_count(const dovesd_service *s) {
-        return s ? s->service_count : 0;
+        return s ? s->settings->service_count : 0;
 }
 
 _public_ unsigned dovesd_service_get_process_limit(const dovesd_service *s) {
-        return s ? s->process_limit : 0;
+        return s ? s->settings->process_limit : 0;
 }
 
 _public_ unsigned dovesd_service_get_process_min_avail(const dovesd_service *s) {
-        return s ? s->process_min_avail : 0;
+        return s ? s->settings->process_min_avail : 0;
 }
 
 _public_ unsigned dovesd_service_get_idle_kill(const dovesd_service *s) {
-        return s ? s->idle_kill : 0;
+        return s ? s->settings->idle_kill : 0;
 }
 
 /* Kept for the 0.1 ABI: the per-connection (Accept=yes) mode is gone, so always false. */
@@ -212,11 +204,11 @@ _public_ unsigned dovesd_service_get_free_slots(const dovesd_service *s) {
 }
 
 _public_ size_t dovesd_service_get_n_listeners(const dovesd_service *s) {
-        return s ? s->n_listeners : 0;
+        return s ? s->settings->n_listeners : 0;
 }
 
 _public_ const char *dovesd_service_get_listener_name(const dovesd_service *s, size_t i) {
-        if (!s || i >= s->n_listeners)
+        if (!s || i >= s->settings->n_listeners)
                 return NULL;
-        return s->listeners[i].name;
+        return s->settings->listeners[i].name;
 }

@@ -60,7 +60,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "dovecot.h"
+#include "env.h"
 #include "internal.h"
+#include "listen.h"
 
 #define THROTTLE_FAILURES 10                    /* more crashes than this within ... */
 #define THROTTLE_WINDOW_USEC (1 * USEC_PER_SEC) /* ... this window throttle start-ups */
@@ -73,6 +75,8 @@
 #define RELOAD_MAGIC 0x646f7665                 /* sigqueue() value of `--reload` */
 #define RELOAD_REPLY_TIMEOUT_SEC 60
 #define EXIT_EXEC_FAILED 127
+#define ENVIRON_CHUNK 4096                      /* read_environ(): bytes per read() */
+#define ENVIRON_MAX (4 * 1024 * 1024)           /* ... and the most it reads */
 
 typedef enum worker_kind {
         KIND_LIBDOVESD,
@@ -136,7 +140,10 @@ typedef struct counts {
 struct supervisor {
         worker_kind kind;
         dovecot_master dc;
-        dovesd_service *s;              /* the settings of the current generation, the fds */
+        service_settings *settings;     /* of the current generation: replaced at a reload */
+        listen_fds fds;                 /* what systemd passed, for every generation */
+        char *name;                     /* DOVESD_SERVICE at start */
+        log_target log;
         sd_event *event;
         char **argv;                    /* the program */
         char *listen_fds_env, *listen_fdnames_env;
@@ -144,7 +151,7 @@ struct supervisor {
         pid_t pid;
 
         worker **workers;
-        size_t n_workers, n_alloc;
+        size_t n_workers;
         int wake_fd;                    /* eventfd: workers -> supervisor */
 
         sd_event_source *wake_source, **watch;
@@ -180,6 +187,7 @@ struct supervisor {
 };
 
 static int dovecot_dead_pipe_new(supervisor *sv);
+static void dovecot_listeners_fill(supervisor *sv);
 
 static uint64_t now_usec(supervisor *sv) {
         uint64_t t = 0;
@@ -192,17 +200,18 @@ static const char *plural(unsigned n, const char *one, const char *many) {
         return n == 1 ? one : many;
 }
 
-static unsigned worker_capacity(const dovesd_service *s) {
-        if (s->service_count > 0)
-                return MIN(s->client_limit, s->service_count);
-        return s->client_limit;
+#define sv_log_full(sv, ...) log_emit(&(sv)->log, __VA_ARGS__)
+#define sv_log(sv, prio, ...) sv_log_full(sv, prio, NULL, NULL, NULL, __VA_ARGS__)
+
+static unsigned worker_capacity(const service_settings *s) {
+        return service_settings_capacity(s);
 }
 
 /* ---- the libdovesd kind --------------------------------------------------------------- */
 
 /* The slot is the worker's word: bound what it says by what the settings allow. */
 static worker_state worker_read(const worker *w) {
-        const dovesd_service *s = w->sv->s;
+        const service_settings *s = w->sv->settings;
         unsigned cap = worker_capacity(s);
 
         if (w->sv->kind == KIND_DOVECOT) {
@@ -275,10 +284,8 @@ static counts count_workers(supervisor *sv) {
 }
 
 static void set_watching(supervisor *sv, bool want, bool fifo_too) {
-        dovesd_service *s = sv->s;
-
-        for (size_t i = 0; i < s->n_sockets; i++) {
-                bool on = s->sockets[i].kind == SOCKET_FIFO ? want && fifo_too : want;
+        for (size_t i = 0; i < sv->fds.n_fds; i++) {
+                bool on = sv->fds.fds[i].kind == SOCKET_FIFO ? want && fifo_too : want;
 
                 (void) sd_event_source_set_enabled(sv->watch[i], on ? SD_EVENT_ON : SD_EVENT_OFF);
         }
@@ -300,8 +307,7 @@ static worker *worker_free(worker *w) {
 /* In the child, between fork and exec: only what is safe in a forked child of a single-
  * threaded process. The listeners stay at 3…; the slot and the eventfd follow them. */
 static _Noreturn void worker_exec(supervisor *sv, int slot_fd, char **envp, char *listen_pid) {
-        dovesd_service *s = sv->s;
-        int n = (int) s->n_sockets, hi = SD_LISTEN_FDS_START + n + 2;
+        int n = (int) sv->fds.n_fds, hi = SD_LISTEN_FDS_START + n + 2;
         int slot_hi, wake_hi;
         sigset_t none;
 
@@ -338,7 +344,7 @@ static _Noreturn void worker_exec(supervisor *sv, int slot_fd, char **envp, char
         }
 
         execve(sv->argv[0], sv->argv, envp);
-        service_log(s, LOG_ERR, "Failed to execute %s: %m", sv->argv[0]);
+        sv_log(sv, LOG_ERR, "Failed to execute %s: %m", sv->argv[0]);
         _exit(EXIT_EXEC_FAILED);
 }
 
@@ -352,7 +358,7 @@ static int on_first_status_timeout(sd_event_source *src, uint64_t usec, void *us
         w->first_status_timer = sd_event_source_disable_unref(w->first_status_timer);
         if (w->status_seen)
                 return 0;
-        service_log_full(w->sv->s, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
+        sv_log_full(w->sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
                          "Worker %d sent no status within %d s, killing it", (int) w->pid,
                          DOVECOT_FIRST_STATUS_TIMEOUT_SEC);
         (void) kill(w->pid, SIGKILL);
@@ -361,11 +367,11 @@ static int on_first_status_timeout(sd_event_source *src, uint64_t usec, void *us
 
 /* Dovecot's contract for one worker of the current generation, ready to exec. */
 static int dovecot_prepare(supervisor *sv, dovecot_exec **ret) {
-        dovesd_service *s = sv->s;
+        const service_settings *s = sv->settings;
         dovecot_master *dc = &sv->dc;
         bool anvil = streq(s->type, "anvil");
         dovecot_child c = {
-                .service = s->name,
+                .service = sv->name,
                 .type = s->type,
                 .client_limit = s->client_limit,
                 .process_limit = s->process_limit,
@@ -399,7 +405,7 @@ static int dovecot_prepare(supervisor *sv, dovecot_exec **ret) {
 }
 
 static int worker_spawn(supervisor *sv) {
-        dovesd_service *s = sv->s;
+        const service_settings *s = sv->settings;
         _cleanup_close_ int slot_fd = -EBADF;
         _cleanup_free_ char **envp = NULL;
         char listen_pid[32] = "LISTEN_PID=";
@@ -409,15 +415,8 @@ static int worker_spawn(supervisor *sv) {
         pid_t pid;
         int r;
 
-        if (sv->n_workers == sv->n_alloc) {
-                size_t n = sv->n_alloc ? sv->n_alloc * 2 : 8;
-                worker **a = reallocarray(sv->workers, n, sizeof(*a));
-
-                if (!a)
-                        return -ENOMEM;
-                sv->workers = a;
-                sv->n_alloc = n;
-        }
+        if (!GREEDY_REALLOC(sv->workers, sv->n_workers + 1))
+                return -ENOMEM;
 
         w = calloc(1, sizeof(*w));
         if (!w)
@@ -480,7 +479,7 @@ static int worker_spawn(supervisor *sv) {
         if (pid == 0) {
                 if (dexec) {
                         r = dovecot_child_exec(dexec);
-                        service_log(s, LOG_ERR, "Failed to execute %s: %s", sv->argv[0],
+                        sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0],
                                     strerror(-r));
                         _exit(EXIT_EXEC_FAILED);
                 }
@@ -497,7 +496,7 @@ static int worker_spawn(supervisor *sv) {
                                                on_first_status_timeout, w);
         if (r < 0) {
                 /* Without a child source it could never be reaped: do not keep it. */
-                service_log(s, LOG_ERR, "Failed to watch worker %d: %s", (int) pid, strerror(-r));
+                sv_log(sv, LOG_ERR, "Failed to watch worker %d: %s", (int) pid, strerror(-r));
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
                 worker_free(w);
@@ -516,7 +515,7 @@ static int worker_spawn(supervisor *sv) {
                               strlen(DOVECOT_ANVIL_HANDSHAKE));
                 sv->dc.anvil_starts++;
         }
-        service_log(s, LOG_DEBUG, "Started worker %d", (int) pid);
+        sv_log(sv, LOG_DEBUG, "Started worker %d", (int) pid);
         return 0;
 }
 
@@ -538,7 +537,7 @@ static void set_login_full(supervisor *sv, bool full) {
  * through a drop-in, say) would silently break idle_kill, reload and stop: say so. */
 static void worker_signal(worker *w, int sig) {
         if (kill(w->pid, sig) < 0 && errno != ESRCH)
-                service_log(w->sv->s, LOG_ERR, "Failed to send SIG%s to worker %d: %m",
+                sv_log(w->sv, LOG_ERR, "Failed to send SIG%s to worker %d: %m",
                             sigabbrev_np(sig) ?: "?", (int) w->pid);
 }
 
@@ -564,7 +563,7 @@ static void throttle(supervisor *sv, const char *why) {
                 return;
         if (sv->throttle_sec == 0)
                 sv->throttle_sec = THROTTLE_MIN_SEC;
-        service_log_full(sv->s, LOG_ERR, DOVESD_MESSAGE_WORKER_START_FAILED, NULL, NULL,
+        sv_log_full(sv, LOG_ERR, DOVESD_MESSAGE_WORKER_START_FAILED, NULL, NULL,
                          "%s, not starting workers for %u s", why, sv->throttle_sec);
         sv->throttles++;
         sv->throttled = true;
@@ -618,17 +617,16 @@ static void worker_remove(supervisor *sv, worker *w) {
 static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         worker *w = userdata;
         supervisor *sv = w->sv;
-        dovesd_service *s = sv->s;
         worker_state st = worker_read(w);
 
         sv->served_gone += st.served;
         if (st.max_clients > sv->max_clients_gone)
-                sv->max_clients_gone = MIN(st.max_clients, worker_capacity(s));
+                sv->max_clients_gone = MIN(st.max_clients, worker_capacity(sv->settings));
 
         if (si->si_code == CLD_EXITED && si->si_status == 0) {
                 /* A clean exit ends the doubling of the throttle period. */
                 sv->throttle_sec = 0;
-                service_log(s, LOG_DEBUG, "Worker %d exited", (int) w->pid);
+                sv_log(sv, LOG_DEBUG, "Worker %d exited", (int) w->pid);
         } else if (si->si_code == CLD_EXITED && si->si_status == EXIT_EXEC_FAILED && !st.ready) {
                 /* The child logged why. */
                 sv->crashed++;
@@ -636,11 +634,11 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
                         start_failed(sv, "A worker could not execute its program", 0);
         } else {
                 if (si->si_code == CLD_EXITED)
-                        service_log_full(s, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
+                        sv_log_full(sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
                                          "Worker %d exited with status %d",
                                          (int) w->pid, si->si_status);
                 else
-                        service_log_full(s, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
+                        sv_log_full(sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
                                          "Worker %d killed by signal %d (SIG%s)%s",
                                          (int) w->pid, si->si_status,
                                          sigabbrev_np(si->si_status) ?: "?",
@@ -680,7 +678,7 @@ static int on_dovecot_status(sd_event_source *src, int fd, uint32_t revents, voi
 
         r = dovecot_status_read(&sv->dc.reader, fd, on_dovecot_record, sv);
         if (r < 0 && r != -EAGAIN)
-                service_log(sv->s, LOG_ERR, "Failed to read the status pipe: %s", strerror(-r));
+                sv_log(sv, LOG_ERR, "Failed to read the status pipe: %s", strerror(-r));
         sv->start_wait = false;         /* a worker changed state, as on_wake() */
         supervisor_evaluate(sv);
         return 0;
@@ -729,23 +727,22 @@ static void limit_reached(supervisor *sv) {
         if (sv->last_limit_log_usec != 0 && t < sv->last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
                 return;
         sv->last_limit_log_usec = t;
-        service_log_full(sv->s, LOG_WARNING, DOVESD_MESSAGE_PROCESS_LIMIT_REACHED, NULL, NULL,
-                         "process_limit (%u) reached, client connections are waiting in the listen backlog",
-                         sv->s->process_limit);
+        sv_log_full(sv, LOG_WARNING, DOVESD_MESSAGE_PROCESS_LIMIT_REACHED, NULL, NULL,
+                    "process_limit (%u) reached, client connections are waiting in the listen backlog",
+                    sv->settings->process_limit);
 }
 
 /* Clients waiting in the accept queues: TCP says how many (tcpi_unacked of a listening
  * socket is its accept queue length); a unix socket or FIFO counts as one. */
 static unsigned waiting_clients(supervisor *sv) {
-        dovesd_service *s = sv->s;
         unsigned n = 0;
 
-        for (size_t i = 0; i < s->n_sockets; i++) {
+        for (size_t i = 0; i < sv->fds.n_fds; i++) {
                 struct tcp_info ti;
                 socklen_t len = sizeof(ti);
 
-                if (s->sockets[i].kind == SOCKET_INET &&
-                    getsockopt(s->sockets[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) >= 0)
+                if (sv->fds.fds[i].kind == SOCKET_INET &&
+                    getsockopt(sv->fds.fds[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) >= 0)
                         n += ti.tcpi_unacked;
                 else
                         n += 1;
@@ -756,7 +753,7 @@ static unsigned waiting_clients(supervisor *sv) {
 /* A listening fd is readable and no ready worker has a free slot. */
 static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         supervisor *sv = userdata;
-        dovesd_service *s = sv->s;
+        const service_settings *s = sv->settings;
         counts c = count_workers(sv);
         unsigned waiting, cap = worker_capacity(s);
         int r;
@@ -811,7 +808,7 @@ static int on_worker_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         worker_state st = worker_read(w);
 
         w->idle_timer = sd_event_source_disable_unref(w->idle_timer);
-        if (!w->retiring && st.clients == 0 && c.avail > sv->s->process_min_avail) {
+        if (!w->retiring && st.clients == 0 && c.avail > sv->settings->process_min_avail) {
                 /* It exits only if it still has no client when the signal arrives. */
                 w->sigint_sent = true;
                 worker_signal(w, SIGINT);
@@ -834,7 +831,7 @@ static void status_send(supervisor *sv, const counts *c) {
                 return;
         memcpy(sv->last_status, buf, sizeof(buf));
         sv->last_status_usec = now_usec(sv);
-        (void) service_notify(sv->s, buf);
+        (void) service_notify(buf);
 }
 
 static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -871,7 +868,7 @@ static void status_update(supervisor *sv, const counts *c, bool now) {
 }
 
 static void supervisor_evaluate(supervisor *sv) {
-        dovesd_service *s = sv->s;
+        const service_settings *s = sv->settings;
         counts c;
         bool want;
 
@@ -933,7 +930,7 @@ static void supervisor_evaluate(supervisor *sv) {
         sv->last_workers = c.workers;
         if (!sv->ready_sent && c.ready >= s->process_min_avail) {
                 sv->ready_sent = true;
-                (void) service_notify(s, "READY=1");
+                (void) service_notify("READY=1");
         }
 }
 
@@ -943,8 +940,8 @@ static int on_stop_kill(sd_event_source *src, uint64_t usec, void *userdata) {
         supervisor *sv = userdata;
 
         for (size_t i = 0; i < sv->n_workers; i++) {
-                service_log_full(sv->s, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
-                                 "Worker %d did not stop, killing it", (int) sv->workers[i]->pid);
+                sv_log_full(sv, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
+                            "Worker %d did not stop, killing it", (int) sv->workers[i]->pid);
                 (void) kill(sv->workers[i]->pid, SIGKILL);
         }
         return 0;
@@ -957,13 +954,13 @@ static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, v
         if (sv->stopping)
                 return 0;
         sv->stopping = true;
-        (void) service_notify(sv->s, "STOPPING=1");
+        (void) service_notify("STOPPING=1");
         set_watching(sv, false, false);
         for (size_t i = 0; i < sv->n_workers; i++)
                 worker_retire(sv->workers[i], SIGTERM);
 
         r = sd_event_add_time_relative(sv->event, &sv->stop_timer, CLOCK_MONOTONIC,
-                                       sv->s->stop_timeout_usec + STOP_KILL_EXTRA_USEC, 0,
+                                       DOVESD_STOP_TIMEOUT_USEC_DEFAULT + STOP_KILL_EXTRA_USEC, 0,
                                        on_stop_kill, sv);
         if (r < 0)
                 sv->stop_timer = NULL;
@@ -987,7 +984,8 @@ static void free_envp(supervisor *sv) {
 /* The workers' environment: ours (the unit's) without what belongs to the supervisor, plus
  * the listeners. LISTEN_PID is added per worker. */
 static int build_envp(supervisor *sv) {
-        dovesd_service *s = sv->s;
+        const service_settings *s = sv->settings;
+        const listen_fds *fds = &sv->fds;
         size_t n = 0, k = 0, len = 0;
         char **envp;
 
@@ -1003,26 +1001,26 @@ static int build_envp(supervisor *sv) {
                     !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_ENV_WORKER "="))
                         envp[k++] = *e;
 
-        for (size_t i = 0; i < s->n_sockets; i++)
-                len += strlen(s->sockets[i].listener->name) + 1;
+        for (size_t i = 0; i < fds->n_fds; i++)
+                len += strlen(s->listeners[fds->fds[i].listener].name) + 1;
         sv->listen_fdnames_env = malloc(strlen("LISTEN_FDNAMES=") + len + 1);
-        if (asprintf(&sv->listen_fds_env, "LISTEN_FDS=%zu", s->n_sockets) < 0)
+        if (asprintf(&sv->listen_fds_env, "LISTEN_FDS=%zu", fds->n_fds) < 0)
                 sv->listen_fds_env = NULL;
         if (!sv->listen_fdnames_env || !sv->listen_fds_env) {
                 free(envp);
                 return -ENOMEM;
         }
         strcpy(sv->listen_fdnames_env, "LISTEN_FDNAMES=");
-        for (size_t i = 0; i < s->n_sockets; i++) {
+        for (size_t i = 0; i < fds->n_fds; i++) {
                 if (i > 0)
                         strcat(sv->listen_fdnames_env, ":");
-                strcat(sv->listen_fdnames_env, s->sockets[i].listener->name);
+                strcat(sv->listen_fdnames_env, s->listeners[fds->fds[i].listener].name);
         }
         envp[k++] = sv->listen_fds_env;
         envp[k++] = sv->listen_fdnames_env;
         if (asprintf(&envp[k], "%s=%d %d", DOVESD_ENV_WORKER,
-                     SD_LISTEN_FDS_START + (int) s->n_sockets,
-                     SD_LISTEN_FDS_START + (int) s->n_sockets + 1) < 0) {
+                     SD_LISTEN_FDS_START + (int) fds->n_fds,
+                     SD_LISTEN_FDS_START + (int) fds->n_fds + 1) < 0) {
                 free(envp);
                 return -ENOMEM;
         }
@@ -1036,8 +1034,8 @@ static int build_envp(supervisor *sv) {
 static int read_environ(pid_t pid, char **ret, size_t *ret_size) {
         char path[64];
         _cleanup_close_ int fd = -EBADF;
-        char *buf = NULL;
-        size_t size = 0, cap = 0;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
 
         snprintf(path, sizeof(path), "/proc/%d/environ", (int) pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1046,34 +1044,19 @@ static int read_environ(pid_t pid, char **ret, size_t *ret_size) {
         for (;;) {
                 ssize_t k;
 
-                if (size + 4096 + 1 > cap) {
-                        char *b;
-
-                        cap = cap ? cap * 2 : 16384;
-                        if (cap > 4 * 1024 * 1024) {
-                                free(buf);
-                                return -E2BIG;
-                        }
-                        b = realloc(buf, cap);
-                        if (!b) {
-                                free(buf);
-                                return -ENOMEM;
-                        }
-                        buf = b;
-                }
-                k = read(fd, buf + size, cap - size - 1);
-                if (k < 0) {
-                        int r = -errno;
-
-                        free(buf);
-                        return r;
-                }
+                if (size + ENVIRON_CHUNK + 1 > ENVIRON_MAX)
+                        return -E2BIG;
+                if (!GREEDY_REALLOC(buf, size + ENVIRON_CHUNK + 1))
+                        return -ENOMEM;
+                k = read(fd, buf + size, ENVIRON_CHUNK);
+                if (k < 0)
+                        return -errno;
                 if (k == 0)
                         break;
                 size += (size_t) k;
         }
         buf[size] = '\0';
-        *ret = buf;
+        *ret = TAKE_PTR(buf);
         *ret_size = size;
         return 0;
 }
@@ -1089,11 +1072,9 @@ static int apply_environ(const char *buf, size_t size) {
         for (char **e = environ; *e; e++)
                 if (startswith(*e, DOVESD_ENV_PREFIX) && !startswith(*e, DOVESD_ENV_WORKER "=")) {
                         const char *eq = strchr(*e, '=');
-                        char **a = reallocarray(names, n + 1, sizeof(char *));
 
-                        if (!a || !eq)
+                        if (!eq || !GREEDY_REALLOC(names, n + 1))
                                 break;
-                        names = a;
                         names[n] = strndup(*e, (size_t) (eq - *e));
                         if (names[n])
                                 n++;
@@ -1155,52 +1136,29 @@ static char *save_environ(size_t *ret_size) {
 }
 
 /* The settings of the new environment, checked as dovesd_service_new() checks them. The
- * listeners are ours (systemd passed them at start): the new unit must name the same. */
+ * listeners are ours (systemd passed them at start): the new unit must name the same. They
+ * replace the running settings as a whole. */
 static int reload_settings(supervisor *sv, char **ret_error) {
-        dovesd_service *s = sv->s, *n;
+        service_settings *n = NULL;
         int r;
 
-        n = service_alloc();
-        if (!n)
-                return -ENOMEM;
-        r = service_parse_env(n, ret_error);
-        if (r >= 0) {
-                bool same = n->n_listeners == s->n_listeners;
-
-                for (size_t i = 0; same && i < s->n_listeners; i++)
-                        same = streq(n->listeners[i].name, s->listeners[i].name) &&
-                                n->listeners[i].ssl == s->listeners[i].ssl &&
-                                n->listeners[i].haproxy == s->listeners[i].haproxy;
-                if (!same) {
-                        free(*ret_error);
-                        if (asprintf(ret_error, "DOVESD_LISTENERS changed from the listeners "
-                                     "this process was started with; the socket units need "
-                                     "a restart of the service to apply") < 0)
-                                *ret_error = NULL;
-                        r = -EBUSY;
-                }
-        }
-        if (r < 0) {
-                dovesd_service_unref(n);
+        r = service_settings_from_env(&n, ret_error);
+        if (r < 0)
                 return r;
+        if (!service_settings_same_listeners(n, sv->settings)) {
+                service_settings_free(n);
+                free(*ret_error);
+                if (asprintf(ret_error, "DOVESD_LISTENERS changed from the listeners "
+                             "this process was started with; the socket units need "
+                             "a restart of the service to apply") < 0)
+                        *ret_error = NULL;
+                return -EBUSY;
         }
 
-        /* Move the new settings in; the fds and loop stay. */
-        service_settings_free(s);
-        s->type = TAKE_PTR(n->type);
-        s->user = TAKE_PTR(n->user);
-        s->group = TAKE_PTR(n->group);
-        s->extra_groups = TAKE_PTR(n->extra_groups);
-        s->privileged_group = TAKE_PTR(n->privileged_group);
-        s->chroot = TAKE_PTR(n->chroot);
-        s->networks = TAKE_PTR(n->networks);
-        s->client_limit = n->client_limit;
-        s->service_count = n->service_count;
-        s->process_limit = n->process_limit;
-        s->process_min_avail = n->process_min_avail;
-        s->idle_kill = n->idle_kill;
-        s->haproxy_timeout_usec = n->haproxy_timeout_usec;
-        dovesd_service_unref(n);
+        service_settings_free(sv->settings);
+        sv->settings = n;
+        if (sv->kind == KIND_DOVECOT)
+                dovecot_listeners_fill(sv);
         return 0;
 }
 
@@ -1272,23 +1230,23 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
 
         if (sv->stopping || sv->draining)
                 return 0;
-        (void) service_notify(sv->s, "RELOADING=1");
+        (void) service_notify("RELOADING=1");
         r = reload(sv, from_tool ? (pid_t) si->ssi_pid : 0, &error);
         if (r < 0)
-                service_log(sv->s, LOG_ERR, "Reload failed, keeping the running workers and "
-                            "settings: %s", error ?: strerror(-r));
+                sv_log(sv, LOG_ERR, "Reload failed, keeping the running workers and "
+                       "settings: %s", error ?: strerror(-r));
         else {
                 c = count_workers(sv);
-                service_log_full(sv->s, LOG_INFO, DOVESD_MESSAGE_RELOADED, NULL, NULL,
-                                 "Reloaded: new workers get the new settings (client_limit %u, "
-                                 "process_limit %u, service_count %u), %u old %s",
-                                 sv->s->client_limit, sv->s->process_limit,
-                                 sv->s->service_count, c.old_workers,
-                                 c.old_workers == 0 ? "workers left" :
-                                 c.old_workers == 1 ? "worker finishes its clients" :
-                                 "workers finish their clients");
+                sv_log_full(sv, LOG_INFO, DOVESD_MESSAGE_RELOADED, NULL, NULL,
+                            "Reloaded: new workers get the new settings (client_limit %u, "
+                            "process_limit %u, service_count %u), %u old %s",
+                            sv->settings->client_limit, sv->settings->process_limit,
+                            sv->settings->service_count, c.old_workers,
+                            c.old_workers == 0 ? "workers left" :
+                            c.old_workers == 1 ? "worker finishes its clients" :
+                            "workers finish their clients");
         }
-        (void) service_notify(sv->s, "READY=1");
+        (void) service_notify("READY=1");
         sv->last_status[0] = '\0';
         supervisor_evaluate(sv);
         c = count_workers(sv);
@@ -1310,12 +1268,12 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
                 size_t l = strlen(pids);
 
                 if (st.max_clients > max_clients)
-                        max_clients = MIN(st.max_clients, worker_capacity(sv->s));
+                        max_clients = MIN(st.max_clients, worker_capacity(sv->settings));
                 if (l < sizeof(pids) - 16)
                         snprintf(pids + l, sizeof(pids) - l, "%s%d", i > 0 ? "," : "",
                                  (int) sv->workers[i]->pid);
         }
-        service_log(sv->s, LOG_INFO,
+        sv_log(sv, LOG_INFO,
                     "Stats: workers=%u workers_max=%u generation=%u old_workers=%u "
                     "spawned=%" PRIu64 " crashed=%" PRIu64 " start_failed=%" PRIu64
                     " throttled=%" PRIu64 " clients=%u free=%u avail=%u max_clients=%u served=%"
@@ -1339,7 +1297,7 @@ static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, v
         if (sv->stopping || sv->draining)
                 return 0;
         sv->draining = true;
-        service_log(sv->s, LOG_INFO, "Draining: no new clients, exiting when the last of %zu "
+        sv_log(sv, LOG_INFO, "Draining: no new clients, exiting when the last of %zu "
                     "workers is done", sv->n_workers);
         /* Dovecot's programs stop listening when their master-dead pipe fails. */
         if (sv->kind == KIND_DOVECOT)
@@ -1371,6 +1329,24 @@ static void dovecot_master_done(dovecot_master *dc) {
         dc->listeners = NULL;
 }
 
+/* The listeners in config order (DOVESD_LISTENERS), each fd of a listener; names from the
+ * running settings (again after a reload: the listeners are the same). */
+static void dovecot_listeners_fill(supervisor *sv) {
+        const service_settings *s = sv->settings;
+        dovecot_master *dc = &sv->dc;
+
+        dc->n_listeners = 0;
+        for (size_t l = 0; l < s->n_listeners; l++)
+                for (size_t i = 0; i < sv->fds.n_fds; i++)
+                        if (sv->fds.fds[i].listener == l)
+                                dc->listeners[dc->n_listeners++] = (dovecot_listener) {
+                                        .fd = sv->fds.fds[i].fd,
+                                        .name = s->listeners[l].name,
+                                        .ssl = s->listeners[l].ssl,
+                                        .haproxy = s->listeners[l].haproxy,
+                                };
+}
+
 /* A master-dead pipe per generation: at a reload the old one's read end is closed, and a
  * Dovecot program whose fd 6 reports an error takes it as "the master wants us to die": it
  * stops listening at once and exits after its last client (master_status_error()). SIGQUIT
@@ -1393,7 +1369,7 @@ static int dovecot_dead_pipe_new(supervisor *sv) {
 /* What Dovecot's master holds for a service: the status and master-dead pipes, the anvil
  * FIFO, the login notify file; for anvil its own pipe and fd 4. */
 static int dovecot_master_setup(supervisor *sv) {
-        dovesd_service *s = sv->s;
+        const service_settings *s = sv->settings;
         dovecot_master *dc = &sv->dc;
         const char *fifo = getenv(DOVESD_ENV_ANVIL_FIFO);
         int p[2], r;
@@ -1401,12 +1377,12 @@ static int dovecot_master_setup(supervisor *sv) {
         dc->base_dir = getenv(DOVESD_ENV_BASE_DIR);
         dc->config_file = getenv(DOVESD_ENV_CONFIG_FILE);
         if (!dc->base_dir || dc->base_dir[0] != '/') {
-                service_log(s, LOG_ERR, "DOVESD_BASE_DIR: not an absolute path");
+                sv_log(sv, LOG_ERR, "DOVESD_BASE_DIR: not an absolute path");
                 return -EINVAL;
         }
         r = dovecot_version_detect(sv->argv[0], &dc->version);
         if (r < 0)
-                service_log(s, LOG_WARNING, "Cannot tell the Dovecot version of %s (%s), "
+                sv_log(sv, LOG_WARNING, "Cannot tell the Dovecot version of %s (%s), "
                             "starting it without DOVECOT_VERSION", sv->argv[0], strerror(-r));
 
         if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -1424,7 +1400,7 @@ static int dovecot_master_setup(supervisor *sv) {
         if (fifo && fifo[0] && !streq(s->type, "anvil") && !streq(s->type, "config")) {
                 dc->anvil_fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
                 if (dc->anvil_fd < 0)
-                        service_log(s, LOG_WARNING, "Cannot open anvil's pipe %s (%m): "
+                        sv_log(sv, LOG_WARNING, "Cannot open anvil's pipe %s (%m): "
                                     "mail_max_userip_connections is not enforced", fifo);
                 else {
                         /* Dovecot's programs write to it blocking, as to the master's pipe. */
@@ -1440,12 +1416,12 @@ static int dovecot_master_setup(supervisor *sv) {
                         return dc->login_notify_fd;
         }
         if (streq(s->type, "anvil")) {
-                if (s->anvil_shared_fd < 0) {
-                        service_log(s, LOG_ERR, "anvil: no fd named %s (its shared pipe)",
+                if (sv->fds.anvil_shared_fd < 0) {
+                        sv_log(sv, LOG_ERR, "anvil: no fd named %s (its shared pipe)",
                                     DOVESD_ANVIL_SHARED_FDNAME);
                         return -EINVAL;
                 }
-                dc->anvil_shared_fd = s->anvil_shared_fd;
+                dc->anvil_shared_fd = sv->fds.anvil_shared_fd;
                 if (pipe2(p, O_CLOEXEC) < 0)
                         return -errno;
                 dc->anvil_master_read = p[0];
@@ -1454,19 +1430,10 @@ static int dovecot_master_setup(supervisor *sv) {
                         return -errno;
         }
 
-        /* The listeners in config order (DOVESD_LISTENERS), each fd of a listener. */
-        dc->listeners = calloc(s->n_sockets ?: 1, sizeof(dovecot_listener));
+        dc->listeners = calloc(sv->fds.n_fds ?: 1, sizeof(dovecot_listener));
         if (!dc->listeners)
                 return -ENOMEM;
-        for (size_t l = 0; l < s->n_listeners; l++)
-                for (size_t i = 0; i < s->n_sockets; i++)
-                        if (s->sockets[i].listener == &s->listeners[l])
-                                dc->listeners[dc->n_listeners++] = (dovecot_listener) {
-                                        .fd = s->sockets[i].fd,
-                                        .name = s->listeners[l].name,
-                                        .ssl = s->listeners[l].ssl,
-                                        .haproxy = s->listeners[l].haproxy,
-                                };
+        dovecot_listeners_fill(sv);
         return 0;
 }
 
@@ -1478,7 +1445,7 @@ static supervisor *supervisor_free(supervisor *sv) {
                 worker_free(sv->workers[i]);
         free(sv->workers);
         if (sv->watch)
-                for (size_t i = 0; i < sv->s->n_sockets; i++)
+                for (size_t i = 0; i < sv->fds.n_fds; i++)
                         sd_event_source_disable_unref(sv->watch[i]);
         free(sv->watch);
         sd_event_source_disable_unref(sv->wake_source);
@@ -1495,19 +1462,20 @@ static supervisor *supervisor_free(supervisor *sv) {
         free_envp(sv);
         if (sv->wake_fd >= 0)
                 close(sv->wake_fd);
+        sd_event_unref(sv->event);
+        listen_fds_done(&sv->fds);
+        service_settings_free(sv->settings);
+        free(sv->name);
         free(sv);
         return NULL;
 }
 
 static int supervisor_setup(supervisor *sv) {
-        dovesd_service *s = sv->s;
         static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
         sigset_t mask;
         int r;
 
-        sv->event = s->event;
         sv->pid = getpid();
-        s->role = ROLE_SUPERVISOR;
 
         /* sd_event_add_child() and sd_event_add_signal() want their signals blocked. */
         sigemptyset(&mask);
@@ -1547,11 +1515,11 @@ static int supervisor_setup(supervisor *sv) {
         if (r < 0)
                 return r;
 
-        sv->watch = calloc(s->n_sockets ?: 1, sizeof(sd_event_source *));
+        sv->watch = calloc(sv->fds.n_fds ?: 1, sizeof(sd_event_source *));
         if (!sv->watch)
                 return -ENOMEM;
-        for (size_t i = 0; i < s->n_sockets; i++) {
-                r = sd_event_add_io(sv->event, &sv->watch[i], s->sockets[i].fd, EPOLLIN,
+        for (size_t i = 0; i < sv->fds.n_fds; i++) {
+                r = sd_event_add_io(sv->event, &sv->watch[i], sv->fds.fds[i].fd, EPOLLIN,
                                     on_watch, sv);
                 if (r < 0)
                         return r;
@@ -1645,7 +1613,6 @@ int main(int argc, char *argv[]) {
         _cleanup_free_ char *error = NULL;
         worker_kind kind = KIND_LIBDOVESD;
         const char *kind_name;
-        dovesd_service *s = NULL;
         supervisor *sv = NULL;
         int r;
 
@@ -1679,23 +1646,13 @@ int main(int argc, char *argv[]) {
         /* Workers are this process's children only: never inherit DOVESD_WORKER. */
         (void) unsetenv(DOVESD_ENV_WORKER);
         service_log_connect();
-        r = dovesd_service_new(&s, &error);
-        if (r < 0) {
-                /* Nothing to serve with: say why where an admin looks. */
-                fprintf(stderr, "dovesd-supervisor: %s\n", error ?: strerror(-r));
-                return 1;
-        }
-        if (getenv(DOVESD_ENV_LOG_STDERR))
-                (void) dovesd_service_set_log_callback(s, log_to_stderr, NULL);
 
         sv = calloc(1, sizeof(*sv));
-        if (!sv) {
-                dovesd_service_unref(s);
+        if (!sv)
                 return 1;
-        }
-        sv->s = s;
         sv->kind = kind;
         sv->wake_fd = -EBADF;
+        sv->fds = LISTEN_FDS_NULL;
         sv->dc = (dovecot_master) {
                 .status_read = -EBADF, .status_write = -EBADF, .dead_read = -EBADF,
                 .dead_write = -EBADF, .anvil_fd = -EBADF, .login_notify_fd = -EBADF,
@@ -1704,12 +1661,36 @@ int main(int argc, char *argv[]) {
         };
         sv->argv = argv + 1;
 
+        r = service_settings_from_env(&sv->settings, &error);
+        if (r >= 0) {
+                sv->name = strdup(sv->settings->name);
+                if (!sv->name)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = listen_fds_take(sv->settings, &sv->fds, &error);
+        if (r >= 0) {
+                r = sd_event_new(&sv->event);
+                if (r < 0 && !error)
+                        (void) asprintf(&error, "Failed to create the event loop: %s", strerror(-r));
+        }
+        if (r < 0) {
+                /* Nothing to serve with: say why where an admin looks. */
+                if (!error && r == -ENOMEM)
+                        error = strdup("Out of memory");
+                fprintf(stderr, "dovesd-supervisor: %s\n", error ?: strerror(-r));
+                supervisor_free(sv);
+                return 1;
+        }
+        sv->log.service = sv->name;
+        if (getenv(DOVESD_ENV_LOG_STDERR))
+                sv->log.fn = log_to_stderr;
+
         r = supervisor_setup(sv);
         if (r < 0) {
-                service_log(s, LOG_ERR, "Failed to set up the supervisor: %s", strerror(-r));
+                sv_log(sv, LOG_ERR, "Failed to set up the supervisor: %s", strerror(-r));
                 goto finish;
         }
-        s->running = true;
         supervisor_evaluate(sv);
 
         r = sd_event_loop(sv->event);
@@ -1717,10 +1698,8 @@ int main(int argc, char *argv[]) {
         /* After an error: do not leave workers behind. */
         for (size_t i = 0; i < sv->n_workers; i++)
                 (void) kill(sv->workers[i]->pid, SIGTERM);
-        s->running = false;
-        (void) service_notify(s, "STOPPING=1");
+        (void) service_notify("STOPPING=1");
 finish:
         supervisor_free(sv);
-        dovesd_service_unref(s);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "macro.h"
 #include "testlib.h"
 
 void report_line(const char *format, ...) {
@@ -149,12 +150,8 @@ static ssize_t report_fill(report *r, double timeout_sec) {
                 return 0;
         if (poll(&pfd, 1, (int) (timeout_sec * 1000)) <= 0)
                 return -1;
-        if (r->len + 65536 + 1 > r->cap) {
-                r->cap = r->cap ? r->cap * 2 + 65536 : 131072;
-                r->buf = realloc(r->buf, r->cap);
-                cr_assert_not_null(r->buf);
-                r->buf[r->len] = '\0';
-        }
+        cr_assert_not_null(GREEDY_REALLOC(r->buf, r->len + 65536 + 1));
+        r->buf[r->len] = '\0';
         k = read(r->fd, r->buf + r->len, 65536);
         if (k <= 0) {
                 close(r->fd);
@@ -165,13 +162,8 @@ static ssize_t report_fill(report *r, double timeout_sec) {
         r->buf[r->len] = '\0';
         if (!r->timed)
                 return k;
-        if ((r->n_chunks & (r->n_chunks - 1)) == 0) {          /* 0, 1, 2, 4, ...: grow */
-                size_t n = r->n_chunks ? r->n_chunks * 2 : 64;
-
-                r->chunk_end = reallocarray(r->chunk_end, n, sizeof(size_t));
-                r->chunk_time = reallocarray(r->chunk_time, n, sizeof(double));
-                cr_assert(r->chunk_end && r->chunk_time);
-        }
+        cr_assert(GREEDY_REALLOC(r->chunk_end, r->n_chunks + 1) &&
+                  GREEDY_REALLOC(r->chunk_time, r->n_chunks + 1));
         r->chunk_end[r->n_chunks] = r->len;
         r->chunk_time[r->n_chunks++] = now_sec();
         return k;
@@ -236,10 +228,8 @@ const char *report_finish(report *r, pid_t pid, int *ret_status) {
 
         while (r->fd >= 0)
                 (void) report_fill(r, 30);
-        if (!r->buf) {
+        if (!r->buf)
                 r->buf = strdup("");
-                r->cap = 1;
-        }
         cr_assert_eq(waitpid(pid, &status, 0), pid);
         if (ret_status)
                 *ret_status = status;

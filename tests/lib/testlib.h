@@ -25,7 +25,7 @@ typedef int (*child_body)(void *arg);
 typedef struct report {
         int fd;
         char *buf;
-        size_t len, cap;
+        size_t len;
         /* timed: record when each read ended (chunk i is buf[..chunk_end[i]), read at
          * chunk_time[i]) for report_wait_at(); report_free() frees them */
         bool timed;
