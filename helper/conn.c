@@ -8,7 +8,86 @@
 #include <sys/epoll.h>
 #include <sys/un.h>
 
+#include "conn.h"
 #include "internal.h"
+
+typedef enum conn_state {
+        CONN_PROXY,             /* accepted, PROXY header not read yet; invisible to the program */
+        CONN_ACTIVE,            /* handed to the program */
+} conn_state;
+
+struct dovesd_conn {
+        conn_set *set;
+        dovesd_service *service;
+        const service_listener *listener;
+        int fd;
+        conn_state state;
+        bool proxied;
+        bool logged_in;
+        bool overflow;          /* arrived on a full login process: makes room once served */
+
+        struct sockaddr_storage local, remote;
+        socklen_t local_len, remote_len;
+        char *local_str, *remote_str;
+
+        char *proxy_alpn;
+        char *proxy_authority;
+        char *proxy_ssl_cn;
+        bool proxy_ssl;
+        sd_event_source *proxy_io, *proxy_timer;
+
+        void *userdata;
+        dovesd_conn *prev, *next;       /* in set->head, oldest first */
+};
+
+static int conn_set_addresses(dovesd_conn *c);  /* (re)format local_str/remote_str */
+
+void conn_set_init(conn_set *set, dovesd_service *s, const conn_hooks *hooks) {
+        *set = (conn_set) {
+                .service = s,
+                .hooks = *hooks,
+        };
+}
+
+static void conn_set_changed(conn_set *set) {
+        if (set->hooks.changed)
+                set->hooks.changed(set->hooks.userdata);
+}
+
+void conn_set_close_all(conn_set *set, bool call_disconnect) {
+        while (set->head)
+                conn_free(set->head, call_disconnect);
+}
+
+void conn_set_close_pending(conn_set *set) {
+        for (dovesd_conn *c = set->head, *next; c; c = next) {
+                next = c->next;
+                if (c->state == CONN_PROXY)
+                        conn_free(c, false);
+        }
+}
+
+dovesd_conn *conn_set_oldest_unlogged(const conn_set *set) {
+        for (dovesd_conn *c = set->head; c; c = c->next)
+                if (c->state == CONN_ACTIVE && !c->logged_in)
+                        return c;
+        return NULL;
+}
+
+int conn_set_drop_oldest_unlogged(conn_set *set) {
+        dovesd_conn *c = conn_set_oldest_unlogged(set);
+        dovesd_service *s = set->service;
+
+        if (!c)
+                return 0;
+        service_log_full(s, LOG_INFO, DOVESD_MESSAGE_LOGIN_OVERFLOW, c->listener->name,
+                         c->remote_str,
+                         "All processes are full, dropping the oldest client not logged in");
+        if (s->cb.overflow)
+                s->cb.overflow(c, s->userdata);
+        conn_free(c, true);
+        return 1;
+}
 
 int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
         char buf[INET6_ADDRSTRLEN + 16], ip[INET6_ADDRSTRLEN];
@@ -45,7 +124,7 @@ int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
         return 0;
 }
 
-int conn_new(dovesd_service *s, const service_listener *l, int fd, const struct sockaddr *remote,
+int conn_new(conn_set *set, const service_listener *l, int fd, const struct sockaddr *remote,
              socklen_t remote_len, dovesd_conn **ret) {
         dovesd_conn *c;
         int r;
@@ -53,7 +132,8 @@ int conn_new(dovesd_service *s, const service_listener *l, int fd, const struct 
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        c->service = s;
+        c->set = set;
+        c->service = set->service;
         c->listener = l;
         c->fd = fd;
         c->state = CONN_PROXY;
@@ -77,19 +157,19 @@ int conn_new(dovesd_service *s, const service_listener *l, int fd, const struct 
         }
 
         /* Append: the list is oldest first. */
-        c->prev = s->conns_tail;
-        if (s->conns_tail)
-                s->conns_tail->next = c;
+        c->prev = set->tail;
+        if (set->tail)
+                set->tail->next = c;
         else
-                s->conns = c;
-        s->conns_tail = c;
-        s->n_pending++;
+                set->head = c;
+        set->tail = c;
+        set->n_pending++;
 
         *ret = c;
         return 0;
 }
 
-int conn_set_addresses(dovesd_conn *c) {
+static int conn_set_addresses(dovesd_conn *c) {
         char *l = NULL, *r = NULL;
 
         if (c->local_len > 0)
@@ -114,10 +194,12 @@ int conn_set_addresses(dovesd_conn *c) {
 
 void conn_free(dovesd_conn *c, bool call_disconnect) {
         dovesd_service *s;
+        conn_set *set;
 
         if (!c)
                 return;
         s = c->service;
+        set = c->set;
 
         if (call_disconnect && c->state == CONN_ACTIVE && s->cb.disconnect)
                 s->cb.disconnect(c, s->userdata);
@@ -125,20 +207,20 @@ void conn_free(dovesd_conn *c, bool call_disconnect) {
         if (c->prev)
                 c->prev->next = c->next;
         else
-                s->conns = c->next;
+                set->head = c->next;
         if (c->next)
                 c->next->prev = c->prev;
         else
-                s->conns_tail = c->prev;
+                set->tail = c->prev;
 
         if (c->state == CONN_ACTIVE) {
-                s->n_active--;
+                set->n_active--;
                 if (!c->logged_in)
-                        s->n_not_logged_in--;
+                        set->n_not_logged_in--;
         } else
-                s->n_pending--;
+                set->n_pending--;
         if (c->overflow)
-                s->n_overflow_pending--;        /* rejected: it pushed nobody out */
+                set->n_overflow_pending--;      /* rejected: it pushed nobody out */
 
         sd_event_source_disable_unref(c->proxy_io);
         sd_event_source_disable_unref(c->proxy_timer);
@@ -151,7 +233,7 @@ void conn_free(dovesd_conn *c, bool call_disconnect) {
         free(c->proxy_ssl_cn);
         free(c);
 
-        service_update_accepting(s);
+        conn_set_changed(set);
 }
 
 int conn_activate(dovesd_conn *c) {
@@ -161,12 +243,12 @@ int conn_activate(dovesd_conn *c) {
         c->proxy_io = sd_event_source_disable_unref(c->proxy_io);
         c->proxy_timer = sd_event_source_disable_unref(c->proxy_timer);
         c->state = CONN_ACTIVE;
-        s->n_pending--;
-        s->n_active++;
+        c->set->n_pending--;
+        c->set->n_active++;
         if (!c->logged_in)
-                s->n_not_logged_in++;
-        s->n_served++;
-        service_update_accepting(s);
+                c->set->n_not_logged_in++;
+        c->set->n_served++;
+        conn_set_changed(c->set);
 
         /* c may be closed by the callback; do not touch it after a success. */
         r = s->cb.connection(c, s->userdata);
@@ -260,8 +342,9 @@ _public_ void dovesd_conn_set_logged_in(dovesd_conn *c) {
         if (c && !c->logged_in) {
                 c->logged_in = true;
                 if (c->state == CONN_ACTIVE)
-                        c->service->n_not_logged_in--;
-                service_publish(c->service);
+                        c->set->n_not_logged_in--;
+                if (c->set->hooks.publish)
+                        c->set->hooks.publish(c->set->hooks.userdata);
         }
 }
 
@@ -280,16 +363,14 @@ static bool conn_proxy_trusted(const dovesd_conn *c) {
 }
 
 void conn_overflow(dovesd_conn *c) {
-        dovesd_service *s = c->service;
-
         if (!c->listener->haproxy) {
-                (void) service_drop_oldest_unlogged(s);
+                (void) conn_set_drop_oldest_unlogged(c->set);
                 return;
         }
         if (c->state != CONN_PROXY || c->overflow || !conn_proxy_trusted(c))
                 return;         /* conn_proxy_start() rejects it: nobody is pushed out */
         c->overflow = true;
-        s->n_overflow_pending++;
+        c->set->n_overflow_pending++;
 }
 
 /* Once a PROXY header is in: the room the connection was promised. */
@@ -297,8 +378,8 @@ static void conn_overflow_done(dovesd_conn *c) {
         if (!c->overflow)
                 return;
         c->overflow = false;
-        c->service->n_overflow_pending--;
-        (void) service_drop_oldest_unlogged(c->service);
+        c->set->n_overflow_pending--;
+        (void) conn_set_drop_oldest_unlogged(c->set);
 }
 
 static void proxy_reject(dovesd_conn *c, const char *reason) {

@@ -2,34 +2,23 @@
 #pragma once
 
 /*
- * libdovesd internals: the service object, connections, the accept loop, and the worker
- * side of the supervisor contract. dovesd-supervisor (supervisor.c) links the same objects
- * for the environment parser and logging. Nothing here is exported from the shared library;
- * only functions marked _public_ (the ones in include/dovesd.h) are.
+ * libdovesd internals shared by its files: the service object, which owns one part per file
+ * (each part's header says who writes it), logging, and the worker slot of the supervisor
+ * contract. dovesd-supervisor (supervisor.c) links the same objects for the environment
+ * parser, the fds and logging, never the service object. Nothing here is exported from the
+ * shared library; only functions marked _public_ (the ones in include/dovesd.h) are.
  *
  * Process roles:
  *   SINGLE      the program was started directly (process_limit = 1): the main process
  *               accepts and serves; idle_kill and service_count end dovesd_service_run().
- *   SUPERVISOR  dovesd-supervisor (supervisor.c, its own program): the unit's main process of
- *               a service with process_limit > 1. It never accepts; it starts every worker by
- *               fork + exec of the service's program. It uses this library's environment
- *               parser and logging, never the accept loop.
  *   WORKER      a program exec'd by the supervisor (DOVESD_WORKER in its environment). It
  *               publishes its state into its own dovesd_worker_slot (a memfd the supervisor
  *               created for it) and wakes the supervisor through an eventfd; it does not
  *               send sd_notify and does not exit on idle_kill by itself: the supervisor sends
  *               SIGINT, and the worker exits only if it has no client.
- *
- * The accept loop in any process:
- *   - every listening socket has an io source on s->event, enabled while the process
- *     accepts and has a free slot (service_free_slots() > 0);
- *   - a readable listener is drained with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) while slots
- *     are free; each client becomes a dovesd_conn, first in state CONN_PROXY while the PROXY
- *     header is read on haproxy=yes listeners (bounded by haproxy_timeout), then
- *     CONN_ACTIVE when handed to the program's connection callback;
- *   - both states hold a client slot; the listeners leave the loop at the limit and come
- *     back when a connection closes (service_update_accepting());
- *   - FIFO listeners only deliver fifo_readable events and never count as clients.
+ *   The supervisor (dovesd-supervisor, supervisor.c) is its own program: the unit's main
+ *   process of a service with process_limit > 1. It never accepts; it starts every worker
+ *   by fork + exec of the service's program.
  */
 
 #include <errno.h>
@@ -51,8 +40,10 @@
 #include "contract.h"
 #include "macro.h"
 
+#include "conn.h"
 #include "env.h"
 #include "listen.h"
+#include "loop.h"
 
 #define _public_ __attribute__((visibility("default")))
 
@@ -106,43 +97,6 @@ typedef enum service_role {
         ROLE_WORKER,
 } service_role;
 
-typedef enum conn_state {
-        CONN_PROXY,             /* accepted, PROXY header not read yet; invisible to the program */
-        CONN_ACTIVE,            /* handed to the program */
-} conn_state;
-
-/* A listening fd in the accept loop. */
-typedef struct dovesd_socket {
-        dovesd_service *service;
-        const service_listener *listener;
-        int fd;
-        socket_kind kind;
-        sd_event_source *source;
-} dovesd_socket;
-
-struct dovesd_conn {
-        dovesd_service *service;
-        const service_listener *listener;
-        int fd;
-        conn_state state;
-        bool proxied;
-        bool logged_in;
-        bool overflow;          /* arrived on a full login process: makes room once served */
-
-        struct sockaddr_storage local, remote;
-        socklen_t local_len, remote_len;
-        char *local_str, *remote_str;
-
-        char *proxy_alpn;
-        char *proxy_authority;
-        char *proxy_ssl_cn;
-        bool proxy_ssl;
-        sd_event_source *proxy_io, *proxy_timer;
-
-        void *userdata;
-        dovesd_conn *prev, *next;       /* in service->conns, oldest first */
-};
-
 /*
  * A worker's slot: one memfd per worker, mapped MAP_SHARED by the supervisor and by that
  * worker only (a worker cannot see or change another's). The supervisor fills it before the
@@ -179,38 +133,19 @@ struct dovesd_service {
         const service_settings *settings;       /* env.c: DOVESD_*, read once, never changed */
         listen_fds fds;                         /* listen.c: the fds systemd passed */
         log_target log;                         /* log.c: where records go */
-
-        dovesd_socket *sockets;
-        size_t n_sockets;
-
-        /* the loop */
         sd_event *event;
-        sd_event_source *sigterm, *sighup, *sigint, *sigusr1, *sigquit;
-        sd_event_source *idle_timer, *stop_timer, *status_timer, *watchdog_timer;
+
+        /* the program's: service.c */
         dovesd_callbacks cb;
         void *userdata;
-        service_role role;
-        bool running;
-        bool stopping;                  /* SIGTERM seen: no more accepting */
-        bool exhausted;                 /* service_count reached: no more accepting */
-        bool listening;                 /* listener sources currently enabled */
-        bool status_dirty;
-        bool status_sent;
-        unsigned status_free;           /* free slots in the last STATUS= */
         uint64_t stop_timeout_usec;
 
-        unsigned n_active;              /* CONN_ACTIVE connections */
-        unsigned n_not_logged_in;       /* CONN_ACTIVE ones not logged in (login overflow) */
-        unsigned n_pending;             /* CONN_PROXY connections */
-        unsigned n_overflow_pending;    /* CONN_PROXY ones with overflow set */
-        uint64_t n_served;              /* connections handed to the program */
-        uint64_t n_accepted;            /* accept4() successes */
-        dovesd_conn *conns, *conns_tail;
-        uint64_t last_limit_log_usec;
-        bool accept_paused;             /* out of fds or memory: not accepting for a moment */
-        uint64_t last_accept_error_log_usec;
+        service_role role;
 
-        /* privileges */
+        service_loop loop;                      /* loop.c: accepting, signals, timers */
+        conn_set conns;                         /* conn.c: the clients and their counts */
+
+        /* privileges: restrict.c */
         bool restricted;
         bool caps_dropped;
         uid_t uid;
@@ -235,34 +170,10 @@ void service_log_connect(void);         /* connect journald/notify sockets (befo
 #define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
 #define service_log_enabled(s, prio) log_enabled(&(s)->log, prio)
 
-/* loop.c: the accept loop, used by SINGLE and WORKER processes. */
-unsigned service_free_slots(const dovesd_service *s);
-int service_loop_setup(dovesd_service *s);      /* listener sources, signals, timers on s->event */
-int service_loop_run(dovesd_service *s);        /* sd_event_loop(); 0 on clean exit */
-void service_update_accepting(dovesd_service *s);       /* after any change of counts/state */
-void service_publish(dovesd_service *s);        /* slot and STATUS= (rate-limited) */
-int service_begin_stop(dovesd_service *s);
-/* type=login overflow: drop the oldest active connection that has not logged in (overflow
- * callback, disconnect callback, close). Returns 1 if one was dropped, 0 if none. */
-int service_drop_oldest_unlogged(dovesd_service *s);
-
 /* worker.c: the worker side of the supervisor contract (DOVESD_WORKER). */
 int service_worker_attach(dovesd_service *s, char **ret_error);    /* from service_new() */
 void service_worker_publish(dovesd_service *s, unsigned free_slots);
 void service_worker_detach(dovesd_service *s);
-
-/* conn.c */
-int conn_new(dovesd_service *s, const service_listener *l, int fd, const struct sockaddr *remote,
-             socklen_t remote_len, dovesd_conn **ret);
-void conn_free(dovesd_conn *c, bool call_disconnect);
-int conn_activate(dovesd_conn *c);              /* hand to the program */
-int conn_set_addresses(dovesd_conn *c);         /* (re)format local_str/remote_str */
-int conn_proxy_start(dovesd_conn *c);           /* haproxy=yes: trust check, read the header */
-/* A connection on a full login process: the oldest client not logged in makes room, but only
- * for one that will be served. Without PROXY at once; with PROXY only for a trusted peer, and
- * only once its header is in. */
-void conn_overflow(dovesd_conn *c);
-int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret);
 
 /* restrict.c */
 int service_restrict(dovesd_service *s);

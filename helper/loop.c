@@ -21,6 +21,17 @@ static uint64_t now_usec(dovesd_service *s) {
         return t;
 }
 
+loop_counts service_loop_counts(const dovesd_service *s) {
+        return (loop_counts) {
+                .clients = conn_set_clients(&s->conns),
+                .free_slots = service_free_slots(s),
+                .not_logged_in = s->conns.n_not_logged_in,
+                .served = s->conns.n_served,
+                .accepting = !s->loop.stopping && !s->loop.exhausted,
+                .running = s->loop.running,
+        };
+}
+
 /* sd_notify(): a worker reports to the supervisor through its slot, never to systemd. */
 static void loop_notify(dovesd_service *s, const char *state) {
         if (s->role != ROLE_WORKER)
@@ -28,11 +39,11 @@ static void loop_notify(dovesd_service *s, const char *state) {
 }
 
 unsigned service_free_slots(const dovesd_service *s) {
-        unsigned used = s->n_active + s->n_pending;
+        unsigned used = s->conns.n_active + s->conns.n_pending;
         unsigned avail = used >= s->settings->client_limit ? 0 : s->settings->client_limit - used;
 
         if (s->settings->service_count > 0) {
-                uint64_t committed = s->n_served + s->n_pending;
+                uint64_t committed = s->conns.n_served + s->conns.n_pending;
                 unsigned left = committed >= s->settings->service_count ? 0 :
                                 (unsigned) (s->settings->service_count - committed);
                 avail = MIN(avail, left);
@@ -44,13 +55,6 @@ static bool service_is_login(const dovesd_service *s) {
         return s->settings->login;
 }
 
-static dovesd_conn *oldest_unlogged(const dovesd_service *s) {
-        for (dovesd_conn *c = s->conns; c; c = c->next)
-                if (c->state == CONN_ACTIVE && !c->logged_in)
-                        return c;
-        return NULL;
-}
-
 /* A single login process at its client_limit is "every process full" (process_limit = 1);
  * a worker learns it from the supervisor through its slot. Such a process keeps listening,
  * and a waiting client pushes out the oldest one not logged in. Only client_limit can be
@@ -60,48 +64,34 @@ static bool can_overflow(const dovesd_service *s) {
                 (s->role == ROLE_WORKER && s->slot && atomic_load(&s->slot->overflow));
 
         return full && service_is_login(s) &&
-                !s->exhausted && !s->stopping &&
-                (s->settings->service_count == 0 || s->n_served + s->n_pending < s->settings->service_count) &&
-                s->n_overflow_pending < s->n_not_logged_in && oldest_unlogged(s);
-}
-
-int service_drop_oldest_unlogged(dovesd_service *s) {
-        dovesd_conn *c = oldest_unlogged(s);
-
-        if (!c)
-                return 0;
-        service_log_full(s, LOG_INFO, DOVESD_MESSAGE_LOGIN_OVERFLOW, c->listener->name,
-                         c->remote_str,
-                         "All processes are full, dropping the oldest client not logged in");
-        if (s->cb.overflow)
-                s->cb.overflow(c, s->userdata);
-        conn_free(c, true);
-        return 1;
+                !s->loop.exhausted && !s->loop.stopping &&
+                (s->settings->service_count == 0 || s->conns.n_served + s->conns.n_pending < s->settings->service_count) &&
+                s->conns.n_overflow_pending < s->conns.n_not_logged_in && conn_set_oldest_unlogged(&s->conns);
 }
 
 static void status_send(dovesd_service *s) {
-        unsigned clients = s->n_active + s->n_pending, free_slots = service_free_slots(s);
+        unsigned clients = s->conns.n_active + s->conns.n_pending, free_slots = service_free_slots(s);
         char buf[256];
 
-        s->status_dirty = false;
-        s->status_sent = true;
-        s->status_free = free_slots;
+        s->loop.status_dirty = false;
+        s->loop.status_sent = true;
+        s->loop.status_free = free_slots;
         /* "1 client, 1 free slot" (singular), "0 clients", "2 free slots" */
         snprintf(buf, sizeof(buf), "STATUS=%u client%s, %u free slot%s, %" PRIu64 " served",
                  clients, clients == 1 ? "" : "s", free_slots, free_slots == 1 ? "" : "s",
-                 s->n_served);
+                 s->conns.n_served);
         loop_notify(s, buf);
 }
 
 static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         dovesd_service *s = userdata;
 
-        if (s->status_dirty)
+        if (s->loop.status_dirty)
                 status_send(s);
         return 0;
 }
 
-void service_publish(dovesd_service *s) {
+static void service_publish(dovesd_service *s) {
         unsigned free_slots = service_free_slots(s);
 
         service_worker_publish(s, free_slots);
@@ -110,24 +100,24 @@ void service_publish(dovesd_service *s) {
                 return;
 
         /* STATUS= at most once a second, except when the process fills up or frees up. */
-        if (!s->status_sent || (free_slots == 0) != (s->status_free == 0)) {
+        if (!s->loop.status_sent || (free_slots == 0) != (s->loop.status_free == 0)) {
                 status_send(s);
                 return;
         }
-        s->status_dirty = true;
-        if (!s->status_timer) {
-                if (sd_event_add_time_relative(s->event, &s->status_timer, CLOCK_MONOTONIC,
+        s->loop.status_dirty = true;
+        if (!s->loop.status_timer) {
+                if (sd_event_add_time_relative(s->event, &s->loop.status_timer, CLOCK_MONOTONIC,
                                                STATUS_INTERVAL_USEC, 0, on_status_timer, s) < 0)
                         return;
-                (void) sd_event_source_set_enabled(s->status_timer, SD_EVENT_ONESHOT);
+                (void) sd_event_source_set_enabled(s->loop.status_timer, SD_EVENT_ONESHOT);
         } else {
                 int enabled = SD_EVENT_OFF;
 
-                (void) sd_event_source_get_enabled(s->status_timer, &enabled);
+                (void) sd_event_source_get_enabled(s->loop.status_timer, &enabled);
                 if (enabled == SD_EVENT_OFF) {
-                        (void) sd_event_source_set_time_relative(s->status_timer,
+                        (void) sd_event_source_set_time_relative(s->loop.status_timer,
                                                                  STATUS_INTERVAL_USEC);
-                        (void) sd_event_source_set_enabled(s->status_timer, SD_EVENT_ONESHOT);
+                        (void) sd_event_source_set_enabled(s->loop.status_timer, SD_EVENT_ONESHOT);
                 }
         }
 }
@@ -140,9 +130,9 @@ static bool idle_kill_applies(const dovesd_service *s) {
 static void limit_reached(dovesd_service *s) {
         uint64_t t = now_usec(s);
 
-        if (s->last_limit_log_usec != 0 && t < s->last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
+        if (s->loop.last_limit_log_usec != 0 && t < s->loop.last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
                 return;
-        s->last_limit_log_usec = t;
+        s->loop.last_limit_log_usec = t;
         service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_LIMIT_REACHED, NULL, NULL,
                          "client_limit (%u) reached, new clients wait in the listen backlog",
                          s->settings->client_limit);
@@ -152,57 +142,57 @@ void service_update_accepting(dovesd_service *s) {
         unsigned free_slots;
         bool want;
 
-        if (!s->running)
+        if (!s->loop.running)
                 return;
 
-        if (s->settings->service_count > 0 && s->n_served >= s->settings->service_count)
-                s->exhausted = true;
+        if (s->settings->service_count > 0 && s->conns.n_served >= s->settings->service_count)
+                s->loop.exhausted = true;
 
         free_slots = service_free_slots(s);
-        want = !s->stopping && !s->exhausted && !s->accept_paused &&
+        want = !s->loop.stopping && !s->loop.exhausted && !s->loop.accept_paused &&
                 (free_slots > 0 || can_overflow(s));
-        if (want != s->listening) {
-                for (size_t i = 0; i < s->n_sockets; i++)
-                        if (s->sockets[i].kind != SOCKET_FIFO && s->sockets[i].source)
-                                (void) sd_event_source_set_enabled(s->sockets[i].source,
+        if (want != s->loop.listening) {
+                for (size_t i = 0; i < s->loop.n_sockets; i++)
+                        if (s->loop.sockets[i].kind != SOCKET_FIFO && s->loop.sockets[i].source)
+                                (void) sd_event_source_set_enabled(s->loop.sockets[i].source,
                                                                    want ? SD_EVENT_ON : SD_EVENT_OFF);
-                s->listening = want;
+                s->loop.listening = want;
                 /* A full worker is normal: the supervisor logs process_limit. */
-                if (!want && !s->stopping && !s->exhausted && !s->accept_paused &&
+                if (!want && !s->loop.stopping && !s->loop.exhausted && !s->loop.accept_paused &&
                     s->settings->service_count != 1 && s->role != ROLE_WORKER)
                         limit_reached(s);
         }
 
-        if (s->idle_timer) {
-                if (s->n_active + s->n_pending == 0 && !s->stopping && !s->exhausted) {
+        if (s->loop.idle_timer) {
+                if (s->conns.n_active + s->conns.n_pending == 0 && !s->loop.stopping && !s->loop.exhausted) {
                         int enabled = SD_EVENT_OFF;
 
-                        (void) sd_event_source_get_enabled(s->idle_timer, &enabled);
+                        (void) sd_event_source_get_enabled(s->loop.idle_timer, &enabled);
                         if (enabled == SD_EVENT_OFF) {
-                                (void) sd_event_source_set_time_relative(s->idle_timer,
+                                (void) sd_event_source_set_time_relative(s->loop.idle_timer,
                                                                          s->settings->idle_kill * USEC_PER_SEC);
-                                (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
+                                (void) sd_event_source_set_enabled(s->loop.idle_timer, SD_EVENT_ONESHOT);
                         }
                 } else
-                        (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+                        (void) sd_event_source_set_enabled(s->loop.idle_timer, SD_EVENT_OFF);
         }
 
-        if ((s->exhausted || s->stopping) && s->n_active + s->n_pending == 0) {
+        if ((s->loop.exhausted || s->loop.stopping) && s->conns.n_active + s->conns.n_pending == 0) {
                 /* A worker that served its service_count is routine: the supervisor starts a
                  * fresh one. Only a process on its own says so at info level. */
-                if (s->exhausted && !s->stopping)
+                if (s->loop.exhausted && !s->loop.stopping)
                         service_log_full(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO,
                                          DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
                                          "service_count (%u) reached and every client finished, exiting",
                                          s->settings->service_count);
-                s->stopping = true;
+                s->loop.stopping = true;
                 (void) sd_event_exit(s->event, 0);
         }
 
         service_publish(s);
 }
 
-static int on_fifo(dovesd_service *s, dovesd_socket *sock) {
+static int on_fifo(dovesd_service *s, loop_socket *sock) {
         int r;
 
         if (s->cb.fifo_readable) {
@@ -225,7 +215,7 @@ static int on_fifo(dovesd_service *s, dovesd_socket *sock) {
 static int on_accept_pause_end(sd_event_source *src, uint64_t usec, void *userdata) {
         dovesd_service *s = userdata;
 
-        s->accept_paused = false;
+        s->loop.accept_paused = false;
         service_update_accepting(s);
         return 0;
 }
@@ -240,10 +230,10 @@ static void pause_accepting(dovesd_service *s, int error) {
         r = sd_event_add_time_relative(s->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_USEC, 0,
                                        on_accept_pause_end, s);
         if (r >= 0)
-                s->accept_paused = true;
-        if (s->last_accept_error_log_usec == 0 ||
-            t >= s->last_accept_error_log_usec + LIMIT_LOG_INTERVAL_USEC) {
-                s->last_accept_error_log_usec = t;
+                s->loop.accept_paused = true;
+        if (s->loop.last_accept_error_log_usec == 0 ||
+            t >= s->loop.last_accept_error_log_usec + LIMIT_LOG_INTERVAL_USEC) {
+                s->loop.last_accept_error_log_usec = t;
                 service_log(s, LOG_WARNING, "accept4() failed: %s, pausing new connections "
                             "for %llu ms", strerror(error),
                             (unsigned long long) (ACCEPT_PAUSE_USEC / USEC_PER_MSEC));
@@ -251,13 +241,13 @@ static void pause_accepting(dovesd_service *s, int error) {
 }
 
 static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        dovesd_socket *sock = userdata;
+        loop_socket *sock = userdata;
         dovesd_service *s = sock->service;
 
         if (sock->kind == SOCKET_FIFO)
                 return on_fifo(s, sock);
 
-        for (unsigned i = 0; i < DOVESD_ACCEPT_BURST && s->listening; i++) {
+        for (unsigned i = 0; i < DOVESD_ACCEPT_BURST && s->loop.listening; i++) {
                 struct sockaddr_storage ss;
                 socklen_t len = sizeof(ss);
                 bool overflow = false;
@@ -285,9 +275,9 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                                          "accept4() failed: %m");
                         break;
                 }
-                s->n_accepted++;
+                s->loop.n_accepted++;
 
-                r = conn_new(s, sock->listener, cfd, (struct sockaddr *) &ss, len, &c);
+                r = conn_new(&s->conns, sock->listener, cfd, (struct sockaddr *) &ss, len, &c);
                 if (r < 0) {
                         close(cfd);
                         service_log_full(s, LOG_ERR, NULL, sock->listener->name, NULL,
@@ -312,11 +302,11 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
 static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         dovesd_service *s = userdata;
 
-        if (s->n_active + s->n_pending > 0)
+        if (s->conns.n_active + s->conns.n_pending > 0)
                 return 0;
         service_log_full(s, LOG_INFO, DOVESD_MESSAGE_IDLE_EXIT, NULL, NULL,
                          "No clients for %u s (idle_kill), exiting", s->settings->idle_kill);
-        s->stopping = true;
+        s->loop.stopping = true;
         service_update_accepting(s);
         return sd_event_exit(s->event, 0);
 }
@@ -326,11 +316,10 @@ static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) 
 
         service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
                          "%u %s still connected after the stop timeout, closing %s",
-                         s->n_active + s->n_pending,
-                         s->n_active + s->n_pending == 1 ? "client" : "clients",
-                         s->n_active + s->n_pending == 1 ? "it" : "them");
-        while (s->conns)
-                conn_free(s->conns, true);
+                         s->conns.n_active + s->conns.n_pending,
+                         s->conns.n_active + s->conns.n_pending == 1 ? "client" : "clients",
+                         s->conns.n_active + s->conns.n_pending == 1 ? "it" : "them");
+        conn_set_close_all(&s->conns, true);
         service_update_accepting(s);
         return 0;
 }
@@ -338,25 +327,21 @@ static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) 
 int service_begin_stop(dovesd_service *s) {
         int r;
 
-        if (!s->running)
+        if (!s->loop.running)
                 return -ESTALE;
-        if (s->stopping)
+        if (s->loop.stopping)
                 return 0;
-        s->stopping = true;
+        s->loop.stopping = true;
         loop_notify(s, "STOPPING=1");
 
         /* Clients whose PROXY header is still outstanding never reached the program. */
-        for (dovesd_conn *c = s->conns, *next; c; c = next) {
-                next = c->next;
-                if (c->state == CONN_PROXY)
-                        conn_free(c, false);
-        }
+        conn_set_close_pending(&s->conns);
 
-        if (s->n_active > 0) {
+        if (s->conns.n_active > 0) {
                 if (s->cb.stop)
                         s->cb.stop(s, s->userdata);
-                if (s->n_active > 0 && !s->stop_timer) {
-                        r = sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC,
+                if (s->conns.n_active > 0 && !s->loop.stop_timer) {
+                        r = sd_event_add_time_relative(s->event, &s->loop.stop_timer, CLOCK_MONOTONIC,
                                                        s->stop_timeout_usec, 0, on_stop_timeout, s);
                         if (r < 0)
                                 return r;
@@ -376,11 +361,11 @@ static int on_sigint(sd_event_source *src, const struct signalfd_siginfo *si, vo
         dovesd_service *s = userdata;
 
         /* As Dovecot's children: an idle-kill SIGINT is ignored while any client is connected. */
-        if (s->n_active + s->n_pending > 0) {
+        if (s->conns.n_active + s->conns.n_pending > 0) {
                 service_publish(s);
                 return 0;
         }
-        s->stopping = true;
+        s->loop.stopping = true;
         service_update_accepting(s);
         return sd_event_exit(s->event, 0);
 }
@@ -408,7 +393,7 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
 static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         dovesd_service *s = userdata;
 
-        s->stopping = true;
+        s->loop.stopping = true;
         service_update_accepting(s);
         return 0;
 }
@@ -421,9 +406,23 @@ static int on_sigusr1(sd_event_source *src, const struct signalfd_siginfo *si, v
         return 0;
 }
 
+static void on_conns_changed(void *userdata) {
+        service_update_accepting(userdata);
+}
+
+static void on_conns_publish(void *userdata) {
+        service_publish(userdata);
+}
+
 int service_loop_setup(dovesd_service *s) {
         sigset_t mask;
         int r;
+
+        conn_set_init(&s->conns, s, &(conn_hooks) {
+                .changed = on_conns_changed,
+                .publish = on_conns_publish,
+                .userdata = s,
+        });
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -434,21 +433,21 @@ int service_loop_setup(dovesd_service *s) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
 
-        r = sd_event_add_signal(s->event, &s->sigterm, SIGTERM, on_sigterm, s);
+        r = sd_event_add_signal(s->event, &s->loop.sigterm, SIGTERM, on_sigterm, s);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(s->event, &s->sigint, SIGINT, on_sigint, s);
+        r = sd_event_add_signal(s->event, &s->loop.sigint, SIGINT, on_sigint, s);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(s->event, &s->sigusr1, SIGUSR1, on_sigusr1, s);
+        r = sd_event_add_signal(s->event, &s->loop.sigusr1, SIGUSR1, on_sigusr1, s);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(s->event, &s->sighup, SIGHUP, on_sighup, s);
+        r = sd_event_add_signal(s->event, &s->loop.sighup, SIGHUP, on_sighup, s);
         if (r < 0)
                 return r;
         /* SIGQUIT: a worker's generation was reloaded, or the service was removed from the
          * config: stop accepting, exit when the last client leaves. */
-        r = sd_event_add_signal(s->event, &s->sigquit, SIGQUIT, on_sigquit, s);
+        r = sd_event_add_signal(s->event, &s->loop.sigquit, SIGQUIT, on_sigquit, s);
         if (r < 0)
                 return r;
         if (s->role != ROLE_WORKER) {
@@ -457,15 +456,15 @@ int service_loop_setup(dovesd_service *s) {
                         return r;
         }
 
-        if (!s->sockets)
-                s->sockets = calloc(s->fds.n_fds ?: 1, sizeof(dovesd_socket));
-        if (!s->sockets)
+        if (!s->loop.sockets)
+                s->loop.sockets = calloc(s->fds.n_fds ?: 1, sizeof(loop_socket));
+        if (!s->loop.sockets)
                 return -ENOMEM;
-        s->n_sockets = s->fds.n_fds;
-        for (size_t i = 0; i < s->n_sockets; i++) {
-                dovesd_socket *sock = &s->sockets[i];
+        s->loop.n_sockets = s->fds.n_fds;
+        for (size_t i = 0; i < s->loop.n_sockets; i++) {
+                loop_socket *sock = &s->loop.sockets[i];
 
-                *sock = (dovesd_socket) {
+                *sock = (loop_socket) {
                         .service = s,
                         .listener = &s->settings->listeners[s->fds.fds[i].listener],
                         .fd = s->fds.fds[i].fd,
@@ -481,14 +480,14 @@ int service_loop_setup(dovesd_service *s) {
                                 return r;
                 }
         }
-        s->listening = false;
+        s->loop.listening = false;
 
         if (idle_kill_applies(s)) {
-                r = sd_event_add_time_relative(s->event, &s->idle_timer, CLOCK_MONOTONIC,
+                r = sd_event_add_time_relative(s->event, &s->loop.idle_timer, CLOCK_MONOTONIC,
                                                s->settings->idle_kill * USEC_PER_SEC, 0, on_idle, s);
                 if (r < 0)
                         return r;
-                r = sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(s->loop.idle_timer, SD_EVENT_OFF);
                 if (r < 0)
                         return r;
         }
@@ -498,7 +497,7 @@ int service_loop_setup(dovesd_service *s) {
 int service_loop_run(dovesd_service *s) {
         int r;
 
-        s->running = true;
+        s->loop.running = true;
         service_update_accepting(s);
         if (s->role != ROLE_WORKER) {
                 loop_notify(s, "READY=1");
@@ -508,10 +507,26 @@ int service_loop_run(dovesd_service *s) {
         r = sd_event_loop(s->event);
 
         /* Whatever is left (only after an error) is closed now. */
-        while (s->conns)
-                conn_free(s->conns, true);
-        s->running = false;
+        conn_set_close_all(&s->conns, true);
+        s->loop.running = false;
         if (s->role != ROLE_WORKER)
                 loop_notify(s, "STOPPING=1");
         return r;
+}
+
+void service_loop_done(dovesd_service *s) {
+        service_loop *l = &s->loop;
+
+        for (size_t i = 0; i < l->n_sockets; i++)
+                sd_event_source_disable_unref(l->sockets[i].source);
+        l->sockets = mfree(l->sockets);
+        l->n_sockets = 0;
+        l->sigterm = sd_event_source_disable_unref(l->sigterm);
+        l->sighup = sd_event_source_disable_unref(l->sighup);
+        l->sigint = sd_event_source_disable_unref(l->sigint);
+        l->sigusr1 = sd_event_source_disable_unref(l->sigusr1);
+        l->sigquit = sd_event_source_disable_unref(l->sigquit);
+        l->idle_timer = sd_event_source_disable_unref(l->idle_timer);
+        l->stop_timer = sd_event_source_disable_unref(l->stop_timer);
+        l->status_timer = sd_event_source_disable_unref(l->status_timer);
 }

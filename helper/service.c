@@ -9,22 +9,9 @@
 #include "internal.h"
 
 static dovesd_service *service_free(dovesd_service *s) {
-        while (s->conns)
-                conn_free(s->conns, true);
-
-        for (size_t i = 0; i < s->n_sockets; i++)
-                sd_event_source_disable_unref(s->sockets[i].source);
-        free(s->sockets);
+        conn_set_close_all(&s->conns, true);
+        service_loop_done(s);
         listen_fds_done(&s->fds);
-
-        sd_event_source_disable_unref(s->sigterm);
-        sd_event_source_disable_unref(s->sighup);
-        sd_event_source_disable_unref(s->sigint);
-        sd_event_source_disable_unref(s->sigusr1);
-        sd_event_source_disable_unref(s->sigquit);
-        sd_event_source_disable_unref(s->idle_timer);
-        sd_event_source_disable_unref(s->stop_timer);
-        sd_event_source_disable_unref(s->status_timer);
         sd_event_unref(s->event);
 
         service_worker_detach(s);
@@ -118,7 +105,7 @@ _public_ int dovesd_service_run_sized(dovesd_service *s, const dovesd_callbacks 
         if (!s || !cb || size < offsetof(dovesd_callbacks, connection) + sizeof(cb->connection) ||
             !cb->connection)
                 return -EINVAL;
-        if (s->running)
+        if (s->loop.running)
                 return -EBUSY;
 
         memset(&s->cb, 0, sizeof(s->cb));
@@ -192,11 +179,11 @@ _public_ bool dovesd_service_is_per_connection(const dovesd_service *s) {
 }
 
 _public_ unsigned dovesd_service_get_clients(const dovesd_service *s) {
-        return s ? s->n_active + s->n_pending : 0;
+        return s ? conn_set_clients(&s->conns) : 0;
 }
 
 _public_ uint64_t dovesd_service_get_served(const dovesd_service *s) {
-        return s ? s->n_served : 0;
+        return s ? s->conns.n_served : 0;
 }
 
 _public_ unsigned dovesd_service_get_free_slots(const dovesd_service *s) {

@@ -76,22 +76,22 @@ int service_worker_attach(dovesd_service *s, char **ret_error) {
 
 void service_worker_publish(dovesd_service *s, unsigned free_slots) {
         dovesd_worker_slot *slot = s->slot;
-        unsigned clients = s->n_active + s->n_pending, bits;
+        unsigned clients = conn_set_clients(&s->conns), bits;
 
         if (!slot)
                 return;
 
         atomic_store(&slot->clients, clients);
         atomic_store(&slot->free_slots, free_slots);
-        atomic_store(&slot->served, s->n_served);
-        atomic_store(&slot->not_logged_in, s->n_not_logged_in);
-        atomic_store(&slot->accepting, !s->stopping && !s->exhausted);
-        atomic_store(&slot->ready, s->running);
+        atomic_store(&slot->served, s->conns.n_served);
+        atomic_store(&slot->not_logged_in, s->conns.n_not_logged_in);
+        atomic_store(&slot->accepting, !s->loop.stopping && !s->loop.exhausted);
+        atomic_store(&slot->ready, s->loop.running);
         if (clients > atomic_load(&slot->max_clients))
                 atomic_store(&slot->max_clients, clients);
 
         bits = (free_slots == 0) | (clients == 0) << 1 | atomic_load(&slot->accepting) << 2 |
-                s->running << 3;
+                s->loop.running << 3;
         if (bits != s->last_bits) {
                 uint64_t one = 1;
 
