@@ -44,6 +44,9 @@
 #include "env.h"
 #include "listen.h"
 #include "loop.h"
+#include "role.h"
+#include "single.h"
+#include "worker.h"
 
 #define _public_ __attribute__((visibility("default")))
 
@@ -91,35 +94,6 @@ static inline int set_error(char **ret_error, const char *format, ...) {
 #define DOVESD_STOP_TIMEOUT_USEC_DEFAULT (10 * USEC_PER_SEC)
 #define DOVESD_ACCEPT_BURST 32                  /* accepts per wakeup and listener */
 
-typedef enum service_role {
-        ROLE_SINGLE,
-        ROLE_SUPERVISOR,
-        ROLE_WORKER,
-} service_role;
-
-/*
- * A worker's slot: one memfd per worker, mapped MAP_SHARED by the supervisor and by that
- * worker only (a worker cannot see or change another's). The supervisor fills it before the
- * fork (a starting worker counts as one with free slots); then the worker writes every field
- * but overflow. overflow is the type=login "all processes full" state, set and cleared by the
- * supervisor (then SIGUSR1): while it is set, a full worker with a client not logged in keeps
- * listening and lets a new client push out its oldest such client. The supervisor treats
- * every value as untrusted input (a compromised worker can write anything here).
- *
- * The worker finds it through DOVESD_WORKER="SLOT_FD WAKE_FD" (both fds above the listeners).
- */
-typedef struct dovesd_worker_slot {
-        _Atomic(pid_t) pid;                     /* 0: slot unused */
-        _Atomic(unsigned) clients;              /* connections held, both states */
-        _Atomic(unsigned) free_slots;           /* service_free_slots() */
-        _Atomic(uint64_t) served;               /* clients handed to the program */
-        _Atomic(unsigned) not_logged_in;        /* active clients eligible for overflow */
-        _Atomic(bool) accepting;                /* false: service_count reached or stopping */
-        _Atomic(bool) overflow;                 /* login: every process full (supervisor) */
-        _Atomic(bool) ready;                    /* the worker's loop is set up */
-        _Atomic(unsigned) max_clients;          /* most clients held at once */
-} dovesd_worker_slot;
-
 /* Where one process's records go: the program's callback, or journald with DOVESD_SERVICE. */
 typedef struct log_target {
         const char *service;            /* DOVESD_SERVICE= of every record, or NULL */
@@ -140,7 +114,9 @@ struct dovesd_service {
         void *userdata;
         uint64_t stop_timeout_usec;
 
-        service_role role;
+        const service_role *role;               /* service.c picks the row: role.h */
+        single_status status;                   /* single.c: STATUS= (role_single) */
+        worker_link worker;                     /* worker.c: slot and wake fd (role_worker) */
 
         service_loop loop;                      /* loop.c: accepting, signals, timers */
         conn_set conns;                         /* conn.c: the clients and their counts */
@@ -152,11 +128,6 @@ struct dovesd_service {
         gid_t gid;
         gid_t priv_gid;
         bool has_priv_gid;
-
-        /* in a worker (DOVESD_WORKER): its slot and the supervisor's wake-up eventfd */
-        dovesd_worker_slot *slot;
-        int wake_fd;
-        unsigned last_bits;             /* the state bits last signalled through wake_fd */
 };
 
 /* log.c */
@@ -169,11 +140,6 @@ void service_log_connect(void);         /* connect journald/notify sockets (befo
 #define service_log_full(s, ...) log_emit(&(s)->log, __VA_ARGS__)
 #define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
 #define service_log_enabled(s, prio) log_enabled(&(s)->log, prio)
-
-/* worker.c: the worker side of the supervisor contract (DOVESD_WORKER). */
-int service_worker_attach(dovesd_service *s, char **ret_error);    /* from service_new() */
-void service_worker_publish(dovesd_service *s, unsigned free_slots);
-void service_worker_detach(dovesd_service *s);
 
 /* restrict.c */
 int service_restrict(dovesd_service *s);

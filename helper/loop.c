@@ -10,7 +10,6 @@
 
 #include "internal.h"
 
-#define STATUS_INTERVAL_USEC (1 * USEC_PER_SEC)
 #define LIMIT_LOG_INTERVAL_USEC (1 * USEC_PER_SEC)
 #define ACCEPT_PAUSE_USEC (100 * USEC_PER_MSEC)
 
@@ -30,12 +29,6 @@ loop_counts service_loop_counts(const dovesd_service *s) {
                 .accepting = !s->loop.stopping && !s->loop.exhausted,
                 .running = s->loop.running,
         };
-}
-
-/* sd_notify(): a worker reports to the supervisor through its slot, never to systemd. */
-static void loop_notify(dovesd_service *s, const char *state) {
-        if (s->role != ROLE_WORKER)
-                (void) service_notify(state);
 }
 
 unsigned service_free_slots(const dovesd_service *s) {
@@ -60,70 +53,21 @@ static bool service_is_login(const dovesd_service *s) {
  * and a waiting client pushes out the oldest one not logged in. Only client_limit can be
  * overflowed, never service_count. */
 static bool can_overflow(const dovesd_service *s) {
-        bool full = s->role == ROLE_SINGLE ||
-                (s->role == ROLE_WORKER && s->slot && atomic_load(&s->slot->overflow));
-
-        return full && service_is_login(s) &&
+        return service_is_login(s) && s->role->all_full(s) &&
                 !s->loop.exhausted && !s->loop.stopping &&
                 (s->settings->service_count == 0 || s->conns.n_served + s->conns.n_pending < s->settings->service_count) &&
                 s->conns.n_overflow_pending < s->conns.n_not_logged_in && conn_set_oldest_unlogged(&s->conns);
 }
 
-static void status_send(dovesd_service *s) {
-        unsigned clients = s->conns.n_active + s->conns.n_pending, free_slots = service_free_slots(s);
-        char buf[256];
-
-        s->loop.status_dirty = false;
-        s->loop.status_sent = true;
-        s->loop.status_free = free_slots;
-        /* "1 client, 1 free slot" (singular), "0 clients", "2 free slots" */
-        snprintf(buf, sizeof(buf), "STATUS=%u client%s, %u free slot%s, %" PRIu64 " served",
-                 clients, clients == 1 ? "" : "s", free_slots, free_slots == 1 ? "" : "s",
-                 s->conns.n_served);
-        loop_notify(s, buf);
-}
-
-static int on_status_timer(sd_event_source *src, uint64_t usec, void *userdata) {
-        dovesd_service *s = userdata;
-
-        if (s->loop.status_dirty)
-                status_send(s);
-        return 0;
-}
-
+/* The role tells whoever watches: systemd (STATUS=) or the supervisor (the slot). */
 static void service_publish(dovesd_service *s) {
-        unsigned free_slots = service_free_slots(s);
+        loop_counts c = service_loop_counts(s);
 
-        service_worker_publish(s, free_slots);
-
-        if (s->role == ROLE_WORKER || !s->event)
-                return;
-
-        /* STATUS= at most once a second, except when the process fills up or frees up. */
-        if (!s->loop.status_sent || (free_slots == 0) != (s->loop.status_free == 0)) {
-                status_send(s);
-                return;
-        }
-        s->loop.status_dirty = true;
-        if (!s->loop.status_timer) {
-                if (sd_event_add_time_relative(s->event, &s->loop.status_timer, CLOCK_MONOTONIC,
-                                               STATUS_INTERVAL_USEC, 0, on_status_timer, s) < 0)
-                        return;
-                (void) sd_event_source_set_enabled(s->loop.status_timer, SD_EVENT_ONESHOT);
-        } else {
-                int enabled = SD_EVENT_OFF;
-
-                (void) sd_event_source_get_enabled(s->loop.status_timer, &enabled);
-                if (enabled == SD_EVENT_OFF) {
-                        (void) sd_event_source_set_time_relative(s->loop.status_timer,
-                                                                 STATUS_INTERVAL_USEC);
-                        (void) sd_event_source_set_enabled(s->loop.status_timer, SD_EVENT_ONESHOT);
-                }
-        }
+        s->role->publish(s, &c);
 }
 
 static bool idle_kill_applies(const dovesd_service *s) {
-        return s->role == ROLE_SINGLE && s->settings->idle_kill > 0 &&
+        return s->role->exits_on_idle && s->settings->idle_kill > 0 &&
                 s->settings->process_min_avail == 0;
 }
 
@@ -159,7 +103,7 @@ void service_update_accepting(dovesd_service *s) {
                 s->loop.listening = want;
                 /* A full worker is normal: the supervisor logs process_limit. */
                 if (!want && !s->loop.stopping && !s->loop.exhausted && !s->loop.accept_paused &&
-                    s->settings->service_count != 1 && s->role != ROLE_WORKER)
+                    s->settings->service_count != 1 && s->role->warns_at_client_limit)
                         limit_reached(s);
         }
 
@@ -181,7 +125,7 @@ void service_update_accepting(dovesd_service *s) {
                 /* A worker that served its service_count is routine: the supervisor starts a
                  * fresh one. Only a process on its own says so at info level. */
                 if (s->loop.exhausted && !s->loop.stopping)
-                        service_log_full(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO,
+                        service_log_full(s, s->role->routine_priority,
                                          DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
                                          "service_count (%u) reached and every client finished, exiting",
                                          s->settings->service_count);
@@ -332,7 +276,7 @@ int service_begin_stop(dovesd_service *s) {
         if (s->loop.stopping)
                 return 0;
         s->loop.stopping = true;
-        loop_notify(s, "STOPPING=1");
+        s->role->notify(s, "STOPPING=1");
 
         /* Clients whose PROXY header is still outstanding never reached the program. */
         conn_set_close_pending(&s->conns);
@@ -376,14 +320,13 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
 
         if (!s->cb.reload)
                 return 0;
-        loop_notify(s, "RELOADING=1");
+        s->role->notify(s, "RELOADING=1");
         r = s->cb.reload(s, s->userdata);
         if (r < 0)
                 service_log(s, LOG_ERR, "Reload failed: %s", strerror(-r));
         else
-                service_log(s, s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO, "Reloaded");
-        loop_notify(s, "READY=1");
-        status_send(s);
+                service_log(s, s->role->routine_priority, "Reloaded");
+        s->role->ready(s);
         return 0;
 }
 
@@ -450,11 +393,9 @@ int service_loop_setup(dovesd_service *s) {
         r = sd_event_add_signal(s->event, &s->loop.sigquit, SIGQUIT, on_sigquit, s);
         if (r < 0)
                 return r;
-        if (s->role != ROLE_WORKER) {
-                r = sd_event_set_watchdog(s->event, true);
-                if (r < 0)
-                        return r;
-        }
+        r = s->role->setup(s);
+        if (r < 0)
+                return r;
 
         if (!s->loop.sockets)
                 s->loop.sockets = calloc(s->fds.n_fds ?: 1, sizeof(loop_socket));
@@ -499,18 +440,14 @@ int service_loop_run(dovesd_service *s) {
 
         s->loop.running = true;
         service_update_accepting(s);
-        if (s->role != ROLE_WORKER) {
-                loop_notify(s, "READY=1");
-                status_send(s);
-        }
+        s->role->ready(s);
 
         r = sd_event_loop(s->event);
 
         /* Whatever is left (only after an error) is closed now. */
         conn_set_close_all(&s->conns, true);
         s->loop.running = false;
-        if (s->role != ROLE_WORKER)
-                loop_notify(s, "STOPPING=1");
+        s->role->notify(s, "STOPPING=1");
         return r;
 }
 
@@ -528,5 +465,4 @@ void service_loop_done(dovesd_service *s) {
         l->sigquit = sd_event_source_disable_unref(l->sigquit);
         l->idle_timer = sd_event_source_disable_unref(l->idle_timer);
         l->stop_timer = sd_event_source_disable_unref(l->stop_timer);
-        l->status_timer = sd_event_source_disable_unref(l->status_timer);
 }

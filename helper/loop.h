@@ -42,10 +42,6 @@ typedef struct service_loop {
         uint64_t n_accepted;            /* accept4() successes */
         uint64_t last_limit_log_usec;
         uint64_t last_accept_error_log_usec;
-        sd_event_source *status_timer;
-        bool status_dirty;
-        bool status_sent;
-        unsigned status_free;           /* free slots in the last STATUS= */
 } service_loop;
 
 /* What the loop's counts are now, for whoever reports them (the role's publish). */

@@ -291,12 +291,12 @@ static int restrict_ids(dovesd_service *s, dovesd_ids *ret) {
         const char *e = getenv(DOVESD_ENV_WORKER_IDS);
         int r = -ENOENT;
 
-        if (e && s->role == ROLE_WORKER)
+        if (e && s->role->supervisor_ids)
                 r = ids_from_string(e, ret);
         if (e) {
                 /* The program's children resolve for themselves. */
                 (void) unsetenv(DOVESD_ENV_WORKER_IDS);
-                if (r < 0 && s->role == ROLE_WORKER)
+                if (r < 0 && s->role->supervisor_ids)
                         service_log(s, LOG_WARNING, "%s: malformed, looking the names up", DOVESD_ENV_WORKER_IDS);
         }
         if (r >= 0) {
@@ -431,7 +431,7 @@ static int restrict_credentials(dovesd_service *s) {
         s->caps_dropped = true;
 
         /* Routine in every worker: debug there, info for a process on its own. */
-        int prio = s->role == ROLE_WORKER ? LOG_DEBUG : LOG_INFO;
+        int prio = s->role->routine_priority;
         _cleanup_free_ char *desc = NULL;
         if (service_log_enabled(s, prio) && dovesd_service_describe_privileges(s, &desc) >= 0)
                 service_log_full(s, prio, DOVESD_MESSAGE_PRIVILEGES_DROPPED, NULL, NULL,

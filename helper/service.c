@@ -11,10 +11,10 @@
 static dovesd_service *service_free(dovesd_service *s) {
         conn_set_close_all(&s->conns, true);
         service_loop_done(s);
+        s->role->done(s);
         listen_fds_done(&s->fds);
         sd_event_unref(s->event);
 
-        service_worker_detach(s);
         service_settings_free((service_settings *) s->settings);
         free(s);
         return NULL;
@@ -27,8 +27,8 @@ static dovesd_service *service_alloc(void) {
                 return NULL;
         s->n_ref = 1;
         s->fds = LISTEN_FDS_NULL;
-        s->wake_fd = -EBADF;
-        s->role = ROLE_SINGLE;
+        s->worker = WORKER_LINK_NULL;
+        s->role = &role_single;
         s->stop_timeout_usec = DOVESD_STOP_TIMEOUT_USEC_DEFAULT;
         return s;
 }
@@ -59,8 +59,13 @@ _public_ int dovesd_service_new(dovesd_service **ret, char **ret_error) {
                 return -ENOMEM;
 
         r = service_take_settings(s, &error);
-        if (r >= 0)
-                r = service_worker_attach(s, &error);
+        if (r >= 0) {
+                /* Exec'd by dovesd-supervisor, or on its own: the one place the role is
+                 * decided. */
+                r = worker_link_attach(&s->worker, &error);
+                if (r > 0)
+                        s->role = &role_worker;
+        }
         if (r >= 0) {
                 r = sd_event_new(&s->event);
                 if (r < 0 && !error)

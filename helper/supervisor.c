@@ -63,6 +63,7 @@
 #include "env.h"
 #include "internal.h"
 #include "listen.h"
+#include "slot.h"
 
 #define THROTTLE_FAILURES 10                    /* more crashes than this within ... */
 #define THROTTLE_WINDOW_USEC (1 * USEC_PER_SEC) /* ... this window throttle start-ups */

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "worker.h"
 
 static int parse_fd(const char *p, char **end) {
         long v;
@@ -31,14 +32,14 @@ static int parse_fd(const char *p, char **end) {
         return (int) v;
 }
 
-int service_worker_attach(dovesd_service *s, char **ret_error) {
+int worker_link_attach(worker_link *w, char **ret_error) {
         const char *v = getenv(DOVESD_ENV_WORKER);
         dovesd_worker_slot *slot;
         struct stat st;
         char *end;
         int slot_fd, wake_fd;
 
-        s->wake_fd = -EBADF;
+        w->wake_fd = -EBADF;
         if (!v)
                 return 0;
 
@@ -64,47 +65,81 @@ int service_worker_attach(dovesd_service *s, char **ret_error) {
         (void) close(slot_fd);
         (void) fcntl(wake_fd, F_SETFD, FD_CLOEXEC);
 
-        s->slot = slot;
-        s->wake_fd = wake_fd;
-        s->role = ROLE_WORKER;
-        s->last_bits = ~0U;
+        w->slot = slot;
+        w->wake_fd = wake_fd;
+        w->last_bits = ~0U;
         atomic_store(&slot->pid, getpid());
         /* The program's children must not think they are workers too. */
         (void) unsetenv(DOVESD_ENV_WORKER);
-        return 0;
+        return 1;
 }
 
-void service_worker_publish(dovesd_service *s, unsigned free_slots) {
-        dovesd_worker_slot *slot = s->slot;
-        unsigned clients = conn_set_clients(&s->conns), bits;
+/* The counts into the slot; the eventfd only when a line the supervisor decides on is
+ * crossed: full, idle, accepting, ready. */
+static void worker_publish(dovesd_service *s, const loop_counts *c) {
+        worker_link *w = &s->worker;
+        dovesd_worker_slot *slot = w->slot;
+        unsigned bits;
 
         if (!slot)
                 return;
 
-        atomic_store(&slot->clients, clients);
-        atomic_store(&slot->free_slots, free_slots);
-        atomic_store(&slot->served, s->conns.n_served);
-        atomic_store(&slot->not_logged_in, s->conns.n_not_logged_in);
-        atomic_store(&slot->accepting, !s->loop.stopping && !s->loop.exhausted);
-        atomic_store(&slot->ready, s->loop.running);
-        if (clients > atomic_load(&slot->max_clients))
-                atomic_store(&slot->max_clients, clients);
+        atomic_store(&slot->clients, c->clients);
+        atomic_store(&slot->free_slots, c->free_slots);
+        atomic_store(&slot->served, c->served);
+        atomic_store(&slot->not_logged_in, c->not_logged_in);
+        atomic_store(&slot->accepting, c->accepting);
+        atomic_store(&slot->ready, c->running);
+        if (c->clients > atomic_load(&slot->max_clients))
+                atomic_store(&slot->max_clients, c->clients);
 
-        bits = (free_slots == 0) | (clients == 0) << 1 | atomic_load(&slot->accepting) << 2 |
-                s->loop.running << 3;
-        if (bits != s->last_bits) {
+        bits = (c->free_slots == 0) | (c->clients == 0) << 1 |
+                atomic_load(&slot->accepting) << 2 | c->running << 3;
+        if (bits != w->last_bits) {
                 uint64_t one = 1;
 
-                s->last_bits = bits;
-                (void) !write(s->wake_fd, &one, sizeof(one));
+                w->last_bits = bits;
+                (void) !write(w->wake_fd, &one, sizeof(one));
         }
 }
 
-void service_worker_detach(dovesd_service *s) {
-        if (s->slot)
-                (void) munmap(s->slot, sizeof(*s->slot));
-        s->slot = NULL;
-        if (s->wake_fd >= 0)
-                (void) close(s->wake_fd);
-        s->wake_fd = -EBADF;
+/* The supervisor sets the login "all processes full" state in the slot (then SIGUSR1). */
+static bool worker_all_full(const dovesd_service *s) {
+        return s->worker.slot && atomic_load(&s->worker.slot->overflow);
 }
+
+/* The watchdog and sd_notify are the supervisor's: the worker reports through its slot. */
+static int worker_setup(dovesd_service *s) {
+        return 0;
+}
+
+static void worker_ready(dovesd_service *s) {
+}
+
+static void worker_notify(dovesd_service *s, const char *state) {
+}
+
+static void worker_done(dovesd_service *s) {
+        worker_link *w = &s->worker;
+
+        if (w->slot)
+                (void) munmap(w->slot, sizeof(*w->slot));
+        w->slot = NULL;
+        if (w->wake_fd >= 0)
+                (void) close(w->wake_fd);
+        w->wake_fd = -EBADF;
+}
+
+const service_role role_worker = {
+        .routine_priority = LOG_DEBUG,          /* routine in every worker */
+        .exits_on_idle = false,                 /* the supervisor sends SIGINT */
+        .warns_at_client_limit = false,         /* a full worker is normal: the supervisor
+                                                 * logs process_limit */
+        .supervisor_ids = true,
+        .setup = worker_setup,
+        .all_full = worker_all_full,
+        .publish = worker_publish,
+        .ready = worker_ready,
+        .notify = worker_notify,
+        .done = worker_done,
+};
