@@ -89,7 +89,7 @@ int conn_set_drop_oldest_unlogged(conn_set *set) {
         return 1;
 }
 
-int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
+static int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
         char buf[INET6_ADDRSTRLEN + 16], ip[INET6_ADDRSTRLEN];
         char *s;
 
@@ -359,7 +359,8 @@ _public_ dovesd_conn *dovesd_conn_close(dovesd_conn *c) {
 
 static bool conn_proxy_trusted(const dovesd_conn *c) {
         return c->remote_len > 0 &&
-                proxy_networks_contain(c->service->settings->networks, (const struct sockaddr *) &c->remote);
+                proxy_networks_contain(c->service->settings->networks,
+                                       (const struct sockaddr *) &c->remote);
 }
 
 void conn_overflow(dovesd_conn *c) {
@@ -479,7 +480,8 @@ int conn_proxy_start(dovesd_conn *c) {
         r = sd_event_add_io(s->event, &c->proxy_io, c->fd, EPOLLIN | EPOLLET, on_proxy_io, c);
         if (r >= 0)
                 r = sd_event_add_time_relative(s->event, &c->proxy_timer, CLOCK_MONOTONIC,
-                                               s->settings->haproxy_timeout_usec, 0, on_proxy_timeout, c);
+                                               s->settings->haproxy_timeout_usec, 0,
+                                               on_proxy_timeout, c);
         if (r < 0) {
                 service_log_full(s, LOG_ERR, NULL, c->listener->name, c->remote_str,
                                  "Failed to watch the PROXY header: %s", strerror(-r));

@@ -66,4 +66,3 @@ int conn_proxy_start(dovesd_conn *c);           /* haproxy=yes: trust check, rea
  * for one that will be served. Without PROXY at once; with PROXY only for a trusted peer, and
  * only once its header is in. */
 void conn_overflow(dovesd_conn *c);
-int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret);

@@ -2,23 +2,21 @@
 #pragma once
 
 /*
- * libdovesd internals shared by its files: the service object, which owns one part per file
- * (each part's header says who writes it), logging, and the worker slot of the supervisor
- * contract. dovesd-supervisor (supervisor.c) links the same objects for the environment
- * parser, the fds and logging, never the service object. Nothing here is exported from the
- * shared library; only functions marked _public_ (the ones in include/dovesd.h) are.
+ * libdovesd internals shared by its files, and by dovesd-supervisor (supervisor.c, its own
+ * program), which links the same objects for the settings, the fds and logging but never
+ * uses the service object. Nothing here is exported from the shared library; only functions
+ * marked _public_ (the ones in include/dovesd.h) are.
  *
- * Process roles:
- *   SINGLE      the program was started directly (process_limit = 1): the main process
- *               accepts and serves; idle_kill and service_count end dovesd_service_run().
- *   WORKER      a program exec'd by the supervisor (DOVESD_WORKER in its environment). It
- *               publishes its state into its own dovesd_worker_slot (a memfd the supervisor
- *               created for it) and wakes the supervisor through an eventfd; it does not
- *               send sd_notify and does not exit on idle_kill by itself: the supervisor sends
- *               SIGINT, and the worker exits only if it has no client.
- *   The supervisor (dovesd-supervisor, supervisor.c) is its own program: the unit's main
- *   process of a service with process_limit > 1. It never accepts; it starts every worker
- *   by fork + exec of the service's program.
+ * The service object owns one part per file. A file writes its own part and reads others:
+ *   env.h      service_settings   DOVESD_*, read once, never changed
+ *   listen.h   listen_fds         the fds systemd passed, matched to the listeners
+ *   loop.h     service_loop       accepting, signals, timers
+ *   conn.h     conn_set           the clients and their counts
+ *   role.h     service_role       the row of the process's role:
+ *   single.h   single_status        role_single: on its own, STATUS= to systemd
+ *   worker.h   worker_link          role_worker: exec'd by the supervisor, its slot (slot.h)
+ *   restrict.c                    the privileges (restricted, uid, gid, privileged gid)
+ *   service.c                     the program's callbacks, the role, the reference count
  */
 
 #include <errno.h>

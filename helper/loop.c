@@ -32,13 +32,14 @@ loop_counts service_loop_counts(const dovesd_service *s) {
 }
 
 unsigned service_free_slots(const dovesd_service *s) {
-        unsigned used = s->conns.n_active + s->conns.n_pending;
-        unsigned avail = used >= s->settings->client_limit ? 0 : s->settings->client_limit - used;
+        const service_settings *set = s->settings;
+        unsigned used = conn_set_clients(&s->conns);
+        unsigned avail = used >= set->client_limit ? 0 : set->client_limit - used;
 
-        if (s->settings->service_count > 0) {
+        if (set->service_count > 0) {
                 uint64_t committed = s->conns.n_served + s->conns.n_pending;
-                unsigned left = committed >= s->settings->service_count ? 0 :
-                                (unsigned) (s->settings->service_count - committed);
+                unsigned left = committed >= set->service_count ? 0 :
+                                (unsigned) (set->service_count - committed);
                 avail = MIN(avail, left);
         }
         return avail;
@@ -53,10 +54,13 @@ static bool service_is_login(const dovesd_service *s) {
  * and a waiting client pushes out the oldest one not logged in. Only client_limit can be
  * overflowed, never service_count. */
 static bool can_overflow(const dovesd_service *s) {
+        const conn_set *cs = &s->conns;
+        unsigned service_count = s->settings->service_count;
+
         return service_is_login(s) && s->role->all_full(s) &&
                 !s->loop.exhausted && !s->loop.stopping &&
-                (s->settings->service_count == 0 || s->conns.n_served + s->conns.n_pending < s->settings->service_count) &&
-                s->conns.n_overflow_pending < s->conns.n_not_logged_in && conn_set_oldest_unlogged(&s->conns);
+                (service_count == 0 || cs->n_served + cs->n_pending < service_count) &&
+                cs->n_overflow_pending < cs->n_not_logged_in && conn_set_oldest_unlogged(cs);
 }
 
 /* The role tells whoever watches: systemd (STATUS=) or the supervisor (the slot). */
@@ -72,64 +76,66 @@ static bool idle_kill_applies(const dovesd_service *s) {
 }
 
 static void limit_reached(dovesd_service *s) {
+        service_loop *l = &s->loop;
         uint64_t t = now_usec(s);
 
-        if (s->loop.last_limit_log_usec != 0 && t < s->loop.last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
+        if (l->last_limit_log_usec != 0 && t < l->last_limit_log_usec + LIMIT_LOG_INTERVAL_USEC)
                 return;
-        s->loop.last_limit_log_usec = t;
+        l->last_limit_log_usec = t;
         service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_LIMIT_REACHED, NULL, NULL,
                          "client_limit (%u) reached, new clients wait in the listen backlog",
                          s->settings->client_limit);
 }
 
 void service_update_accepting(dovesd_service *s) {
+        service_loop *l = &s->loop;
         unsigned free_slots;
         bool want;
 
-        if (!s->loop.running)
+        if (!l->running)
                 return;
 
         if (s->settings->service_count > 0 && s->conns.n_served >= s->settings->service_count)
-                s->loop.exhausted = true;
+                l->exhausted = true;
 
         free_slots = service_free_slots(s);
-        want = !s->loop.stopping && !s->loop.exhausted && !s->loop.accept_paused &&
+        want = !l->stopping && !l->exhausted && !l->accept_paused &&
                 (free_slots > 0 || can_overflow(s));
-        if (want != s->loop.listening) {
-                for (size_t i = 0; i < s->loop.n_sockets; i++)
-                        if (s->loop.sockets[i].kind != SOCKET_FIFO && s->loop.sockets[i].source)
-                                (void) sd_event_source_set_enabled(s->loop.sockets[i].source,
+        if (want != l->listening) {
+                for (size_t i = 0; i < l->n_sockets; i++)
+                        if (l->sockets[i].kind != SOCKET_FIFO && l->sockets[i].source)
+                                (void) sd_event_source_set_enabled(l->sockets[i].source,
                                                                    want ? SD_EVENT_ON : SD_EVENT_OFF);
-                s->loop.listening = want;
+                l->listening = want;
                 /* A full worker is normal: the supervisor logs process_limit. */
-                if (!want && !s->loop.stopping && !s->loop.exhausted && !s->loop.accept_paused &&
+                if (!want && !l->stopping && !l->exhausted && !l->accept_paused &&
                     s->settings->service_count != 1 && s->role->warns_at_client_limit)
                         limit_reached(s);
         }
 
-        if (s->loop.idle_timer) {
-                if (s->conns.n_active + s->conns.n_pending == 0 && !s->loop.stopping && !s->loop.exhausted) {
+        if (l->idle_timer) {
+                if (conn_set_clients(&s->conns) == 0 && !l->stopping && !l->exhausted) {
                         int enabled = SD_EVENT_OFF;
 
-                        (void) sd_event_source_get_enabled(s->loop.idle_timer, &enabled);
+                        (void) sd_event_source_get_enabled(l->idle_timer, &enabled);
                         if (enabled == SD_EVENT_OFF) {
-                                (void) sd_event_source_set_time_relative(s->loop.idle_timer,
+                                (void) sd_event_source_set_time_relative(l->idle_timer,
                                                                          s->settings->idle_kill * USEC_PER_SEC);
-                                (void) sd_event_source_set_enabled(s->loop.idle_timer, SD_EVENT_ONESHOT);
+                                (void) sd_event_source_set_enabled(l->idle_timer, SD_EVENT_ONESHOT);
                         }
                 } else
-                        (void) sd_event_source_set_enabled(s->loop.idle_timer, SD_EVENT_OFF);
+                        (void) sd_event_source_set_enabled(l->idle_timer, SD_EVENT_OFF);
         }
 
-        if ((s->loop.exhausted || s->loop.stopping) && s->conns.n_active + s->conns.n_pending == 0) {
+        if ((l->exhausted || l->stopping) && conn_set_clients(&s->conns) == 0) {
                 /* A worker that served its service_count is routine: the supervisor starts a
                  * fresh one. Only a process on its own says so at info level. */
-                if (s->loop.exhausted && !s->loop.stopping)
+                if (l->exhausted && !l->stopping)
                         service_log_full(s, s->role->routine_priority,
                                          DOVESD_MESSAGE_SERVICE_COUNT_EXIT, NULL, NULL,
                                          "service_count (%u) reached and every client finished, exiting",
                                          s->settings->service_count);
-                s->loop.stopping = true;
+                l->stopping = true;
                 (void) sd_event_exit(s->event, 0);
         }
 
@@ -168,16 +174,17 @@ static int on_accept_pause_end(sd_event_source *src, uint64_t usec, void *userda
  * again at once would spin: stop for ACCEPT_PAUSE_USEC (clients wait in the backlog), log at
  * most once per LIMIT_LOG_INTERVAL_USEC. */
 static void pause_accepting(dovesd_service *s, int error) {
+        service_loop *l = &s->loop;
         uint64_t t = now_usec(s);
         int r;
 
         r = sd_event_add_time_relative(s->event, NULL, CLOCK_MONOTONIC, ACCEPT_PAUSE_USEC, 0,
                                        on_accept_pause_end, s);
         if (r >= 0)
-                s->loop.accept_paused = true;
-        if (s->loop.last_accept_error_log_usec == 0 ||
-            t >= s->loop.last_accept_error_log_usec + LIMIT_LOG_INTERVAL_USEC) {
-                s->loop.last_accept_error_log_usec = t;
+                l->accept_paused = true;
+        if (l->last_accept_error_log_usec == 0 ||
+            t >= l->last_accept_error_log_usec + LIMIT_LOG_INTERVAL_USEC) {
+                l->last_accept_error_log_usec = t;
                 service_log(s, LOG_WARNING, "accept4() failed: %s, pausing new connections "
                             "for %llu ms", strerror(error),
                             (unsigned long long) (ACCEPT_PAUSE_USEC / USEC_PER_MSEC));
@@ -246,7 +253,7 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
 static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
         dovesd_service *s = userdata;
 
-        if (s->conns.n_active + s->conns.n_pending > 0)
+        if (conn_set_clients(&s->conns) > 0)
                 return 0;
         service_log_full(s, LOG_INFO, DOVESD_MESSAGE_IDLE_EXIT, NULL, NULL,
                          "No clients for %u s (idle_kill), exiting", s->settings->idle_kill);
@@ -260,22 +267,23 @@ static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) 
 
         service_log_full(s, LOG_WARNING, DOVESD_MESSAGE_STOP_TIMEOUT, NULL, NULL,
                          "%u %s still connected after the stop timeout, closing %s",
-                         s->conns.n_active + s->conns.n_pending,
-                         s->conns.n_active + s->conns.n_pending == 1 ? "client" : "clients",
-                         s->conns.n_active + s->conns.n_pending == 1 ? "it" : "them");
+                         conn_set_clients(&s->conns),
+                         conn_set_clients(&s->conns) == 1 ? "client" : "clients",
+                         conn_set_clients(&s->conns) == 1 ? "it" : "them");
         conn_set_close_all(&s->conns, true);
         service_update_accepting(s);
         return 0;
 }
 
 int service_begin_stop(dovesd_service *s) {
+        service_loop *l = &s->loop;
         int r;
 
-        if (!s->loop.running)
+        if (!l->running)
                 return -ESTALE;
-        if (s->loop.stopping)
+        if (l->stopping)
                 return 0;
-        s->loop.stopping = true;
+        l->stopping = true;
         s->role->notify(s, "STOPPING=1");
 
         /* Clients whose PROXY header is still outstanding never reached the program. */
@@ -284,8 +292,8 @@ int service_begin_stop(dovesd_service *s) {
         if (s->conns.n_active > 0) {
                 if (s->cb.stop)
                         s->cb.stop(s, s->userdata);
-                if (s->conns.n_active > 0 && !s->loop.stop_timer) {
-                        r = sd_event_add_time_relative(s->event, &s->loop.stop_timer, CLOCK_MONOTONIC,
+                if (s->conns.n_active > 0 && !l->stop_timer) {
+                        r = sd_event_add_time_relative(s->event, &l->stop_timer, CLOCK_MONOTONIC,
                                                        s->stop_timeout_usec, 0, on_stop_timeout, s);
                         if (r < 0)
                                 return r;
@@ -305,7 +313,7 @@ static int on_sigint(sd_event_source *src, const struct signalfd_siginfo *si, vo
         dovesd_service *s = userdata;
 
         /* As Dovecot's children: an idle-kill SIGINT is ignored while any client is connected. */
-        if (s->conns.n_active + s->conns.n_pending > 0) {
+        if (conn_set_clients(&s->conns) > 0) {
                 service_publish(s);
                 return 0;
         }
@@ -358,6 +366,7 @@ static void on_conns_publish(void *userdata) {
 }
 
 int service_loop_setup(dovesd_service *s) {
+        service_loop *l = &s->loop;
         sigset_t mask;
         int r;
 
@@ -376,34 +385,34 @@ int service_loop_setup(dovesd_service *s) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
 
-        r = sd_event_add_signal(s->event, &s->loop.sigterm, SIGTERM, on_sigterm, s);
+        r = sd_event_add_signal(s->event, &l->sigterm, SIGTERM, on_sigterm, s);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(s->event, &s->loop.sigint, SIGINT, on_sigint, s);
+        r = sd_event_add_signal(s->event, &l->sigint, SIGINT, on_sigint, s);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(s->event, &s->loop.sigusr1, SIGUSR1, on_sigusr1, s);
+        r = sd_event_add_signal(s->event, &l->sigusr1, SIGUSR1, on_sigusr1, s);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(s->event, &s->loop.sighup, SIGHUP, on_sighup, s);
+        r = sd_event_add_signal(s->event, &l->sighup, SIGHUP, on_sighup, s);
         if (r < 0)
                 return r;
         /* SIGQUIT: a worker's generation was reloaded, or the service was removed from the
          * config: stop accepting, exit when the last client leaves. */
-        r = sd_event_add_signal(s->event, &s->loop.sigquit, SIGQUIT, on_sigquit, s);
+        r = sd_event_add_signal(s->event, &l->sigquit, SIGQUIT, on_sigquit, s);
         if (r < 0)
                 return r;
         r = s->role->setup(s);
         if (r < 0)
                 return r;
 
-        if (!s->loop.sockets)
-                s->loop.sockets = calloc(s->fds.n_fds ?: 1, sizeof(loop_socket));
-        if (!s->loop.sockets)
+        if (!l->sockets)
+                l->sockets = calloc(s->fds.n_fds ?: 1, sizeof(loop_socket));
+        if (!l->sockets)
                 return -ENOMEM;
-        s->loop.n_sockets = s->fds.n_fds;
-        for (size_t i = 0; i < s->loop.n_sockets; i++) {
-                loop_socket *sock = &s->loop.sockets[i];
+        l->n_sockets = s->fds.n_fds;
+        for (size_t i = 0; i < l->n_sockets; i++) {
+                loop_socket *sock = &l->sockets[i];
 
                 *sock = (loop_socket) {
                         .service = s,
@@ -421,14 +430,15 @@ int service_loop_setup(dovesd_service *s) {
                                 return r;
                 }
         }
-        s->loop.listening = false;
+        l->listening = false;
 
         if (idle_kill_applies(s)) {
-                r = sd_event_add_time_relative(s->event, &s->loop.idle_timer, CLOCK_MONOTONIC,
-                                               s->settings->idle_kill * USEC_PER_SEC, 0, on_idle, s);
+                r = sd_event_add_time_relative(s->event, &l->idle_timer, CLOCK_MONOTONIC,
+                                               s->settings->idle_kill * USEC_PER_SEC, 0, on_idle,
+                                               s);
                 if (r < 0)
                         return r;
-                r = sd_event_source_set_enabled(s->loop.idle_timer, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(l->idle_timer, SD_EVENT_OFF);
                 if (r < 0)
                         return r;
         }
