@@ -360,8 +360,8 @@ static int on_first_status_timeout(sd_event_source *src, uint64_t usec, void *us
         if (w->status_seen)
                 return 0;
         sv_log_full(w->sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
-                         "Worker %d sent no status within %d s, killing it", (int) w->pid,
-                         DOVECOT_FIRST_STATUS_TIMEOUT_SEC);
+                    "Worker %d sent no status within %d s, killing it", (int) w->pid,
+                    DOVECOT_FIRST_STATUS_TIMEOUT_SEC);
         (void) kill(w->pid, SIGKILL);
         return 0;
 }
@@ -481,7 +481,7 @@ static int worker_spawn(supervisor *sv) {
                 if (dexec) {
                         r = dovecot_child_exec(dexec);
                         sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0],
-                                    strerror(-r));
+                               strerror(-r));
                         _exit(EXIT_EXEC_FAILED);
                 }
                 worker_exec(sv, slot_fd, envp, listen_pid);
@@ -539,7 +539,7 @@ static void set_login_full(supervisor *sv, bool full) {
 static void worker_signal(worker *w, int sig) {
         if (kill(w->pid, sig) < 0 && errno != ESRCH)
                 sv_log(w->sv, LOG_ERR, "Failed to send SIG%s to worker %d: %m",
-                            sigabbrev_np(sig) ?: "?", (int) w->pid);
+                       sigabbrev_np(sig) ?: "?", (int) w->pid);
 }
 
 static void worker_retire(worker *w, int sig) {
@@ -565,7 +565,7 @@ static void throttle(supervisor *sv, const char *why) {
         if (sv->throttle_sec == 0)
                 sv->throttle_sec = THROTTLE_MIN_SEC;
         sv_log_full(sv, LOG_ERR, DOVESD_MESSAGE_WORKER_START_FAILED, NULL, NULL,
-                         "%s, not starting workers for %u s", why, sv->throttle_sec);
+                    "%s, not starting workers for %u s", why, sv->throttle_sec);
         sv->throttles++;
         sv->throttled = true;
         sd_event_source_disable_unref(sv->throttle_timer);
@@ -636,14 +636,14 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
         } else {
                 if (si->si_code == CLD_EXITED)
                         sv_log_full(sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
-                                         "Worker %d exited with status %d",
-                                         (int) w->pid, si->si_status);
+                                    "Worker %d exited with status %d",
+                                    (int) w->pid, si->si_status);
                 else
                         sv_log_full(sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
-                                         "Worker %d killed by signal %d (SIG%s)%s",
-                                         (int) w->pid, si->si_status,
-                                         sigabbrev_np(si->si_status) ?: "?",
-                                         si->si_code == CLD_DUMPED ? ", core dumped" : "");
+                                    "Worker %d killed by signal %d (SIG%s)%s",
+                                    (int) w->pid, si->si_status,
+                                    sigabbrev_np(si->si_status) ?: "?",
+                                    si->si_code == CLD_DUMPED ? ", core dumped" : "");
                 sv->crashed++;
                 if (!sv->stopping)
                         worker_crashed(sv);
@@ -1275,13 +1275,13 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
                                  (int) sv->workers[i]->pid);
         }
         sv_log(sv, LOG_INFO,
-                    "Stats: workers=%u workers_max=%u generation=%u old_workers=%u "
-                    "spawned=%" PRIu64 " crashed=%" PRIu64 " start_failed=%" PRIu64
-                    " throttled=%" PRIu64 " clients=%u free=%u avail=%u max_clients=%u served=%"
-                    PRIu64 " pids=%s",
-                    c.workers, sv->workers_max, sv->generation, c.old_workers, sv->spawned,
-                    sv->crashed, sv->start_failed, sv->throttles, c.clients, c.free_slots,
-                    c.avail, max_clients, c.served, pids);
+               "Stats: workers=%u workers_max=%u generation=%u old_workers=%u "
+               "spawned=%" PRIu64 " crashed=%" PRIu64 " start_failed=%" PRIu64
+               " throttled=%" PRIu64 " clients=%u free=%u avail=%u max_clients=%u served=%"
+               PRIu64 " pids=%s",
+               c.workers, sv->workers_max, sv->generation, c.old_workers, sv->spawned,
+               sv->crashed, sv->start_failed, sv->throttles, c.clients, c.free_slots,
+               c.avail, max_clients, c.served, pids);
         return 0;
 }
 
@@ -1299,7 +1299,7 @@ static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, v
                 return 0;
         sv->draining = true;
         sv_log(sv, LOG_INFO, "Draining: no new clients, exiting when the last of %zu "
-                    "workers is done", sv->n_workers);
+               "workers is done", sv->n_workers);
         /* Dovecot's programs stop listening when their master-dead pipe fails. */
         if (sv->kind == KIND_DOVECOT)
                 (void) dovecot_dead_pipe_new(sv);
@@ -1384,7 +1384,7 @@ static int dovecot_master_setup(supervisor *sv) {
         r = dovecot_version_detect(sv->argv[0], &dc->version);
         if (r < 0)
                 sv_log(sv, LOG_WARNING, "Cannot tell the Dovecot version of %s (%s), "
-                            "starting it without DOVECOT_VERSION", sv->argv[0], strerror(-r));
+                       "starting it without DOVECOT_VERSION", sv->argv[0], strerror(-r));
 
         if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
@@ -1402,7 +1402,7 @@ static int dovecot_master_setup(supervisor *sv) {
                 dc->anvil_fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
                 if (dc->anvil_fd < 0)
                         sv_log(sv, LOG_WARNING, "Cannot open anvil's pipe %s (%m): "
-                                    "mail_max_userip_connections is not enforced", fifo);
+                               "mail_max_userip_connections is not enforced", fifo);
                 else {
                         /* Dovecot's programs write to it blocking, as to the master's pipe. */
                         int fl = fcntl(dc->anvil_fd, F_GETFL);
@@ -1419,7 +1419,7 @@ static int dovecot_master_setup(supervisor *sv) {
         if (streq(s->type, "anvil")) {
                 if (sv->fds.anvil_shared_fd < 0) {
                         sv_log(sv, LOG_ERR, "anvil: no fd named %s (its shared pipe)",
-                                    DOVESD_ANVIL_SHARED_FDNAME);
+                               DOVESD_ANVIL_SHARED_FDNAME);
                         return -EINVAL;
                 }
                 dc->anvil_shared_fd = sv->fds.anvil_shared_fd;
