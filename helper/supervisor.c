@@ -79,14 +79,36 @@
 #define ENVIRON_CHUNK 4096                      /* read_environ(): bytes per read() */
 #define ENVIRON_MAX (4 * 1024 * 1024)           /* ... and the most it reads */
 
-typedef enum worker_kind {
-        KIND_LIBDOVESD,
-        KIND_DOVECOT,
+typedef struct supervisor supervisor;
+typedef struct worker worker;
+typedef struct worker_state worker_state;
+typedef struct spawn_plan spawn_plan;
+
+/* What differs between the kinds of worker (DOVESD_WORKER_KIND), one row each: how a worker
+ * is exec'd and how its state is read. The policy (when to start, idle, reload, stop) calls
+ * the row, never tests the kind. */
+typedef struct worker_kind {
+        const char *name;
+        /* Once, after the signals, the wake fd and the watches are set up. */
+        int (*setup)(supervisor *sv);
+        /* The environment or the settings changed (a reload, or its undoing). */
+        int (*reconfigure)(supervisor *sv);
+        /* Before the fork: what the child needs (logs and throttles on failure). */
+        int (*prepare)(supervisor *sv, worker *w, spawn_plan *p);
+        /* In the child, between fork and exec; never returns. */
+        void (*exec)(supervisor *sv, spawn_plan *p);
+        /* In the supervisor after the fork, before the worker counts. */
+        int (*started)(supervisor *sv, worker *w);
+        worker_state (*read)(const worker *w);
+        /* type=login at process_limit: every process is full (or no longer). */
+        void (*set_login_full)(supervisor *sv, bool full);
+        /* The running workers are told to stop listening: a reload or a drain. */
+        int (*retire_generation)(supervisor *sv);
+        /* At a reload, old workers get SIGHUP (the program's reload callback) first. */
+        bool sighup_at_reload;
 } worker_kind;
 
-typedef struct supervisor supervisor;
-
-typedef struct worker {
+struct worker {
         supervisor *sv;
         pid_t pid;
         unsigned generation;
@@ -96,7 +118,7 @@ typedef struct worker {
         bool sigint_sent;               /* idle SIGINT sent, no client seen since */
         bool retiring;                  /* SIGQUIT (reload) or SIGTERM sent */
         sd_event_source *child, *idle_timer, *first_status_timer;
-} worker;
+};
 
 /* The Dovecot kind: what Dovecot's master holds for a service. */
 typedef struct dovecot_master {
@@ -117,14 +139,22 @@ typedef struct dovecot_master {
 } dovecot_master;
 
 /* What the supervisor reads of a worker, whatever its kind. */
-typedef struct worker_state {
+struct worker_state {
         bool ready;                     /* set up and serving */
         bool accepting;                 /* not at service_count, not stopping */
         unsigned free_slots;
         unsigned clients;
         uint64_t served;
         unsigned max_clients;
-} worker_state;
+};
+
+/* One worker about to start: what the kind's prepare() made for its exec(). */
+struct spawn_plan {
+        int slot_fd;                    /* libdovesd: the slot's memfd */
+        char **envp;                    /* libdovesd: the environment, LISTEN_PID last */
+        char listen_pid[32];            /* libdovesd: "LISTEN_PID=", filled in the child */
+        dovecot_exec *dexec;            /* dovecot: the prepared fd table and environment */
+};
 
 typedef struct counts {
         unsigned workers;               /* alive, every generation */
@@ -139,7 +169,7 @@ typedef struct counts {
 } counts;
 
 struct supervisor {
-        worker_kind kind;
+        const worker_kind *kind;
         dovecot_master dc;
         service_settings *settings;     /* of the current generation: replaced at a reload */
         listen_fds fds;                 /* what systemd passed, for every generation */
@@ -208,40 +238,8 @@ static unsigned worker_capacity(const service_settings *s) {
         return service_settings_capacity(s);
 }
 
-/* ---- the libdovesd kind --------------------------------------------------------------- */
-
-/* The slot is the worker's word: bound what it says by what the settings allow. */
 static worker_state worker_read(const worker *w) {
-        const service_settings *s = w->sv->settings;
-        unsigned cap = worker_capacity(s);
-
-        if (w->sv->kind == KIND_DOVECOT) {
-                /* A starting worker counts as one with every slot free. */
-                unsigned avail = w->status_seen ? MIN(w->available, cap) : cap;
-
-                return (worker_state) {
-                        .ready = w->status_seen,
-                        .accepting = true,
-                        .free_slots = avail,
-                        .clients = cap - avail,
-                        .max_clients = cap - avail,
-                };
-        }
-
-        worker_state st = {
-                .ready = atomic_load(&w->slot->ready),
-                .accepting = atomic_load(&w->slot->accepting),
-                .free_slots = MIN(atomic_load(&w->slot->free_slots), cap),
-                .clients = atomic_load(&w->slot->clients),
-                .served = atomic_load(&w->slot->served),
-                .max_clients = atomic_load(&w->slot->max_clients),
-        };
-        return st;
-}
-
-static void worker_set_overflow(worker *w, bool full) {
-        if (w->slot)
-                atomic_store(&w->slot->overflow, full);
+        return w->sv->kind->read(w);
 }
 
 /* ---- workers ---------------------------------------------------------------------------- */
@@ -405,14 +403,16 @@ static int dovecot_prepare(supervisor *sv, dovecot_exec **ret) {
         return dovecot_child_prepare(&c, ret);
 }
 
+static void spawn_plan_done(spawn_plan *p) {
+        p->slot_fd = safe_close(p->slot_fd);
+        p->envp = mfree(p->envp);
+        dovecot_exec_free(p->dexec);
+        p->dexec = NULL;
+}
+
 static int worker_spawn(supervisor *sv) {
-        const service_settings *s = sv->settings;
-        _cleanup_close_ int slot_fd = -EBADF;
-        _cleanup_free_ char **envp = NULL;
-        char listen_pid[32] = "LISTEN_PID=";
-        dovecot_exec *dexec = NULL;
+        spawn_plan plan = { .slot_fd = -EBADF, .listen_pid = "LISTEN_PID=" };
         worker *w;
-        size_t n_env = 0;
         pid_t pid;
         int r;
 
@@ -425,76 +425,31 @@ static int worker_spawn(supervisor *sv) {
         w->sv = sv;
         w->generation = sv->generation;
 
-        if (sv->kind == KIND_DOVECOT) {
-                r = dovecot_prepare(sv, &dexec);
-                if (r < 0) {
-                        free(w);
-                        start_failed(sv, "prepare a Dovecot worker", r);
-                        return r;
-                }
-        } else {
-                slot_fd = memfd_create("dovesd-worker-slot", MFD_CLOEXEC);
-                if (slot_fd < 0 || ftruncate(slot_fd, sizeof(dovesd_worker_slot)) < 0) {
-                        r = -errno;
-                        free(w);
-                        start_failed(sv, "create a worker slot", r);
-                        return r;
-                }
-                w->slot = mmap(NULL, sizeof(*w->slot), PROT_READ | PROT_WRITE, MAP_SHARED,
-                               slot_fd, 0);
-                if (w->slot == MAP_FAILED) {
-                        r = -errno;
-                        w->slot = NULL;
-                        free(w);
-                        start_failed(sv, "map a worker slot", r);
-                        return r;
-                }
-                /* A starting worker counts as one with free slots. */
-                atomic_store(&w->slot->free_slots, worker_capacity(s));
-                atomic_store(&w->slot->accepting, true);
-                atomic_store(&w->slot->overflow, sv->login_full);
-
-                if (!sv->envp) {
-                        worker_free(w);
-                        return -ENOMEM;
-                }
-                for (char **e = sv->envp; *e; e++)
-                        n_env++;
-                envp = calloc(n_env + 3, sizeof(char *));
-                if (!envp) {
-                        worker_free(w);
-                        return -ENOMEM;
-                }
-                memcpy(envp, sv->envp, n_env * sizeof(char *));
-                envp[n_env] = listen_pid;
+        r = sv->kind->prepare(sv, w, &plan);
+        if (r < 0) {
+                worker_free(w);
+                spawn_plan_done(&plan);
+                return r;
         }
 
         pid = fork();
         if (pid < 0) {
                 r = -errno;
                 worker_free(w);
-                dovecot_exec_free(dexec);
+                spawn_plan_done(&plan);
                 start_failed(sv, "fork a worker", r);
                 return r;
         }
         if (pid == 0) {
-                if (dexec) {
-                        r = dovecot_child_exec(dexec);
-                        sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0],
-                               strerror(-r));
-                        _exit(EXIT_EXEC_FAILED);
-                }
-                worker_exec(sv, slot_fd, envp, listen_pid);
+                sv->kind->exec(sv, &plan);
+                _exit(EXIT_EXEC_FAILED);
         }
-        dovecot_exec_free(dexec);
+        spawn_plan_done(&plan);
 
         w->pid = pid;
         r = sd_event_add_child(sv->event, &w->child, pid, WEXITED, on_worker_exit, w);
-        if (r >= 0 && sv->kind == KIND_DOVECOT)
-                r = sd_event_add_time_relative(sv->event, &w->first_status_timer,
-                                               CLOCK_MONOTONIC,
-                                               DOVECOT_FIRST_STATUS_TIMEOUT_SEC * USEC_PER_SEC, 0,
-                                               on_first_status_timeout, w);
+        if (r >= 0)
+                r = sv->kind->started(sv, w);
         if (r < 0) {
                 /* Without a child source it could never be reaped: do not keep it. */
                 sv_log(sv, LOG_ERR, "Failed to watch worker %d: %s", (int) pid, strerror(-r));
@@ -507,15 +462,6 @@ static int worker_spawn(supervisor *sv) {
         sv->spawned++;
         if (sv->n_workers > sv->workers_max)
                 sv->workers_max = (unsigned) sv->n_workers;
-        if (sv->kind == KIND_DOVECOT && streq(s->type, "anvil")) {
-                /* As Dovecot's master, at every start of anvil: the handshake into both of
-                 * its pipes (it skips what an earlier anvil left unread up to it). */
-                (void) !write(sv->dc.anvil_master_write, DOVECOT_ANVIL_HANDSHAKE,
-                              strlen(DOVECOT_ANVIL_HANDSHAKE));
-                (void) !write(sv->dc.anvil_shared_fd, DOVECOT_ANVIL_HANDSHAKE,
-                              strlen(DOVECOT_ANVIL_HANDSHAKE));
-                sv->dc.anvil_starts++;
-        }
         sv_log(sv, LOG_DEBUG, "Started worker %d", (int) pid);
         return 0;
 }
@@ -526,12 +472,9 @@ static void set_login_full(supervisor *sv, bool full) {
         if (sv->login_full == full)
                 return;
         sv->login_full = full;
-        if (sv->kind == KIND_DOVECOT && sv->dc.login_notify_fd >= 0)
-                (void) dovecot_login_notify_set(sv->dc.login_notify_fd, full);
-        for (size_t i = 0; i < sv->n_workers; i++) {
-                worker_set_overflow(sv->workers[i], full);
+        sv->kind->set_login_full(sv, full);
+        for (size_t i = 0; i < sv->n_workers; i++)
                 worker_signal(sv->workers[i], SIGUSR1);
-        }
 }
 
 /* A signal that cannot reach a worker (the unit's CapabilityBoundingSet= lost CAP_KILL
@@ -1158,8 +1101,6 @@ static int reload_settings(supervisor *sv, char **ret_error) {
 
         service_settings_free(sv->settings);
         sv->settings = n;
-        if (sv->kind == KIND_DOVECOT)
-                dovecot_listeners_fill(sv);
         return 0;
 }
 
@@ -1188,21 +1129,19 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
         if (r < 0) {
                 if (saved) {
                         (void) apply_environ(saved, saved_size);
-                        (void) build_envp(sv);
+                        (void) sv->kind->reconfigure(sv);
                 }
                 return r;
         }
-        r = build_envp(sv);
+        r = sv->kind->reconfigure(sv);
         if (r < 0)
                 return r;
 
         /* The new generation starts; the old one runs the program's reload callback, stops
          * accepting and drains. */
-        if (sv->kind == KIND_DOVECOT) {
-                r = dovecot_dead_pipe_new(sv);
-                if (r < 0)
-                        return r;
-        }
+        r = sv->kind->retire_generation(sv);
+        if (r < 0)
+                return r;
         sv->generation++;
         sv->full_wait = false;
         sv->start_wait = false;
@@ -1214,8 +1153,7 @@ static int reload(supervisor *sv, pid_t sender, char **ret_error) {
 
                 if (w->retiring)
                         continue;
-                /* Dovecot's programs die of SIGHUP: they only stop listening. */
-                if (sv->kind == KIND_LIBDOVESD)
+                if (sv->kind->sighup_at_reload)
                         worker_signal(w, SIGHUP);
                 worker_retire(w, SIGQUIT);
         }
@@ -1300,9 +1238,7 @@ static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, v
         sv->draining = true;
         sv_log(sv, LOG_INFO, "Draining: no new clients, exiting when the last of %zu "
                "workers is done", sv->n_workers);
-        /* Dovecot's programs stop listening when their master-dead pipe fails. */
-        if (sv->kind == KIND_DOVECOT)
-                (void) dovecot_dead_pipe_new(sv);
+        (void) sv->kind->retire_generation(sv);
         for (size_t i = 0; i < sv->n_workers; i++)
                 if (!sv->workers[i]->retiring)
                         worker_retire(sv->workers[i], SIGQUIT);
@@ -1528,9 +1464,7 @@ static int supervisor_setup(supervisor *sv) {
                 if (r < 0)
                         return r;
         }
-        if (sv->kind == KIND_DOVECOT)
-                return dovecot_master_setup(sv);
-        return build_envp(sv);
+        return sv->kind->setup(sv);
 }
 
 /* ---- the reload client ------------------------------------------------------------------ */
@@ -1593,6 +1527,170 @@ static int reload_client(const char *arg) {
         }
 }
 
+/* ---- the libdovesd kind ----------------------------------------------------------------- */
+
+/* The slot is the worker's word: bound what it says by what the settings allow. */
+static worker_state libdovesd_read(const worker *w) {
+        unsigned cap = worker_capacity(w->sv->settings);
+
+        return (worker_state) {
+                .ready = atomic_load(&w->slot->ready),
+                .accepting = atomic_load(&w->slot->accepting),
+                .free_slots = MIN(atomic_load(&w->slot->free_slots), cap),
+                .clients = atomic_load(&w->slot->clients),
+                .served = atomic_load(&w->slot->served),
+                .max_clients = atomic_load(&w->slot->max_clients),
+        };
+}
+
+/* Its slot, filled as a worker that is starting; the environment with room for LISTEN_PID. */
+static int libdovesd_prepare(supervisor *sv, worker *w, spawn_plan *p) {
+        size_t n_env = 0;
+        int r;
+
+        p->slot_fd = memfd_create("dovesd-worker-slot", MFD_CLOEXEC);
+        if (p->slot_fd < 0 || ftruncate(p->slot_fd, sizeof(dovesd_worker_slot)) < 0) {
+                r = -errno;
+                start_failed(sv, "create a worker slot", r);
+                return r;
+        }
+        w->slot = mmap(NULL, sizeof(*w->slot), PROT_READ | PROT_WRITE, MAP_SHARED,
+                       p->slot_fd, 0);
+        if (w->slot == MAP_FAILED) {
+                r = -errno;
+                w->slot = NULL;
+                start_failed(sv, "map a worker slot", r);
+                return r;
+        }
+        /* A starting worker counts as one with free slots. */
+        atomic_store(&w->slot->free_slots, worker_capacity(sv->settings));
+        atomic_store(&w->slot->accepting, true);
+        atomic_store(&w->slot->overflow, sv->login_full);
+
+        if (!sv->envp)
+                return -ENOMEM;
+        for (char **e = sv->envp; *e; e++)
+                n_env++;
+        p->envp = calloc(n_env + 3, sizeof(char *));
+        if (!p->envp)
+                return -ENOMEM;
+        memcpy(p->envp, sv->envp, n_env * sizeof(char *));
+        p->envp[n_env] = p->listen_pid;
+        return 0;
+}
+
+static _Noreturn void libdovesd_exec(supervisor *sv, spawn_plan *p) {
+        worker_exec(sv, p->slot_fd, p->envp, p->listen_pid);
+}
+
+static int libdovesd_started(supervisor *sv, worker *w) {
+        return 0;
+}
+
+static void libdovesd_set_login_full(supervisor *sv, bool full) {
+        for (size_t i = 0; i < sv->n_workers; i++)
+                if (sv->workers[i]->slot)
+                        atomic_store(&sv->workers[i]->slot->overflow, full);
+}
+
+/* SIGQUIT (worker_retire()) is all a libdovesd worker needs to stop listening. */
+static int libdovesd_retire_generation(supervisor *sv) {
+        return 0;
+}
+
+static const worker_kind kind_libdovesd = {
+        .name = "libdovesd",
+        .setup = build_envp,
+        .reconfigure = build_envp,
+        .prepare = libdovesd_prepare,
+        .exec = libdovesd_exec,
+        .started = libdovesd_started,
+        .read = libdovesd_read,
+        .set_login_full = libdovesd_set_login_full,
+        .retire_generation = libdovesd_retire_generation,
+        .sighup_at_reload = true,
+};
+
+/* ---- the Dovecot kind ------------------------------------------------------------------- */
+
+static worker_state dovecot_read(const worker *w) {
+        unsigned cap = worker_capacity(w->sv->settings);
+        /* A starting worker counts as one with every slot free. */
+        unsigned avail = w->status_seen ? MIN(w->available, cap) : cap;
+
+        return (worker_state) {
+                .ready = w->status_seen,
+                .accepting = true,
+                .free_slots = avail,
+                .clients = cap - avail,
+                .max_clients = cap - avail,
+        };
+}
+
+static int dovecot_reconfigure(supervisor *sv) {
+        dovecot_listeners_fill(sv);
+        return 0;
+}
+
+static int dovecot_kind_prepare(supervisor *sv, worker *w, spawn_plan *p) {
+        int r;
+
+        r = dovecot_prepare(sv, &p->dexec);
+        if (r < 0)
+                start_failed(sv, "prepare a Dovecot worker", r);
+        return r;
+}
+
+static _Noreturn void dovecot_kind_exec(supervisor *sv, spawn_plan *p) {
+        int r = dovecot_child_exec(p->dexec);
+
+        sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0], strerror(-r));
+        _exit(EXIT_EXEC_FAILED);
+}
+
+/* A worker that sends no status record in time is killed, as Dovecot's master does. */
+static int dovecot_started(supervisor *sv, worker *w) {
+        int r;
+
+        r = sd_event_add_time_relative(sv->event, &w->first_status_timer, CLOCK_MONOTONIC,
+                                       DOVECOT_FIRST_STATUS_TIMEOUT_SEC * USEC_PER_SEC, 0,
+                                       on_first_status_timeout, w);
+        if (r < 0)
+                return r;
+        if (streq(sv->settings->type, "anvil")) {
+                /* As Dovecot's master, at every start of anvil: the handshake into both of
+                 * its pipes (it skips what an earlier anvil left unread up to it). */
+                (void) !write(sv->dc.anvil_master_write, DOVECOT_ANVIL_HANDSHAKE,
+                              strlen(DOVECOT_ANVIL_HANDSHAKE));
+                (void) !write(sv->dc.anvil_shared_fd, DOVECOT_ANVIL_HANDSHAKE,
+                              strlen(DOVECOT_ANVIL_HANDSHAKE));
+                sv->dc.anvil_starts++;
+        }
+        return 0;
+}
+
+static void dovecot_set_login_full(supervisor *sv, bool full) {
+        if (sv->dc.login_notify_fd >= 0)
+                (void) dovecot_login_notify_set(sv->dc.login_notify_fd, full);
+}
+
+static const worker_kind kind_dovecot = {
+        .name = DOVESD_WORKER_KIND_DOVECOT,
+        .setup = dovecot_master_setup,
+        .reconfigure = dovecot_reconfigure,
+        .prepare = dovecot_kind_prepare,
+        .exec = dovecot_kind_exec,
+        .started = dovecot_started,
+        .read = dovecot_read,
+        .set_login_full = dovecot_set_login_full,
+        /* Dovecot's programs stop listening when their master-dead pipe fails. */
+        .retire_generation = dovecot_dead_pipe_new,
+        /* Dovecot's programs die of SIGHUP (all but auth): they only stop listening. */
+        .sighup_at_reload = false,
+};
+
+static const worker_kind *const worker_kinds[] = { &kind_libdovesd, &kind_dovecot };
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void log_to_stderr(const dovesd_log_record *rec, void *userdata) {
@@ -1612,7 +1710,7 @@ static int help(void) {
 
 int main(int argc, char *argv[]) {
         _cleanup_free_ char *error = NULL;
-        worker_kind kind = KIND_LIBDOVESD;
+        const worker_kind *kind = NULL;
         const char *kind_name;
         supervisor *sv = NULL;
         int r;
@@ -1620,7 +1718,8 @@ int main(int argc, char *argv[]) {
         if (argc >= 2 && streq(argv[1], "--help"))
                 return help();
         if (argc == 2 && streq(argv[1], "--kinds")) {
-                printf("libdovesd\ndovecot\n");
+                for (size_t i = 0; i < ELEMENTSOF(worker_kinds); i++)
+                        printf("%s\n", worker_kinds[i]->name);
                 return 0;
         }
         if (argc == 3 && streq(argv[1], "--reload"))
@@ -1635,10 +1734,11 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
-        kind_name = getenv(DOVESD_ENV_WORKER_KIND) ?: "libdovesd";
-        if (streq(kind_name, DOVESD_WORKER_KIND_DOVECOT))
-                kind = KIND_DOVECOT;
-        else if (!streq(kind_name, "libdovesd")) {
+        kind_name = getenv(DOVESD_ENV_WORKER_KIND) ?: kind_libdovesd.name;
+        for (size_t i = 0; i < ELEMENTSOF(worker_kinds); i++)
+                if (streq(kind_name, worker_kinds[i]->name))
+                        kind = worker_kinds[i];
+        if (!kind) {
                 fprintf(stderr, "dovesd-supervisor: DOVESD_WORKER_KIND=%s: unknown worker kind "
                         "(dovesd-supervisor --kinds)\n", kind_name);
                 return 2;
