@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "contract.h"
+#include "internal.h"
 
 #define DOVESD_IDS_GROUPS_MAX 256
 
@@ -35,8 +36,15 @@ typedef struct dovesd_ids {
         gid_t groups[DOVESD_IDS_GROUPS_MAX];
 } dovesd_ids;
 
+/* What resolving the names takes: the settings, and where to log (a service object's, or
+ * dovesd-supervisor's own). */
+typedef struct ids_source {
+        const service_settings *settings;
+        log_target log;
+} ids_source;
+
 /* Resolves the service's names through NSS; logs what it cannot resolve. 0 or -errno. */
-int service_resolve_ids(dovesd_service *s, dovesd_ids *ret);
+int service_resolve_ids(const ids_source *s, dovesd_ids *ret);
 
 /* "DOVESD_WORKER_IDS=…" for a worker's environment, in *ret (free() it). 0 or -ENOMEM. */
 int ids_to_env(const dovesd_ids *ids, char **ret);

@@ -134,7 +134,7 @@ void log_emit(const log_target *t, int priority, const char *message_id, const c
 bool log_enabled(const log_target *t, int priority);
 int service_notify(const char *state);  /* sd_notify() */
 void service_log_connect(void);         /* connect journald/notify sockets (before chroot) */
-/* The service object's records. */
+/* Records of the service object (or of anything with its log target in a member "log"). */
 #define service_log_full(s, ...) log_emit(&(s)->log, __VA_ARGS__)
 #define service_log(s, prio, ...) service_log_full(s, prio, NULL, NULL, NULL, __VA_ARGS__)
 #define service_log_enabled(s, prio) log_enabled(&(s)->log, prio)

@@ -15,7 +15,7 @@
 
 #define GROUPS_MAX DOVESD_IDS_GROUPS_MAX
 
-static int lookup_group(dovesd_service *s, const char *var, const char *name, gid_t *ret) {
+static int lookup_group(const ids_source *s, const char *var, const char *name, gid_t *ret) {
         struct group *gr;
 
         errno = 0;
@@ -140,7 +140,7 @@ int service_restrict(dovesd_service *s) {
         return r < 0 ? r : q;
 }
 
-int service_resolve_ids(dovesd_service *s, dovesd_ids *ret) {
+int service_resolve_ids(const ids_source *s, dovesd_ids *ret) {
         dovesd_ids ids = { .uid = getuid(), .gid = getgid() };
         int r;
 
@@ -306,7 +306,7 @@ static int restrict_ids(dovesd_service *s, dovesd_ids *ret) {
                         ret->gid = getgid();
                 return 0;
         }
-        return service_resolve_ids(s, ret);
+        return service_resolve_ids(&(ids_source) { .settings = s->settings, .log = s->log }, ret);
 }
 
 static int restrict_credentials(dovesd_service *s) {

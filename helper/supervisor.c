@@ -61,6 +61,7 @@
 
 #include "dovecot.h"
 #include "env.h"
+#include "ids.h"
 #include "internal.h"
 #include "listen.h"
 #include "slot.h"
@@ -915,7 +916,8 @@ static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, v
 static void free_envp(supervisor *sv) {
         if (sv->envp) {
                 for (char **e = sv->envp; *e; e++)
-                        if (startswith(*e, DOVESD_ENV_WORKER "="))
+                        if (startswith(*e, DOVESD_ENV_WORKER "=") ||
+                            startswith(*e, DOVESD_ENV_WORKER_IDS "="))
                                 free(*e);
                 free(sv->envp);
         }
@@ -926,23 +928,27 @@ static void free_envp(supervisor *sv) {
 }
 
 /* The workers' environment: ours (the unit's) without what belongs to the supervisor, plus
- * the listeners. LISTEN_PID is added per worker. */
+ * the listeners, and the user and groups resolved once for the generation (ids.h).
+ * LISTEN_PID is added per worker. */
 static int build_envp(supervisor *sv) {
         const service_settings *s = sv->settings;
         const listen_fds *fds = &sv->fds;
         size_t n = 0, k = 0, len = 0;
+        dovesd_ids ids;
         char **envp;
 
         for (char **e = environ; *e; e++)
                 n++;
-        /* Ours, LISTEN_FDS, LISTEN_FDNAMES, DOVESD_WORKER and the terminating NULL. */
-        envp = calloc(n + 4, sizeof(char *));
+        /* Ours, LISTEN_FDS, LISTEN_FDNAMES, DOVESD_WORKER, DOVESD_WORKER_IDS and the
+         * terminating NULL. */
+        envp = calloc(n + 5, sizeof(char *));
         if (!envp)
                 return -ENOMEM;
         free_envp(sv);
         for (char **e = environ; *e; e++)
                 if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "WATCHDOG_") &&
-                    !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_ENV_WORKER "="))
+                    !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_ENV_WORKER "=") &&
+                    !startswith(*e, DOVESD_ENV_WORKER_IDS "="))
                         envp[k++] = *e;
 
         for (size_t i = 0; i < fds->n_fds; i++)
@@ -968,7 +974,14 @@ static int build_envp(supervisor *sv) {
                 free(envp);
                 return -ENOMEM;
         }
-        /* envp[k] is owned by the array: freed with it (free_envp()). */
+        /* A name that does not resolve now: each worker looks it up, and says so. */
+        if (service_resolve_ids(&(ids_source) { .settings = s, .log = sv->log }, &ids) >= 0 &&
+            ids_to_env(&ids, &envp[k + 1]) < 0) {
+                free(envp[k]);
+                free(envp);
+                return -ENOMEM;
+        }
+        /* envp[k] and envp[k + 1] are owned by the array: freed with it (free_envp()). */
         sv->envp = envp;
         return 0;
 }

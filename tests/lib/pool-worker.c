@@ -8,6 +8,7 @@
  *   pid       its pid
  *   login     marks the client logged in (type=login overflow), "ok"
  *   limits    "client_limit=N service_count=N process_limit=N" as this worker read them
+ *   ids       "ids=VALUE": the DOVESD_WORKER_IDS it was started with, "-" if none
  *   quit      "bye", then closes
  *   anything  echoed
  *
@@ -112,6 +113,8 @@ static int on_client(sd_event_source *src, int fd, uint32_t revents, void *userd
                               dovesd_service_get_client_limit(s),
                               dovesd_service_get_service_count(s),
                               dovesd_service_get_process_limit(s));
+                else if (strcmp(cl->buf, "ids") == 0)
+                        reply(cl, "ids=%s\n", getenv("DOVESD_WORKER_IDS") ?: "-");
                 else if (strcmp(cl->buf, "quit") == 0) {
                         reply(cl, "bye\n");
                         dovesd_conn_close(cl->conn);

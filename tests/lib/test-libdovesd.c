@@ -1130,7 +1130,8 @@ Test(libdovesd, worker_ids_resolve_names) {
         setenv("DOVESD_EXTRA_GROUPS", "daemon", 1);
         setenv("DOVESD_PRIVILEGED_GROUP", "mail", 1);
         cr_assert_eq(dovesd_service_new(&s, &error), 0, "%s", error ?: "");
-        cr_assert_eq(service_resolve_ids(s, &ids), 0);
+        cr_assert_eq(service_resolve_ids(&(ids_source) { .settings = s->settings, .log = s->log },
+                                         &ids), 0);
         cr_assert_eq(ids_to_env(&ids, &t), 0);
         /* nobody 65534, nogroup 65534, mail 8, extra daemon 1, then the primary group */
         cr_expect_str_eq(t, "DOVESD_WORKER_IDS=65534 65534 8 0 1,65534");

@@ -5,7 +5,7 @@
  * program with a listening TCP socket at fd 3 (LISTEN_*, as systemd passes it), DOVESD_*
  * settings in the environment and DOVESD_LOG_STDERR=1, and the worker program
  * tests/lib/pool-worker.c, which the supervisor fork + execs for every worker. The worker greets
- * each client with its pid and answers "pid", "login", "limits" and "quit". The test process
+ * each client with its pid and answers "pid", "login", "limits", "ids" and "quit". The test process
  * plays the clients and reads the supervisor's stderr, a pipe shared with the workers:
  *
  *   <PRIO>[MESSAGE_ID ]MESSAGE               a record of the supervisor
@@ -312,6 +312,20 @@ static long client_limit_of(int fd) {
         cr_assert_eq(send_str(fd, "limits\n"), 0);
         cr_assert_gt(read_line(fd, line, sizeof(line)), 0, "no answer to limits: %m");
         return field_num(line, "client_limit");
+}
+
+/* The DOVESD_WORKER_IDS the worker serving fd was started with ("-": none). */
+static char *worker_ids_of(int fd) {
+        char line[128];
+        size_t l;
+
+        cr_assert_eq(send_str(fd, "ids\n"), 0);
+        cr_assert_gt(read_line(fd, line, sizeof(line)), 0, "no answer to ids: %m");
+        l = strlen(line);
+        if (l > 0 && line[l - 1] == '\n')
+                line[l - 1] = '\0';
+        cr_assert_eq(strncmp(line, "ids=", 4), 0, "ids: %s", line);
+        return strdup(line + 4);
 }
 
 /* The greeting if one comes within timeout_sec: the worker's pid, else 0. */
@@ -1954,4 +1968,39 @@ Test(supervisor, client_behind_a_slow_start_gets_its_own_worker, .timeout = 120)
         close(b);
         svc_stop(&v, NULL);
         svc_free(&v);
+}
+
+/* The supervisor resolves DOVESD_USER and the groups once per generation and hands them to
+ * each worker in DOVESD_WORKER_IDS (helper/ids.h); a reload resolves the new names. */
+Test(supervisor, workers_get_the_ids_of_their_generation, .timeout = 120) {
+        pool_env e = { .process_limit = "2", .client_limit = "1" };
+        char *ids;
+        int a, b;
+        svc v;
+
+        setenv("DOVESD_USER", "nobody", 1);
+        setenv("DOVESD_GROUP", "nogroup", 1);
+        svc_start(&v, &e);
+        a = connect_tcp(v.port);
+        cr_assert_gt(greeted_within(a, 5 * slow()), 0, "%s", tail_of(v.rep.buf));
+        ids = worker_ids_of(a);
+        /* nobody 65534, nogroup 65534, no privileged group, gid 0 not allowed, no groups */
+        cr_expect_str_eq(ids, "65534 65534 - 0 -");
+        free(ids);
+
+        setenv("DOVESD_USER", "daemon", 1);
+        cr_assert_eq(svc_reload(&v, &e), 0, "--reload failed:\n%s", tail_of(v.rep.buf));
+        b = connect_tcp(v.port);
+        cr_assert_gt(greeted_within(b, 5 * slow()), 0, "%s", tail_of(v.rep.buf));
+        ids = worker_ids_of(b);
+        /* daemon 1, still nogroup */
+        cr_expect_str_eq(ids, "1 65534 - 0 -");
+        free(ids);
+
+        close(a);
+        close(b);
+        (void) svc_stop(&v, NULL);
+        svc_free(&v);
+        unsetenv("DOVESD_USER");
+        unsetenv("DOVESD_GROUP");
 }
