@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
 #include "internal.h"
@@ -357,6 +358,41 @@ static int on_sigusr1(sd_event_source *src, const struct signalfd_siginfo *si, v
         return 0;
 }
 
+/* The five signals through one signalfd and one I/O source: sd_event_add_signal() costs a
+ * signalfd4() and a sigprocmask() per signal at set-up and a signalfd4() per signal at
+ * tear-down, in every worker start. */
+static int on_signalfd(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        dovesd_service *s = userdata;
+        struct signalfd_siginfo si;
+
+        while (read(fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                int r = 0;
+
+                switch (si.ssi_signo) {
+                case SIGTERM:
+                        r = on_sigterm(src, &si, s);
+                        break;
+                case SIGINT:
+                        r = on_sigint(src, &si, s);
+                        break;
+                case SIGUSR1:
+                        r = on_sigusr1(src, &si, s);
+                        break;
+                case SIGHUP:
+                        r = on_sighup(src, &si, s);
+                        break;
+                /* SIGQUIT: a worker's generation was reloaded, or the service was removed
+                 * from the config: stop accepting, exit when the last client leaves. */
+                case SIGQUIT:
+                        r = on_sigquit(src, &si, s);
+                        break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static void on_conns_changed(void *userdata) {
         service_update_accepting(userdata);
 }
@@ -368,7 +404,7 @@ static void on_conns_publish(void *userdata) {
 int service_loop_setup(dovesd_service *s) {
         service_loop *l = &s->loop;
         sigset_t mask;
-        int r;
+        int r, fd;
 
         conn_set_init(&s->conns, s, &(conn_hooks) {
                 .changed = on_conns_changed,
@@ -385,23 +421,15 @@ int service_loop_setup(dovesd_service *s) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
 
-        r = sd_event_add_signal(s->event, &l->sigterm, SIGTERM, on_sigterm, s);
-        if (r < 0)
+        fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = sd_event_add_io(s->event, &l->signals, fd, EPOLLIN, on_signalfd, s);
+        if (r < 0) {
+                (void) close(fd);
                 return r;
-        r = sd_event_add_signal(s->event, &l->sigint, SIGINT, on_sigint, s);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(s->event, &l->sigusr1, SIGUSR1, on_sigusr1, s);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(s->event, &l->sighup, SIGHUP, on_sighup, s);
-        if (r < 0)
-                return r;
-        /* SIGQUIT: a worker's generation was reloaded, or the service was removed from the
-         * config: stop accepting, exit when the last client leaves. */
-        r = sd_event_add_signal(s->event, &l->sigquit, SIGQUIT, on_sigquit, s);
-        if (r < 0)
-                return r;
+        }
+        (void) sd_event_source_set_io_fd_own(l->signals, true);
         r = s->role->setup(s);
         if (r < 0)
                 return r;
@@ -468,11 +496,7 @@ void service_loop_done(dovesd_service *s) {
                 sd_event_source_disable_unref(l->sockets[i].source);
         l->sockets = mfree(l->sockets);
         l->n_sockets = 0;
-        l->sigterm = sd_event_source_disable_unref(l->sigterm);
-        l->sighup = sd_event_source_disable_unref(l->sighup);
-        l->sigint = sd_event_source_disable_unref(l->sigint);
-        l->sigusr1 = sd_event_source_disable_unref(l->sigusr1);
-        l->sigquit = sd_event_source_disable_unref(l->sigquit);
+        l->signals = sd_event_source_disable_unref(l->signals);
         l->idle_timer = sd_event_source_disable_unref(l->idle_timer);
         l->stop_timer = sd_event_source_disable_unref(l->stop_timer);
 }

@@ -32,7 +32,7 @@ typedef struct loop_socket {
 typedef struct service_loop {
         loop_socket *sockets;
         size_t n_sockets;
-        sd_event_source *sigterm, *sighup, *sigint, *sigusr1, *sigquit;
+        sd_event_source *signals;       /* one signalfd: SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGQUIT */
         sd_event_source *idle_timer, *stop_timer;
         bool running;
         bool stopping;                  /* SIGTERM seen: no more accepting */
