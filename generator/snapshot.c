@@ -255,7 +255,7 @@ int snapshot_load(const char *dir, const char *config_path, unit_set *ret, int64
                 return r;
         if (s.n_entries == 0)
                 return -ENOENT;
-        qsort(s.entries, s.n_entries, sizeof(unit_entry), entry_cmp);
+        qsort_safe(s.entries, s.n_entries, sizeof(unit_entry), entry_cmp);
 
         if (ret_saved)
                 *ret_saved = strtoll(saved + strlen("\nsaved="), NULL, 10);

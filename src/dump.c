@@ -321,7 +321,7 @@ static int entry_cmp(const void *a, const void *b) {
 }
 
 static void entries_write(entries *e, FILE *f) {
-        qsort(e->v, e->n, sizeof(entry), entry_cmp);
+        qsort_safe(e->v, e->n, sizeof(entry), entry_cmp);
         for (size_t i = 0; i < e->n; i++)
                 fputs(e->v[i].text, f);
 }
@@ -531,7 +531,7 @@ static int add_block_entries(const conf_tree *t, const size_t *secs, size_t n, u
                 }
                 groups[g].secs[groups[g].n_secs++] = i;
         }
-        qsort(groups, n_groups, sizeof(group), group_cmp);
+        qsort_safe(groups, n_groups, sizeof(group), group_cmp);
         for (size_t g = 0; g < n_groups; g++) {
                 _cleanup_free_ char *text = NULL;
                 entries body = {};
@@ -700,7 +700,7 @@ static int dump_filters(const conf_tree *t, FILE *f) {
                 }
                 groups[g].secs[groups[g].n_secs++] = i;
         }
-        qsort(groups, n_groups, sizeof(filter_group), filter_group_cmp);
+        qsort_safe(groups, n_groups, sizeof(filter_group), filter_group_cmp);
         for (size_t g = 0; g < n_groups && r >= 0; g++)
                 r = write_filter(t, &groups[g], f);
 finish:

@@ -1049,7 +1049,7 @@ static int validate(config_state *st, conf_diags *d, char **protocols) {
                         }
         }
         if (n_keys > 0)
-                qsort(keys, n_keys, sizeof(*keys), listen_key_cmp);
+                qsort_safe(keys, n_keys, sizeof(*keys), listen_key_cmp);
         for (size_t i = 1; i < n_keys; i++)
                 if (streq(keys[i].key, keys[i - 1].key)) {
                         r = diag_add(d, false, keys[i].file, keys[i].line,
@@ -1203,10 +1203,10 @@ static int config_finish(config_state *st, conf_diags *diags) {
         }
 
         if (c->n_services > 0)
-                qsort(c->services, c->n_services, sizeof(service), service_cmp);
+                qsort_safe(c->services, c->n_services, sizeof(service), service_cmp);
         for (size_t i = 0; i < c->n_services; i++)
                 if (c->services[i].n_listeners > 1)
-                        qsort(c->services[i].listeners, c->services[i].n_listeners,
+                        qsort_safe(c->services[i].listeners, c->services[i].n_listeners,
                               sizeof(listener), listener_cmp);
         return 0;
 }

@@ -462,7 +462,7 @@ static void dirs_merge(plan *p) {
 
         if (p->n_dirs == 0)
                 return;
-        qsort(p->dirs, p->n_dirs, sizeof(plan_dir), dir_cmp);
+        qsort_safe(p->dirs, p->n_dirs, sizeof(plan_dir), dir_cmp);
         for (size_t i = 1; i < p->n_dirs; i++) {
                 if (streq(p->dirs[i].path, p->dirs[w].path)) {
                         if (p->dirs[i].kind > p->dirs[w].kind) {
@@ -501,7 +501,7 @@ static int listener_dirs(const plan *p, char ***ret, size_t *ret_n) {
                         dirs[++n] = NULL;
                 }
         if (n > 0)
-                qsort(dirs, n, sizeof(char *), str_ptr_cmp);
+                qsort_safe(dirs, n, sizeof(char *), str_ptr_cmp);
         *ret = TAKE_PTR(dirs);
         *ret_n = n;
         return 0;

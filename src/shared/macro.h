@@ -104,6 +104,13 @@ static inline bool strv_contains_(const char *const *l, const char *x) {
 }
 #define STR_IN_SET(x, ...) strv_contains_((const char *const[]) { __VA_ARGS__, NULL }, (x))
 
+/* qsort() that accepts an empty array as NULL (qsort's own contract wants a valid pointer). */
+static inline void qsort_safe(void *base, size_t n, size_t size,
+                              int (*cmp)(const void *, const void *)) {
+        if (n > 1)
+                qsort(base, n, size, cmp);
+}
+
 /*
  * Grow the array *p so that it holds at least need elements of size bytes each. The capacity
  * is what the allocator reports (malloc_usable_size()), so callers keep only their element

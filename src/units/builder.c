@@ -164,7 +164,7 @@ int builder_finish(builder *b, unit_set *ret) {
                 return -EINVAL;
 
         if (set.n_entries > 0)
-                qsort(set.entries, set.n_entries, sizeof(unit_entry), unit_entry_cmp);
+                qsort_safe(set.entries, set.n_entries, sizeof(unit_entry), unit_entry_cmp);
         set.notes = TAKE_PTR(b->notes);
         set.n_notes = b->n_notes;
         b->n_notes = 0;

@@ -11,8 +11,8 @@ here=$(dirname "$(realpath "$0")")
 . "$here/../../scripts/lib/container.sh"
 
 build=$(realpath "${DOVESD_BUILD_ROOT:?DOVESD_BUILD_ROOT is not set}")
-[ -x "$build/tests/hello" ] || bail "$build/tests/hello is not built"
-hello=$CT_BUILD/tests/hello     # its path inside the container
+[ -x "$build/tests/install/hello" ] || bail "$build/tests/install/hello is not built"
+hello=$CT_BUILD/tests/install/hello     # its path inside the container
 
 ct_init e2e-sandbox
 cat > "$CT_DIR/dovesd.conf" <<CONF

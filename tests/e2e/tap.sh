@@ -41,7 +41,9 @@ check_eq() {
 
 # check_match TEXT REGEX ACTUAL (grep -E on the whole text)
 check_match() {
-        if printf '%s\n' "$3" | grep -Eq -- "$2"; then
+        # a here-string, not printf | grep: grep -q exits at the first match, and printf's
+        # SIGPIPE would fail the pipeline under pipefail
+        if grep -Eq -- "$2" <<<"$3"; then
                 tap_ok "$1"
         else
                 tap_not_ok "$1"
