@@ -673,10 +673,8 @@ static int run_apply(const args *a) {
                                  "dropped)", line, svc ?: "its service", svc ?: line);
                         warnings++;
                 keep_it:;
-                        char *k = realloc(keep, keep_len + strlen(line) + 2);
-                        if (!k)
+                        if (!GREEDY_REALLOC(keep, keep_len + strlen(line) + 2))
                                 break;
-                        keep = k;
                         keep_len += (size_t) sprintf(keep + keep_len, "%s\n", line);
                 }
                 fclose(f);
