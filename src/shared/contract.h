@@ -19,7 +19,8 @@
 /* `type`: "", log, config, anvil, login, startup or worker. */
 #define DOVESD_ENV_TYPE                 "DOVESD_TYPE"
 /* Effective values as decimal numbers (after 0 → default; client_limit capped at
- * service_count when that is > 0). */
+ * service_count when that is > 0). The reader applies the cap again and refuses
+ * PROCESS_MIN_AVAIL > PROCESS_LIMIT: a drop-in may change one variable without the other. */
 #define DOVESD_ENV_CLIENT_LIMIT         "DOVESD_CLIENT_LIMIT"
 #define DOVESD_ENV_SERVICE_COUNT        "DOVESD_SERVICE_COUNT"
 #define DOVESD_ENV_PROCESS_LIMIT        "DOVESD_PROCESS_LIMIT"
