@@ -7,6 +7,7 @@
 
 #include "diag.h"
 
+_printf_(6, 0)
 static int diag_put(conf_diags *d, size_t pos, bool warning, const char *file, unsigned line,
                     const char *fmt, va_list ap) {
         _cleanup_free_ char *text = NULL, *f = NULL;
