@@ -21,7 +21,6 @@
 #include "listen.h"
 #include "slot.h"
 
-
 #define EXIT_EXEC_FAILED 127
 
 typedef struct supervisor supervisor;
@@ -29,13 +28,29 @@ typedef struct worker worker;
 typedef struct worker_state worker_state;
 typedef struct spawn_plan spawn_plan;
 
+/* What a kind may ask of the policy. The kind's files reach supervisor.c only through these
+ * (sv->services), never by name. */
+typedef struct sv_services {
+        /* A worker cannot be started: back off (error 0: what says it all). */
+        void (*start_failed)(supervisor *sv, const char *what, int error);
+        /* A worker changed state: look again now. */
+        void (*worker_changed)(supervisor *sv);
+        /* In the child: exec the program with the listeners at 3…, SLOT_FD and the wake fd
+         * after them and LISTEN_PID filled in; never returns. */
+        void (*exec_program)(supervisor *sv, int slot_fd, char **envp, char *listen_pid)
+                __attribute__((noreturn));
+} sv_services;
+
 /* What differs between the kinds of worker (DOVESD_WORKER_KIND), one row each: how a worker
  * is exec'd and how its state is read. The policy (when to start, idle, reload, stop) calls
  * the row, never tests the kind. */
 typedef struct worker_kind {
         const char *name;
-        /* Once, after the signals, the wake fd and the watches are set up. */
+        /* Once, after the signals and the watches are set up: the kind's own state
+         * (sv->kind_state). */
         int (*setup)(supervisor *sv);
+        /* At exit, also after a failed or no setup(): frees what setup() made. */
+        void (*done)(supervisor *sv);
         /* The environment or the settings changed (a reload, or its undoing). */
         int (*reconfigure)(supervisor *sv);
         /* Before the fork: what the child needs (logs and throttles on failure). */
@@ -45,6 +60,8 @@ typedef struct worker_kind {
         /* In the supervisor after the fork, before the worker counts. */
         int (*started)(supervisor *sv, worker *w);
         worker_state (*read)(const worker *w);
+        /* The kind's part of a worker that is freed. */
+        void (*worker_done)(worker *w);
         /* type=login at process_limit: every process is full (or no longer). */
         void (*set_login_full)(supervisor *sv, bool full);
         /* The running workers are told to stop listening: a reload or a drain. */
@@ -57,31 +74,16 @@ struct worker {
         supervisor *sv;
         pid_t pid;
         unsigned generation;
+        bool sigint_sent;               /* idle SIGINT sent, no client seen since */
+        bool retiring;                  /* SIGQUIT (reload) or SIGTERM sent */
+        sd_event_source *child, *idle_timer;
+
+        /* The kind's part: only its own file touches these. */
         dovesd_worker_slot *slot;       /* libdovesd: mapped memfd; the worker writes it */
         bool status_seen;               /* dovecot: a status record arrived */
         unsigned available;             /* dovecot: free slots, from the last record */
-        bool sigint_sent;               /* idle SIGINT sent, no client seen since */
-        bool retiring;                  /* SIGQUIT (reload) or SIGTERM sent */
-        sd_event_source *child, *idle_timer, *first_status_timer;
+        sd_event_source *first_status_timer;    /* dovecot: no record yet: killed at expiry */
 };
-
-/* The Dovecot kind: what Dovecot's master holds for a service. */
-typedef struct dovecot_master {
-        char *version;                  /* DOVECOT_VERSION the programs expect */
-        const char *base_dir, *config_file;
-        int status_read, status_write;  /* the status pipe: workers write 12-byte records */
-        int dead_read, dead_write;      /* master-dead: its read end stays open while we run */
-        int anvil_fd;                   /* write end of anvil's shared FIFO, or -1 */
-        int login_notify_fd;            /* type=login: the "all processes full" file */
-        int anvil_shared_fd;            /* type=anvil: the FIFO systemd passed (fd 8) */
-        int anvil_master_read, anvil_master_write;      /* type=anvil: its fd 7 */
-        int anvil_log_pair[2];          /* type=anvil: fd 4 (a log fd pass; never used) */
-        unsigned anvil_starts;
-        dovecot_status_reader reader;
-        sd_event_source *status_source;
-        dovecot_listener *listeners;
-        size_t n_listeners;
-} dovecot_master;
 
 /* What the supervisor reads of a worker, whatever its kind. */
 struct worker_state {
@@ -103,22 +105,23 @@ struct spawn_plan {
 
 struct supervisor {
         const worker_kind *kind;
-        dovecot_master dc;
+        void *kind_state;               /* the kind's own: only its file touches it */
+        const sv_services *services;    /* what the kind may ask of the policy */
         service_settings *settings;     /* of the current generation: replaced at a reload */
         listen_fds fds;                 /* what systemd passed, for every generation */
         char *name;                     /* DOVESD_SERVICE at start */
         log_target log;
         sd_event *event;
         char **argv;                    /* the program */
-        char *listen_fds_env, *listen_fdnames_env;
-        char **envp;                    /* the workers' environment, but LISTEN_PID */
         pid_t pid;
 
         worker **workers;
         size_t n_workers;
-        int wake_fd;                    /* eventfd: workers -> supervisor */
+        int wake_fd;                    /* eventfd: workers -> supervisor; the libdovesd
+                                         * kind makes and reads it, worker_exec() passes it
+                                         * on; -EBADF for other kinds */
 
-        sd_event_source *wake_source, **watch;
+        sd_event_source **watch;
         sd_event_source *sigterm, *sigint, *sighup, *sigusr1, *sigusr2, *sigquit;
         sd_event_source *full_timer, *throttle_timer, *stop_timer, *status_timer;
 
