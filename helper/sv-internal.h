@@ -159,3 +159,7 @@ struct supervisor {
 static inline unsigned worker_capacity(const service_settings *s) {
         return service_settings_capacity(s);
 }
+
+/* The kinds (sv-libdovesd.c, sv-dovecot.c). */
+extern const worker_kind kind_libdovesd;
+_Noreturn void libdovesd_exec(supervisor *sv, spawn_plan *p);
