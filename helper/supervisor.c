@@ -1104,19 +1104,6 @@ static int reload_client(const char *arg) {
         }
 }
 
-/* The libdovesd kind's exec(), in the child (sv-libdovesd.c). */
-_Noreturn void libdovesd_exec(supervisor *sv, spawn_plan *p) {
-        sv->services->exec_program(sv, p->slot_fd, p->envp, p->listen_pid);
-}
-
-/* The Dovecot kind's exec(), in the child (sv-dovecot.c). */
-_Noreturn void dovecot_kind_exec(supervisor *sv, spawn_plan *p) {
-        int r = dovecot_child_exec(p->dexec);
-
-        sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0], strerror(-r));
-        _exit(EXIT_EXEC_FAILED);
-}
-
 static const worker_kind *const worker_kinds[] = { &kind_libdovesd, &kind_dovecot };
 
 /* What the kinds may ask of the policy (sv_services). */

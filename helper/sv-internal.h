@@ -162,6 +162,4 @@ static inline unsigned worker_capacity(const service_settings *s) {
 
 /* The kinds (sv-libdovesd.c, sv-dovecot.c). */
 extern const worker_kind kind_libdovesd;
-_Noreturn void libdovesd_exec(supervisor *sv, spawn_plan *p);
 extern const worker_kind kind_dovecot;
-_Noreturn void dovecot_kind_exec(supervisor *sv, spawn_plan *p);
