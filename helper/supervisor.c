@@ -32,8 +32,9 @@
  *     one leaves. process_limit counts the new generation only.
  *   - SIGUSR2: log the counters (workers, clients, starts, crashes) at info level.
  *
- * Worker kinds (DOVESD_WORKER_KIND): a libdovesd program (its slot in a memfd and a wake-up
- * eventfd, see worker.c), or one of Dovecot 2.3's own programs ("dovecot": the fd,
+ * Worker kinds (DOVESD_WORKER_KIND), one row each (sv-internal.h) in its own file: a
+ * libdovesd program (sv-libdovesd.c: its slot in a memfd and a wake-up eventfd, see
+ * worker.c), or one of Dovecot 2.3's own programs (sv-dovecot.c, "dovecot": the fd,
  * environment and status-pipe contract of Dovecot's master, dovecot.[ch]; this supervisor is
  * then their master). The kind decides how a worker is exec'd and how its state is read;
  * everything else above is the same for every kind. Dovecot's programs never get SIGHUP (all
@@ -51,8 +52,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -61,10 +60,10 @@
 
 #include "dovecot.h"
 #include "env.h"
-#include "ids.h"
 #include "internal.h"
 #include "listen.h"
 #include "slot.h"
+#include "sv-internal.h"
 
 #define THROTTLE_FAILURES 10                    /* more crashes than this within ... */
 #define THROTTLE_WINDOW_USEC (1 * USEC_PER_SEC) /* ... this window throttle start-ups */
@@ -76,86 +75,8 @@
 #define STOP_KILL_EXTRA_USEC (5 * USEC_PER_SEC)
 #define RELOAD_MAGIC 0x646f7665                 /* sigqueue() value of `--reload` */
 #define RELOAD_REPLY_TIMEOUT_SEC 60
-#define EXIT_EXEC_FAILED 127
 #define ENVIRON_CHUNK 4096                      /* read_environ(): bytes per read() */
 #define ENVIRON_MAX (4 * 1024 * 1024)           /* ... and the most it reads */
-
-typedef struct supervisor supervisor;
-typedef struct worker worker;
-typedef struct worker_state worker_state;
-typedef struct spawn_plan spawn_plan;
-
-/* What differs between the kinds of worker (DOVESD_WORKER_KIND), one row each: how a worker
- * is exec'd and how its state is read. The policy (when to start, idle, reload, stop) calls
- * the row, never tests the kind. */
-typedef struct worker_kind {
-        const char *name;
-        /* Once, after the signals, the wake fd and the watches are set up. */
-        int (*setup)(supervisor *sv);
-        /* The environment or the settings changed (a reload, or its undoing). */
-        int (*reconfigure)(supervisor *sv);
-        /* Before the fork: what the child needs (logs and throttles on failure). */
-        int (*prepare)(supervisor *sv, worker *w, spawn_plan *p);
-        /* In the child, between fork and exec; never returns. */
-        void (*exec)(supervisor *sv, spawn_plan *p);
-        /* In the supervisor after the fork, before the worker counts. */
-        int (*started)(supervisor *sv, worker *w);
-        worker_state (*read)(const worker *w);
-        /* type=login at process_limit: every process is full (or no longer). */
-        void (*set_login_full)(supervisor *sv, bool full);
-        /* The running workers are told to stop listening: a reload or a drain. */
-        int (*retire_generation)(supervisor *sv);
-        /* At a reload, old workers get SIGHUP (the program's reload callback) first. */
-        bool sighup_at_reload;
-} worker_kind;
-
-struct worker {
-        supervisor *sv;
-        pid_t pid;
-        unsigned generation;
-        dovesd_worker_slot *slot;       /* libdovesd: mapped memfd; the worker writes it */
-        bool status_seen;               /* dovecot: a status record arrived */
-        unsigned available;             /* dovecot: free slots, from the last record */
-        bool sigint_sent;               /* idle SIGINT sent, no client seen since */
-        bool retiring;                  /* SIGQUIT (reload) or SIGTERM sent */
-        sd_event_source *child, *idle_timer, *first_status_timer;
-};
-
-/* The Dovecot kind: what Dovecot's master holds for a service. */
-typedef struct dovecot_master {
-        char *version;                  /* DOVECOT_VERSION the programs expect */
-        const char *base_dir, *config_file;
-        int status_read, status_write;  /* the status pipe: workers write 12-byte records */
-        int dead_read, dead_write;      /* master-dead: its read end stays open while we run */
-        int anvil_fd;                   /* write end of anvil's shared FIFO, or -1 */
-        int login_notify_fd;            /* type=login: the "all processes full" file */
-        int anvil_shared_fd;            /* type=anvil: the FIFO systemd passed (fd 8) */
-        int anvil_master_read, anvil_master_write;      /* type=anvil: its fd 7 */
-        int anvil_log_pair[2];          /* type=anvil: fd 4 (a log fd pass; never used) */
-        unsigned anvil_starts;
-        dovecot_status_reader reader;
-        sd_event_source *status_source;
-        dovecot_listener *listeners;
-        size_t n_listeners;
-} dovecot_master;
-
-/* What the supervisor reads of a worker, whatever its kind. */
-struct worker_state {
-        bool ready;                     /* set up and serving */
-        bool accepting;                 /* not at service_count, not stopping */
-        unsigned free_slots;
-        unsigned clients;
-        uint64_t served;
-        unsigned max_clients;
-};
-
-/* One worker about to start: what the kind's prepare() made for its exec(). */
-struct spawn_plan {
-        int slot_fd;                    /* libdovesd: the slot's memfd */
-        char **envp;                    /* libdovesd: the environment, LISTEN_PID last */
-        char listen_pid[32];            /* libdovesd: "LISTEN_PID=", filled in the child */
-        dovecot_exec *dexec;            /* dovecot: the prepared fd table and environment */
-};
 
 typedef struct counts {
         unsigned workers;               /* alive, every generation */
@@ -169,58 +90,6 @@ typedef struct counts {
         uint64_t served;
 } counts;
 
-struct supervisor {
-        const worker_kind *kind;
-        dovecot_master dc;
-        service_settings *settings;     /* of the current generation: replaced at a reload */
-        listen_fds fds;                 /* what systemd passed, for every generation */
-        char *name;                     /* DOVESD_SERVICE at start */
-        log_target log;
-        sd_event *event;
-        char **argv;                    /* the program */
-        char *listen_fds_env, *listen_fdnames_env;
-        char **envp;                    /* the workers' environment, but LISTEN_PID */
-        pid_t pid;
-
-        worker **workers;
-        size_t n_workers;
-        int wake_fd;                    /* eventfd: workers -> supervisor */
-
-        sd_event_source *wake_source, **watch;
-        sd_event_source *sigterm, *sigint, *sighup, *sigusr1, *sigusr2, *sigquit;
-        sd_event_source *full_timer, *throttle_timer, *stop_timer, *status_timer;
-
-        unsigned generation;
-        bool watching;
-        bool full_wait;                 /* at process_limit, every worker full: wait */
-        bool start_wait;                /* the workers starting take the waiting clients: wait
-                                         * for one of them to change state */
-        bool login_full;                /* overflow state set in the slots */
-        bool stopping;
-        bool draining;                  /* SIGQUIT: no new workers, exit when the last is gone */
-        bool ready_sent;
-        uint64_t last_limit_log_usec;
-
-        /* start-up throttling */
-        bool throttled;
-        unsigned n_failures;
-        uint64_t failure_window_usec;
-        unsigned throttle_sec;          /* the next throttle period */
-
-        /* counters */
-        unsigned workers_max;
-        uint64_t spawned, crashed, start_failed, throttles, served_gone;
-        unsigned max_clients_gone;
-
-        /* STATUS= */
-        char last_status[200];
-        unsigned last_workers;
-        uint64_t last_status_usec;
-};
-
-static int dovecot_dead_pipe_new(supervisor *sv);
-static void dovecot_listeners_fill(supervisor *sv);
-
 static uint64_t now_usec(supervisor *sv) {
         uint64_t t = 0;
 
@@ -230,13 +99,6 @@ static uint64_t now_usec(supervisor *sv) {
 
 static const char *plural(unsigned n, const char *one, const char *many) {
         return n == 1 ? one : many;
-}
-
-#define sv_log_full(sv, ...) log_emit(&(sv)->log, __VA_ARGS__)
-#define sv_log(sv, prio, ...) sv_log_full(sv, prio, NULL, NULL, NULL, __VA_ARGS__)
-
-static unsigned worker_capacity(const service_settings *s) {
-        return service_settings_capacity(s);
 }
 
 static worker_state worker_read(const worker *w) {
@@ -297,9 +159,7 @@ static worker *worker_free(worker *w) {
                 return NULL;
         sd_event_source_disable_unref(w->child);
         sd_event_source_disable_unref(w->idle_timer);
-        sd_event_source_disable_unref(w->first_status_timer);
-        if (w->slot)
-                (void) munmap(w->slot, sizeof(*w->slot));
+        w->sv->kind->worker_done(w);
         free(w);
         return NULL;
 }
@@ -351,58 +211,6 @@ static _Noreturn void worker_exec(supervisor *sv, int slot_fd, char **envp, char
 static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userdata);
 
 static void start_failed(supervisor *sv, const char *what, int error);
-
-static int on_first_status_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
-        worker *w = userdata;
-
-        w->first_status_timer = sd_event_source_disable_unref(w->first_status_timer);
-        if (w->status_seen)
-                return 0;
-        sv_log_full(w->sv, LOG_ERR, DOVESD_MESSAGE_WORKER_CRASHED, NULL, NULL,
-                    "Worker %d sent no status within %d s, killing it", (int) w->pid,
-                    DOVECOT_FIRST_STATUS_TIMEOUT_SEC);
-        (void) kill(w->pid, SIGKILL);
-        return 0;
-}
-
-/* Dovecot's contract for one worker of the current generation, ready to exec. */
-static int dovecot_prepare(supervisor *sv, dovecot_exec **ret) {
-        const service_settings *s = sv->settings;
-        dovecot_master *dc = &sv->dc;
-        bool anvil = streq(s->type, "anvil");
-        dovecot_child c = {
-                .service = sv->name,
-                .type = s->type,
-                .client_limit = s->client_limit,
-                .process_limit = s->process_limit,
-                .process_min_avail = s->process_min_avail,
-                .idle_kill = s->idle_kill,
-                .service_count = s->service_count,
-                .generation = sv->generation + 1,
-                .user = s->user,
-                .group = s->group,
-                .extra_groups = s->extra_groups,
-                .privileged_group = s->privileged_group,
-                .chroot = s->chroot,
-                .base_dir = dc->base_dir,
-                .config_file = dc->config_file,
-                .dovecot_version = dc->version,
-                .anvil_restarted = anvil && dc->anvil_starts > 0,
-                .listeners = dc->listeners,
-                .n_listeners = dc->n_listeners,
-                .stdout_fd = -1,
-                .stderr_fd = -1,
-                .anvil_fd = dc->anvil_fd,
-                .login_notify_fd = anvil ? dc->anvil_log_pair[0] : dc->login_notify_fd,
-                .status_fd = dc->status_write,
-                .master_dead_fd = dc->dead_write,
-                .anvil_master_fd = anvil ? dc->anvil_master_read : -1,
-                .anvil_shared_fd = anvil ? dc->anvil_shared_fd : -1,
-                .argv = sv->argv,
-        };
-
-        return dovecot_child_prepare(&c, ret);
-}
 
 static void spawn_plan_done(spawn_plan *p) {
         p->slot_fd = safe_close(p->slot_fd);
@@ -599,44 +407,10 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
         return 0;
 }
 
-/* One record from the status pipe of Dovecot's programs. Any process of the service may write
- * it: a record counts only for a live worker of ours with the generation it was started in. */
-static int on_dovecot_record(const dovecot_status *st, void *userdata) {
-        supervisor *sv = userdata;
-
-        for (size_t i = 0; i < sv->n_workers; i++) {
-                worker *w = sv->workers[i];
-
-                if (w->pid != st->pid || st->generation != w->generation + 1)
-                        continue;
-                w->status_seen = true;
-                w->available = st->available_count;
-                w->first_status_timer = sd_event_source_disable_unref(w->first_status_timer);
-                break;
-        }
-        return 0;
-}
-
-static int on_dovecot_status(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        supervisor *sv = userdata;
-        int r;
-
-        r = dovecot_status_read(&sv->dc.reader, fd, on_dovecot_record, sv);
-        if (r < 0 && r != -EAGAIN)
-                sv_log(sv, LOG_ERR, "Failed to read the status pipe: %s", strerror(-r));
-        sv->start_wait = false;         /* a worker changed state, as on_wake() */
-        supervisor_evaluate(sv);
-        return 0;
-}
-
-static int on_wake(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        supervisor *sv = userdata;
-        uint64_t v;
-
-        (void) !read(fd, &v, sizeof(v));
+/* A worker changed state (its slot, a status record): look again now. */
+static void worker_changed(supervisor *sv) {
         sv->start_wait = false;
         supervisor_evaluate(sv);
-        return 0;
 }
 
 static int on_full_recheck(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -910,79 +684,6 @@ static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, v
         if (r < 0)
                 sv->stop_timer = NULL;
         supervisor_evaluate(sv);
-        return 0;
-}
-
-static void free_envp(supervisor *sv) {
-        if (sv->envp) {
-                for (char **e = sv->envp; *e; e++)
-                        if (startswith(*e, DOVESD_ENV_WORKER "=") ||
-                            startswith(*e, DOVESD_ENV_WORKER_IDS "="))
-                                free(*e);
-                free(sv->envp);
-        }
-        sv->envp = NULL;
-        free(sv->listen_fds_env);
-        free(sv->listen_fdnames_env);
-        sv->listen_fds_env = sv->listen_fdnames_env = NULL;
-}
-
-/* The workers' environment: ours (the unit's) without what belongs to the supervisor, plus
- * the listeners, and the user and groups resolved once for the generation (ids.h).
- * LISTEN_PID is added per worker. */
-static int build_envp(supervisor *sv) {
-        const service_settings *s = sv->settings;
-        const listen_fds *fds = &sv->fds;
-        size_t n = 0, k = 0, len = 0;
-        dovesd_ids ids;
-        char **envp;
-
-        for (char **e = environ; *e; e++)
-                n++;
-        /* Ours, LISTEN_FDS, LISTEN_FDNAMES, DOVESD_WORKER, DOVESD_WORKER_IDS and the
-         * terminating NULL. */
-        envp = calloc(n + 5, sizeof(char *));
-        if (!envp)
-                return -ENOMEM;
-        free_envp(sv);
-        for (char **e = environ; *e; e++)
-                if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "WATCHDOG_") &&
-                    !startswith(*e, "LISTEN_") && !startswith(*e, DOVESD_ENV_WORKER "=") &&
-                    !startswith(*e, DOVESD_ENV_WORKER_IDS "="))
-                        envp[k++] = *e;
-
-        for (size_t i = 0; i < fds->n_fds; i++)
-                len += strlen(s->listeners[fds->fds[i].listener].name) + 1;
-        sv->listen_fdnames_env = malloc(strlen("LISTEN_FDNAMES=") + len + 1);
-        if (asprintf(&sv->listen_fds_env, "LISTEN_FDS=%zu", fds->n_fds) < 0)
-                sv->listen_fds_env = NULL;
-        if (!sv->listen_fdnames_env || !sv->listen_fds_env) {
-                free(envp);
-                return -ENOMEM;
-        }
-        strcpy(sv->listen_fdnames_env, "LISTEN_FDNAMES=");
-        for (size_t i = 0; i < fds->n_fds; i++) {
-                if (i > 0)
-                        strcat(sv->listen_fdnames_env, ":");
-                strcat(sv->listen_fdnames_env, s->listeners[fds->fds[i].listener].name);
-        }
-        envp[k++] = sv->listen_fds_env;
-        envp[k++] = sv->listen_fdnames_env;
-        if (asprintf(&envp[k], "%s=%d %d", DOVESD_ENV_WORKER,
-                     SD_LISTEN_FDS_START + (int) fds->n_fds,
-                     SD_LISTEN_FDS_START + (int) fds->n_fds + 1) < 0) {
-                free(envp);
-                return -ENOMEM;
-        }
-        /* A name that does not resolve now: each worker looks it up, and says so. */
-        if (service_resolve_ids(&(ids_source) { .settings = s, .log = sv->log }, &ids) >= 0 &&
-            ids_to_env(&ids, &envp[k + 1]) < 0) {
-                free(envp[k]);
-                free(envp);
-                return -ENOMEM;
-        }
-        /* envp[k] and envp[k + 1] are owned by the array: freed with it (free_envp()). */
-        sv->envp = envp;
         return 0;
 }
 
@@ -1261,136 +962,10 @@ static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, v
 
 /* ---- set-up ----------------------------------------------------------------------------- */
 
-static void dovecot_master_done(dovecot_master *dc) {
-        int *fds[] = { &dc->status_read, &dc->status_write, &dc->dead_read, &dc->dead_write,
-                       &dc->anvil_fd, &dc->login_notify_fd, &dc->anvil_master_read,
-                       &dc->anvil_master_write, &dc->anvil_log_pair[0], &dc->anvil_log_pair[1] };
-
-        sd_event_source_disable_unref(dc->status_source);
-        dc->status_source = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
-                if (*fds[i] >= 0)
-                        (void) close(*fds[i]);
-                *fds[i] = -EBADF;
-        }
-        free(dc->version);
-        dc->version = NULL;
-        free(dc->listeners);
-        dc->listeners = NULL;
-}
-
-/* The listeners in config order (DOVESD_LISTENERS), each fd of a listener; names from the
- * running settings (again after a reload: the listeners are the same). */
-static void dovecot_listeners_fill(supervisor *sv) {
-        const service_settings *s = sv->settings;
-        dovecot_master *dc = &sv->dc;
-
-        dc->n_listeners = 0;
-        for (size_t l = 0; l < s->n_listeners; l++)
-                for (size_t i = 0; i < sv->fds.n_fds; i++)
-                        if (sv->fds.fds[i].listener == l)
-                                dc->listeners[dc->n_listeners++] = (dovecot_listener) {
-                                        .fd = sv->fds.fds[i].fd,
-                                        .name = s->listeners[l].name,
-                                        .ssl = s->listeners[l].ssl,
-                                        .haproxy = s->listeners[l].haproxy,
-                                };
-}
-
-/* A master-dead pipe per generation: at a reload the old one's read end is closed, and a
- * Dovecot program whose fd 6 reports an error takes it as "the master wants us to die": it
- * stops listening at once and exits after its last client (master_status_error()). SIGQUIT
- * alone closes only listeners that are not being watched, i.e. hardly ever. */
-static int dovecot_dead_pipe_new(supervisor *sv) {
-        dovecot_master *dc = &sv->dc;
-        int p[2];
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        if (dc->dead_read >= 0)
-                (void) close(dc->dead_read);
-        if (dc->dead_write >= 0)
-                (void) close(dc->dead_write);
-        dc->dead_read = p[0];
-        dc->dead_write = p[1];
-        return 0;
-}
-
-/* What Dovecot's master holds for a service: the status and master-dead pipes, the anvil
- * FIFO, the login notify file; for anvil its own pipe and fd 4. */
-static int dovecot_master_setup(supervisor *sv) {
-        const service_settings *s = sv->settings;
-        dovecot_master *dc = &sv->dc;
-        const char *fifo = getenv(DOVESD_ENV_ANVIL_FIFO);
-        int p[2], r;
-
-        dc->base_dir = getenv(DOVESD_ENV_BASE_DIR);
-        dc->config_file = getenv(DOVESD_ENV_CONFIG_FILE);
-        if (!dc->base_dir || dc->base_dir[0] != '/') {
-                sv_log(sv, LOG_ERR, "DOVESD_BASE_DIR: not an absolute path");
-                return -EINVAL;
-        }
-        r = dovecot_version_detect(sv->argv[0], &dc->version);
-        if (r < 0)
-                sv_log(sv, LOG_WARNING, "Cannot tell the Dovecot version of %s (%s), "
-                       "starting it without DOVECOT_VERSION", sv->argv[0], strerror(-r));
-
-        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
-                return -errno;
-        dc->status_read = p[0];
-        dc->status_write = p[1];
-        r = sd_event_add_io(sv->event, &dc->status_source, dc->status_read, EPOLLIN,
-                            on_dovecot_status, sv);
-        if (r < 0)
-                return r;
-        r = dovecot_dead_pipe_new(sv);
-        if (r < 0)
-                return r;
-
-        if (fifo && fifo[0] && !streq(s->type, "anvil") && !streq(s->type, "config")) {
-                dc->anvil_fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
-                if (dc->anvil_fd < 0)
-                        sv_log(sv, LOG_WARNING, "Cannot open anvil's pipe %s (%m): "
-                               "mail_max_userip_connections is not enforced", fifo);
-                else {
-                        /* Dovecot's programs write to it blocking, as to the master's pipe. */
-                        int fl = fcntl(dc->anvil_fd, F_GETFL);
-
-                        if (fl >= 0)
-                                (void) fcntl(dc->anvil_fd, F_SETFL, fl & ~O_NONBLOCK);
-                }
-        }
-        if (streq(s->type, "login")) {
-                dc->login_notify_fd = dovecot_login_notify_new();
-                if (dc->login_notify_fd < 0)
-                        return dc->login_notify_fd;
-        }
-        if (streq(s->type, "anvil")) {
-                if (sv->fds.anvil_shared_fd < 0) {
-                        sv_log(sv, LOG_ERR, "anvil: no fd named %s (its shared pipe)",
-                               DOVESD_ANVIL_SHARED_FDNAME);
-                        return -EINVAL;
-                }
-                dc->anvil_shared_fd = sv->fds.anvil_shared_fd;
-                if (pipe2(p, O_CLOEXEC) < 0)
-                        return -errno;
-                dc->anvil_master_read = p[0];
-                dc->anvil_master_write = p[1];
-                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, dc->anvil_log_pair) < 0)
-                        return -errno;
-        }
-
-        dc->listeners = calloc(sv->fds.n_fds ?: 1, sizeof(dovecot_listener));
-        if (!dc->listeners)
-                return -ENOMEM;
-        dovecot_listeners_fill(sv);
-        return 0;
-}
-
 static supervisor *supervisor_free(supervisor *sv) {
         if (!sv)
                 return NULL;
-        dovecot_master_done(&sv->dc);
+        sv->kind->done(sv);
         for (size_t i = 0; i < sv->n_workers; i++)
                 worker_free(sv->workers[i]);
         free(sv->workers);
@@ -1398,7 +973,6 @@ static supervisor *supervisor_free(supervisor *sv) {
                 for (size_t i = 0; i < sv->fds.n_fds; i++)
                         sd_event_source_disable_unref(sv->watch[i]);
         free(sv->watch);
-        sd_event_source_disable_unref(sv->wake_source);
         sd_event_source_disable_unref(sv->sigterm);
         sd_event_source_disable_unref(sv->sigint);
         sd_event_source_disable_unref(sv->sighup);
@@ -1409,9 +983,6 @@ static supervisor *supervisor_free(supervisor *sv) {
         sd_event_source_disable_unref(sv->throttle_timer);
         sd_event_source_disable_unref(sv->stop_timer);
         sd_event_source_disable_unref(sv->status_timer);
-        free_envp(sv);
-        if (sv->wake_fd >= 0)
-                close(sv->wake_fd);
         sd_event_unref(sv->event);
         listen_fds_done(&sv->fds);
         service_settings_free(sv->settings);
@@ -1455,13 +1026,6 @@ static int supervisor_setup(supervisor *sv) {
         if (r < 0)
                 return r;
         r = sd_event_set_watchdog(sv->event, true);
-        if (r < 0)
-                return r;
-
-        sv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (sv->wake_fd < 0)
-                return -errno;
-        r = sd_event_add_io(sv->event, &sv->wake_source, sv->wake_fd, EPOLLIN, on_wake, sv);
         if (r < 0)
                 return r;
 
@@ -1540,169 +1104,14 @@ static int reload_client(const char *arg) {
         }
 }
 
-/* ---- the libdovesd kind ----------------------------------------------------------------- */
-
-/* The slot is the worker's word: bound what it says by what the settings allow. */
-static worker_state libdovesd_read(const worker *w) {
-        unsigned cap = worker_capacity(w->sv->settings);
-
-        return (worker_state) {
-                .ready = atomic_load(&w->slot->ready),
-                .accepting = atomic_load(&w->slot->accepting),
-                .free_slots = MIN(atomic_load(&w->slot->free_slots), cap),
-                .clients = atomic_load(&w->slot->clients),
-                .served = atomic_load(&w->slot->served),
-                .max_clients = atomic_load(&w->slot->max_clients),
-        };
-}
-
-/* Its slot, filled as a worker that is starting; the environment with room for LISTEN_PID. */
-static int libdovesd_prepare(supervisor *sv, worker *w, spawn_plan *p) {
-        size_t n_env = 0;
-        int r;
-
-        p->slot_fd = memfd_create("dovesd-worker-slot", MFD_CLOEXEC);
-        if (p->slot_fd < 0 || ftruncate(p->slot_fd, sizeof(dovesd_worker_slot)) < 0) {
-                r = -errno;
-                start_failed(sv, "create a worker slot", r);
-                return r;
-        }
-        w->slot = mmap(NULL, sizeof(*w->slot), PROT_READ | PROT_WRITE, MAP_SHARED,
-                       p->slot_fd, 0);
-        if (w->slot == MAP_FAILED) {
-                r = -errno;
-                w->slot = NULL;
-                start_failed(sv, "map a worker slot", r);
-                return r;
-        }
-        /* A starting worker counts as one with free slots. */
-        atomic_store(&w->slot->free_slots, worker_capacity(sv->settings));
-        atomic_store(&w->slot->accepting, true);
-        atomic_store(&w->slot->overflow, sv->login_full);
-
-        if (!sv->envp)
-                return -ENOMEM;
-        for (char **e = sv->envp; *e; e++)
-                n_env++;
-        p->envp = calloc(n_env + 3, sizeof(char *));
-        if (!p->envp)
-                return -ENOMEM;
-        memcpy(p->envp, sv->envp, n_env * sizeof(char *));
-        p->envp[n_env] = p->listen_pid;
-        return 0;
-}
-
-static _Noreturn void libdovesd_exec(supervisor *sv, spawn_plan *p) {
-        worker_exec(sv, p->slot_fd, p->envp, p->listen_pid);
-}
-
-static int libdovesd_started(supervisor *sv, worker *w) {
-        return 0;
-}
-
-static void libdovesd_set_login_full(supervisor *sv, bool full) {
-        for (size_t i = 0; i < sv->n_workers; i++)
-                if (sv->workers[i]->slot)
-                        atomic_store(&sv->workers[i]->slot->overflow, full);
-}
-
-/* SIGQUIT (worker_retire()) is all a libdovesd worker needs to stop listening. */
-static int libdovesd_retire_generation(supervisor *sv) {
-        return 0;
-}
-
-static const worker_kind kind_libdovesd = {
-        .name = "libdovesd",
-        .setup = build_envp,
-        .reconfigure = build_envp,
-        .prepare = libdovesd_prepare,
-        .exec = libdovesd_exec,
-        .started = libdovesd_started,
-        .read = libdovesd_read,
-        .set_login_full = libdovesd_set_login_full,
-        .retire_generation = libdovesd_retire_generation,
-        .sighup_at_reload = true,
-};
-
-/* ---- the Dovecot kind ------------------------------------------------------------------- */
-
-static worker_state dovecot_read(const worker *w) {
-        unsigned cap = worker_capacity(w->sv->settings);
-        /* A starting worker counts as one with every slot free. */
-        unsigned avail = w->status_seen ? MIN(w->available, cap) : cap;
-
-        return (worker_state) {
-                .ready = w->status_seen,
-                .accepting = true,
-                .free_slots = avail,
-                .clients = cap - avail,
-                .max_clients = cap - avail,
-        };
-}
-
-static int dovecot_reconfigure(supervisor *sv) {
-        dovecot_listeners_fill(sv);
-        return 0;
-}
-
-static int dovecot_kind_prepare(supervisor *sv, worker *w, spawn_plan *p) {
-        int r;
-
-        r = dovecot_prepare(sv, &p->dexec);
-        if (r < 0)
-                start_failed(sv, "prepare a Dovecot worker", r);
-        return r;
-}
-
-static _Noreturn void dovecot_kind_exec(supervisor *sv, spawn_plan *p) {
-        int r = dovecot_child_exec(p->dexec);
-
-        sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0], strerror(-r));
-        _exit(EXIT_EXEC_FAILED);
-}
-
-/* A worker that sends no status record in time is killed, as Dovecot's master does. */
-static int dovecot_started(supervisor *sv, worker *w) {
-        int r;
-
-        r = sd_event_add_time_relative(sv->event, &w->first_status_timer, CLOCK_MONOTONIC,
-                                       DOVECOT_FIRST_STATUS_TIMEOUT_SEC * USEC_PER_SEC, 0,
-                                       on_first_status_timeout, w);
-        if (r < 0)
-                return r;
-        if (streq(sv->settings->type, "anvil")) {
-                /* As Dovecot's master, at every start of anvil: the handshake into both of
-                 * its pipes (it skips what an earlier anvil left unread up to it). */
-                (void) !write(sv->dc.anvil_master_write, DOVECOT_ANVIL_HANDSHAKE,
-                              strlen(DOVECOT_ANVIL_HANDSHAKE));
-                (void) !write(sv->dc.anvil_shared_fd, DOVECOT_ANVIL_HANDSHAKE,
-                              strlen(DOVECOT_ANVIL_HANDSHAKE));
-                sv->dc.anvil_starts++;
-        }
-        return 0;
-}
-
-static void dovecot_set_login_full(supervisor *sv, bool full) {
-        if (sv->dc.login_notify_fd >= 0)
-                (void) dovecot_login_notify_set(sv->dc.login_notify_fd, full);
-}
-
-static const worker_kind kind_dovecot = {
-        .name = DOVESD_WORKER_KIND_DOVECOT,
-        .setup = dovecot_master_setup,
-        .reconfigure = dovecot_reconfigure,
-        .prepare = dovecot_kind_prepare,
-        .exec = dovecot_kind_exec,
-        .started = dovecot_started,
-        .read = dovecot_read,
-        .set_login_full = dovecot_set_login_full,
-        /* Dovecot's programs stop listening when their master-dead pipe fails. */
-        .retire_generation = dovecot_dead_pipe_new,
-        /* Dovecot's programs die of SIGHUP (all but auth): they only stop listening. */
-        .sighup_at_reload = false,
-};
-
 static const worker_kind *const worker_kinds[] = { &kind_libdovesd, &kind_dovecot };
+
+/* What the kinds may ask of the policy (sv_services). */
+static const sv_services services = {
+        .start_failed = start_failed,
+        .worker_changed = worker_changed,
+        .exec_program = worker_exec,
+};
 
 /* ---- main ------------------------------------------------------------------------------- */
 
@@ -1765,14 +1174,9 @@ int main(int argc, char *argv[]) {
         if (!sv)
                 return 1;
         sv->kind = kind;
+        sv->services = &services;
         sv->wake_fd = -EBADF;
         sv->fds = LISTEN_FDS_NULL;
-        sv->dc = (dovecot_master) {
-                .status_read = -EBADF, .status_write = -EBADF, .dead_read = -EBADF,
-                .dead_write = -EBADF, .anvil_fd = -EBADF, .login_notify_fd = -EBADF,
-                .anvil_shared_fd = -EBADF, .anvil_master_read = -EBADF,
-                .anvil_master_write = -EBADF, .anvil_log_pair = { -EBADF, -EBADF },
-        };
         sv->argv = argv + 1;
 
         r = service_settings_from_env(&sv->settings, &error);
