@@ -46,3 +46,23 @@ typedef struct known_setting {
 const known_setting *known_setting_find(const char *section, const char *key);
 /* 0 when VALUE parses as K's type; -EINVAL with a message in *ret_error, or -ENOMEM. */
 int known_setting_check(const known_setting *k, const char *value, char **ret_error);
+
+/* ---- model.c: the objects, their defaults and typed setters ---- */
+
+/* A config with dovesd's defaults. Returns 0 or -ENOMEM. */
+int config_new(config **ret);
+
+/* ---- schema.c: what sections and keys mean, handed to conf_parse() ---- */
+
+extern const conf_schema model_schema;
+
+/* ---- build.c: the tree into services, listeners and globals ---- */
+
+/* Services, listeners and globals from the tree. Returns -EINVAL when it reported an error. */
+int config_build(config_state *st, const conf_tree *t, conf_diags *diags);
+
+/* ---- validate.c: validation, effective values, doveconf's order ---- */
+
+/* Validates the built model (doveconf's checks after parsing), then computes the effective
+ * values and sorts. Returns -EINVAL when it reported an error. */
+int config_finish(config_state *st, conf_diags *diags);

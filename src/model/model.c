@@ -33,7 +33,7 @@ static int set_str(char **field, const char *value) {
         return 0;
 }
 
-static int config_new(config **ret) {
+int config_new(config **ret) {
         config *c = calloc(1, sizeof(config));
         int r = 0;
 
@@ -1037,7 +1037,7 @@ static int dovecot_base_dir(config_state *st, char **protocols) {
         return 0;
 }
 
-static int config_finish(config_state *st, conf_diags *diags) {
+int config_finish(config_state *st, conf_diags *diags) {
         config *c = st->cfg;
         _cleanup_strv_free_ char **protocols = NULL;
         int r;
@@ -1208,7 +1208,7 @@ static char *schema_variable(void *userdata, const char *key, const char *last) 
         return v ? strdup(v) : NULL;
 }
 
-static const conf_schema model_schema = {
+const conf_schema model_schema = {
         .root = &class_global,
         .section = schema_section,
         .check = schema_check,
@@ -1411,7 +1411,7 @@ static int build_settings(config_state *st, const conf_tree *t, const section_re
 }
 
 /* Services, listeners and globals from the tree. Returns -EINVAL when it reported an error. */
-static int build(config_state *st, const conf_tree *t, conf_diags *diags) {
+int config_build(config_state *st, const conf_tree *t, conf_diags *diags) {
         section_ref *refs = calloc(t->n_sections, sizeof(section_ref));
         int r, q = 0;
 
@@ -1429,59 +1429,6 @@ static int build(config_state *st, const conf_tree *t, conf_diags *diags) {
                 }
         free(refs);
         return r < 0 ? r : q;
-}
-
-static void state_done(config_state *st) {
-        free(st->hash);
-        config_free(st->live);
-        config_free(st->cfg);
-}
-
-int config_load(const char *path, config **ret, conf_diags *diags) {
-        config_state st = {};
-        conf_tree *t = NULL;
-        int r, q;
-
-        r = config_new(&st.cfg);
-        if (r < 0)
-                return r;
-        r = config_new(&st.live);
-        if (r < 0)
-                goto finish;
-        st.cfg->path = strdup(path);
-        if (!st.cfg->path) {
-                r = -ENOMEM;
-                goto finish;
-        }
-
-        r = conf_parse(path, &model_schema, &st, diags, &t);
-        if (r < 0 && r != -EINVAL)
-                goto finish;
-        q = build(&st, t, diags);
-        if (q < 0 && q != -EINVAL) {
-                r = q;
-                goto finish;
-        }
-        if (r < 0 || q < 0) {
-                r = -EINVAL;
-                goto finish;
-        }
-
-        r = conf_check(t, diags);
-        if (r < 0)
-                goto finish;
-
-        r = config_finish(&st, diags);
-        if (r < 0)
-                goto finish;
-
-        st.cfg->tree = TAKE_PTR(t);
-        *ret = TAKE_PTR(st.cfg);
-        r = 0;
-finish:
-        conf_tree_free(t);
-        state_done(&st);
-        return r;
 }
 
 const conf_tree *config_tree(const config *c) {
