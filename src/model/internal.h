@@ -49,12 +49,33 @@ int known_setting_check(const known_setting *k, const char *value, char **ret_er
 
 /* ---- model.c: the objects, their defaults and typed setters ---- */
 
+/* Replaces *FIELD with a copy of VALUE. Returns 0 or -ENOMEM. */
+int set_str(char **field, const char *value);
 /* A config with dovesd's defaults. Returns 0 or -ENOMEM. */
 int config_new(config **ret);
+/* S named NAME with the defaults of a service, opened at FILE:LINE. Returns 0 or -ENOMEM. */
+int service_init(service *s, const char *name, const char *file, unsigned line);
+void service_done(service *s);
+void listener_done(listener *l);
+/* Stores KEY = VALUE of a service / listener section: 0, -ENOENT for a key the section does
+ * not have, -EINVAL with a message in *ret_error, or -ENOMEM. */
+int service_set(service *s, const char *key, const char *value, char **ret_error);
+int listener_set(listener *l, const char *key, const char *value, char **ret_error);
+/* As service_set() for a global the model keeps; APPLY false only checks VALUE. */
+int config_set_global(config *c, const char *key, const char *value, bool apply,
+                      char **ret_error);
+/* The typed global KEY of C in doveconf's format; NULL when the model keeps no such field. */
+const char *global_field(const config *c, const char *key, char buf[static 32]);
 
 /* ---- schema.c: what sections and keys mean, handed to conf_parse() ---- */
 
 extern const conf_schema model_schema;
+/* The class of service sections. */
+extern const conf_class class_service;
+/* The listener_kind of a listener section's class, -1 for any other class. */
+int class_listener_kind(const conf_class *c);
+/* unix_listener, fifo_listener, inet_listener: list keys, a plain value is ignored. */
+bool is_list_key(const char *key);
 
 /* ---- build.c: the tree into services, listeners and globals ---- */
 
