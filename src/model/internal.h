@@ -87,3 +87,9 @@ int config_build(config_state *st, const conf_tree *t, conf_diags *diags);
 /* Validates the built model (doveconf's checks after parsing), then computes the effective
  * values and sorts. Returns -EINVAL when it reported an error. */
 int config_finish(config_state *st, conf_diags *diags);
+
+/* ---- order.c: doveconf's order ---- */
+
+/* Services and each service's listeners in doveconf -a's order: names as doveconf escapes
+ * them, compared as signed chars; fifo, inet, then unix listeners. */
+void config_sort(config *c);

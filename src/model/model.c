@@ -883,6 +883,16 @@ static int listener_cmp(const void *a, const void *b) {
         return config_name_cmp(x->name, y->name);
 }
 
+/* Services and each service's listeners in doveconf -a's order. */
+void config_sort(config *c) {
+        if (c->n_services > 0)
+                qsort_safe(c->services, c->n_services, sizeof(service), service_cmp);
+        for (size_t i = 0; i < c->n_services; i++)
+                if (c->services[i].n_listeners > 1)
+                        qsort_safe(c->services[i].listeners, c->services[i].n_listeners,
+                              sizeof(listener), listener_cmp);
+}
+
 /* ---- Dovecot's own programs ------------------------------------------------------------- */
 
 /* Is PATH one of Dovecot's programs? The one place that decides (swap in exec-kind's ELF
@@ -964,12 +974,7 @@ int config_finish(config_state *st, conf_diags *diags) {
                         return r;
         }
 
-        if (c->n_services > 0)
-                qsort_safe(c->services, c->n_services, sizeof(service), service_cmp);
-        for (size_t i = 0; i < c->n_services; i++)
-                if (c->services[i].n_listeners > 1)
-                        qsort_safe(c->services[i].listeners, c->services[i].n_listeners,
-                              sizeof(listener), listener_cmp);
+        config_sort(c);
         return 0;
 }
 

@@ -14,15 +14,12 @@
 #include "internal.h"
 
 static const conf_class class_global = { .name = "global" };
-
 const conf_class class_service = { .name = "service", .no_self_variable = true };
-
 static const conf_class class_listeners[] = {
         [LISTENER_UNIX] = { .name = "unix_listener", .no_self_variable = true },
         [LISTENER_FIFO] = { .name = "fifo_listener", .no_self_variable = true },
         [LISTENER_INET] = { .name = "inet_listener", .no_self_variable = true },
 };
-
 static const conf_class class_any[] = {
         { .name = "plugin", .any_key = true },
         { .name = "dict", .any_key = true },
