@@ -3,8 +3,9 @@
 
 /*
  * What the parts of the model (src/model/) share and nobody else sees. The public API is
- * src/model.h. Calls go one way, from the top down:
- *   load.c → build.c → schema.c → model.c → settings.c, and validate.c → order.c, model.c.
+ * src/model.h. Calls go one way, from the top down (scripts/file-graph checks it):
+ *   load.c → build.c → schema.c → model.c → settings.c
+ *   load.c → validate.c → order.c, model.c
  */
 
 #include <stdbool.h>
