@@ -4,8 +4,13 @@
  *
  * Built by meson with -Dfuzz=true (see fuzz/meson.build and scripts/fuzz). By hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
- *         -Isrc -Isrc/shared fuzz/conf.c src/conf.c src/diag.c src/model.c src/values.c \
- *         src/dump.c src/units.c src/exec-kind.c \
+ *         -DDOVESD_SUPERVISOR_PATH='"/usr/libexec/dovesd/dovesd-supervisor"' \
+ *         -DDOVESD_GENERATOR_PATH='"/usr/sbin/dovesd-generator"' \
+ *         -Isrc -Isrc/shared fuzz/conf.c src/{conf,diag,dump,exec-kind,units,values}.c \
+ *         src/model/{build,load,model,order,schema,settings,validate}.c \
+ *         src/plan/{address,resolve}.c \
+ *         src/units/{apply,builder,dirs,layout,names,sandbox,service,slice,socket,target}.c \
+ *         src/units/{unit-file,unit-set,writer}.c \
  *         -o build/fuzz-conf
  *   build/fuzz-conf -max_len=16384 -dict=fuzz/dovesd.dict fuzz/corpus/conf
  *

@@ -5,7 +5,7 @@
  * The Dovecot 2.3 config dialect as syntax: what conf_parse() reads from a file and its
  * includes, with !include / !include_try, $variables and key = <file already applied. It
  * knows sections, filters and settings, not services: what a section or a key means comes
- * from the schema its caller hands it (model.c hands the service model's).
+ * from the schema its caller hands it (model/schema.c hands the service model's).
  */
 
 #include <stdbool.h>

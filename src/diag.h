@@ -2,7 +2,7 @@
 #pragma once
 
 /* Diagnostics of the config dialect: every error and warning with the FILE:LINE it is about,
- * in the order they were found. The parser (conf.c) and the model (model.c) both add to it. */
+ * in the order they were found. The parser (conf.c) and the model (model/) both add to it. */
 
 #include <stdarg.h>
 #include <stdbool.h>
