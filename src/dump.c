@@ -34,6 +34,21 @@ static void print_value(FILE *f, const char *value) {
                 fputs(value, f);
 }
 
+/* VALUE as print_value() writes it, in a string of its own. NULL on ENOMEM. */
+static char *value_printed(const char *value) {
+        _cleanup_free_ char *out = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        f = open_memstream(&out, &size);
+        if (!f)
+                return NULL;
+        print_value(f, value);
+        if (fclose(f) != 0)
+                return NULL;
+        return TAKE_PTR(out);
+}
+
 static void print_kv(FILE *f, const char *indent, const char *key, const char *value) {
         fprintf(f, "%s%s = ", indent, key);
         print_value(f, value);
@@ -149,9 +164,7 @@ static int global_default_cmp(const void *key, const void *elem) {
  * see dovesd-generator(8)), Dovecot's for the others. NULL: not known, always printed. */
 static char *global_default(const config *c, const char *key) {
         const struct global_default *d;
-        _cleanup_free_ char *v = NULL, *out = NULL;
-        size_t size = 0;
-        FILE *f;
+        _cleanup_free_ char *v = NULL;
 
         /* A config that runs Dovecot's own programs gets Dovecot's base_dir. */
         if (streq(key, "base_dir"))
@@ -164,13 +177,7 @@ static char *global_default(const config *c, const char *key) {
                             sizeof(global_defaults[0]), global_default_cmp);
                 return d ? strdup(d->value) : NULL;
         }
-        f = open_memstream(&out, &size);
-        if (!f)
-                return NULL;
-        print_value(f, v);
-        if (fclose(f) != 0)
-                return NULL;
-        return TAKE_PTR(out);
+        return value_printed(v);
 }
 
 static bool has_suffix(const char *s, const char *suffix) {
@@ -259,20 +266,12 @@ static int print_secret_hidden(FILE *f, const char *key, const char *printed) {
 
 /* VALUE as doveconf prints it in a block of CLASS: its canonical form, quoted. */
 static char *printed_value(const char *class, const char *key, const char *value) {
-        _cleanup_free_ char *v = NULL, *out = NULL;
-        size_t size = 0;
-        FILE *f;
+        _cleanup_free_ char *v = NULL;
 
         v = config_setting_canonical(class, key, value);
         if (!v)
                 return NULL;
-        f = open_memstream(&out, &size);
-        if (!f)
-                return NULL;
-        print_value(f, v);
-        if (fclose(f) != 0)
-                return NULL;
-        return TAKE_PTR(out);
+        return value_printed(v);
 }
 
 /* One line or block of the output at one level, printed in key order (stable). */
@@ -715,19 +714,14 @@ static int add_global_entries(const config *c, entries *out) {
         for (size_t i = 0; i < c->n_globals; i++) {
                 const config_global *g = &c->globals[i];
                 _cleanup_free_ char *v = NULL, *def = NULL, *printed = NULL;
-                size_t size = 0;
-                FILE *m;
                 int r;
 
                 /* As doveconf -n: variables expanded, a value read from a file as its "<path". */
                 v = config_global_canonical(g->key, g->written[0] == '<' ? g->written : g->value);
                 if (!v)
                         return -ENOMEM;
-                m = open_memstream(&printed, &size);
-                if (!m)
-                        return -ENOMEM;
-                print_value(m, v);
-                if (fclose(m) != 0)
+                printed = value_printed(v);
+                if (!printed)
                         return -ENOMEM;
                 def = global_default(c, g->key);
                 if (def && streq(def, printed))
