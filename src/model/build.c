@@ -13,17 +13,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hash.h"
 #include "internal.h"
 
 #define MODEL_MAX_LISTENERS 1000U       /* listeners in one service */
-
-static size_t name_hash(const char *s) {
-        size_t h = 14695981039346656037ULL;
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char) tolower((unsigned char) *s)) * 1099511628211ULL;
-        return h;
-}
 
 static int hash_rebuild(config_state *st, size_t size) {
         size_t *n = calloc(size, sizeof(size_t));
@@ -31,7 +24,7 @@ static int hash_rebuild(config_state *st, size_t size) {
         if (!n)
                 return -ENOMEM;
         for (size_t i = 0; i < st->cfg->n_services; i++) {
-                size_t h = name_hash(st->cfg->services[i].name) & (size - 1);
+                size_t h = string_hash_ascii_case(st->cfg->services[i].name) & (size - 1);
                 while (n[h] != 0)
                         h = (h + 1) & (size - 1);
                 n[h] = i + 1;
@@ -51,7 +44,7 @@ static service *config_get_service(config_state *st, const char *name, const cha
         size_t h;
 
         if (name[0] != '\0' && st->hash_size > 0) {
-                h = name_hash(name) & (st->hash_size - 1);
+                h = string_hash_ascii_case(name) & (st->hash_size - 1);
                 while (st->hash[h] != 0) {
                         service *s = &c->services[st->hash[h] - 1];
                         if (strcasecmp(s->name, name) == 0) {
@@ -75,7 +68,7 @@ static service *config_get_service(config_state *st, const char *name, const cha
                 if (hash_rebuild(st, st->hash_size ? st->hash_size * 4 : 64) < 0)
                         return NULL;
         } else if (name[0] != '\0') {
-                h = name_hash(name) & (st->hash_size - 1);
+                h = string_hash_ascii_case(name) & (st->hash_size - 1);
                 while (st->hash[h] != 0)
                         h = (h + 1) & (st->hash_size - 1);
                 st->hash[h] = c->n_services;

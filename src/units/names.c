@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "macro.h"
 #include "names.h"
 
@@ -60,21 +61,11 @@ int unit_name_escape(const char *s, unsigned flags, char **ret) {
         return 0;
 }
 
-/* The claimed names are looked up through a hash index: a config with thousands of
- * listeners would otherwise compare every name with every earlier one. */
-static size_t name_hash(const char *s) {
-        uint64_t h = UINT64_C(14695981039346656037);           /* FNV-1a */
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
-        return (size_t) h;
-}
-
 /* The index slot that holds NAME, or the free one where it would go. */
 static size_t *name_slot(name_registry *r, const char *name) {
         size_t mask = r->index_size - 1;
 
-        for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+        for (size_t i = string_hash(name) & mask;; i = (i + 1) & mask)
                 if (r->index[i] == 0 || streq(r->names[r->index[i] - 1].name, name))
                         return &r->index[i];
 }
