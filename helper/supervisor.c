@@ -323,7 +323,7 @@ static int worker_exec(supervisor *sv, int slot_fd, char **envp, char *listen_pi
          * kill is the backstop. */
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != sv->pid)
-                _exit(EXIT_FAILURE);
+                return -ESRCH;          /* the supervisor is gone already */
 
         slot_hi = fcntl(slot_fd, F_DUPFD_CLOEXEC, hi);
         wake_hi = fcntl(sv->wake_fd, F_DUPFD_CLOEXEC, hi);
@@ -423,11 +423,13 @@ typedef struct spawn_child {
         int error;                      /* written by the child: -errno if it cannot exec */
 } spawn_child;
 
+/* Its return value is the child's exit status (clone() then calls exit): no call to a
+ * noreturn function, which AddressSanitizer would check against the supervisor's stack. */
 static int spawn_child_run(void *userdata) {
         spawn_child *c = userdata;
 
         c->error = c->sv->kind->exec(c->sv, c->plan);
-        _exit(EXIT_EXEC_FAILED);
+        return EXIT_EXEC_FAILED;
 }
 
 /* The child's stack: one, made at the first start and kept, as the supervisor waits while a
