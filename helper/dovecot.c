@@ -430,12 +430,13 @@ int dovecot_child_exec(const dovecot_exec *e) {
         }
 
         /* The supervisor's blocked signals (sd-event) and ignored ones (SIGPIPE) would
-         * survive execve. */
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+         * survive execve. Every handler goes first: a child that shares its parent's memory
+         * (vfork, clone(CLONE_VM)) must not run one once the mask is empty. */
         for (int sig = 1; sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void) sigaction(sig, &dfl, NULL);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
 
         if (chdir(e->base_dir) < 0)
                 return -errno;

@@ -20,8 +20,10 @@
  *     }
  *     dovecot_exec_free(e);
  *
- * dovecot_child_exec() allocates nothing and calls only async-signal-safe functions, so
- * it may run after fork() in a multi-threaded or sd-event process.
+ * dovecot_child_exec() allocates nothing, calls only async-signal-safe functions and writes
+ * only into E (its scratch table), so it may run after fork() in a multi-threaded or sd-event
+ * process, or in a vfork()-like child that shares the caller's memory (dovesd-supervisor's
+ * clone(CLONE_VM | CLONE_VFORK)).
  *
  * Functions that can fail return a negative errno; ≥ 0 on success.
  */

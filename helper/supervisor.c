@@ -48,10 +48,12 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -164,27 +166,31 @@ static worker *worker_free(worker *w) {
         return NULL;
 }
 
-/* In the child, between fork and exec: only what is safe in a forked child of a single-
- * threaded process. The listeners stay at 3…; the slot and the eventfd follow them. */
-static _Noreturn void worker_exec(supervisor *sv, int slot_fd, char **envp, char *listen_pid) {
+/* In the child, between clone and exec, on its own stack but in the supervisor's memory
+ * (worker_spawn()): system calls only, no allocation, no logging, and nothing written but the
+ * plan made for this worker. The listeners stay at 3…; the slot and the eventfd follow them.
+ * Returns only if it cannot exec: -errno. */
+static int worker_exec(supervisor *sv, int slot_fd, char **envp, char *listen_pid) {
         int n = (int) sv->fds.n_fds, hi = SD_LISTEN_FDS_START + n + 2;
         int slot_hi, wake_hi;
         sigset_t none;
 
+        /* The supervisor has no signal handlers (its signals go to a signalfd), so none can
+         * run on this stack once the mask is empty. */
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         /* If the supervisor goes away, the worker stops as on SIGTERM; systemd's control-group
          * kill is the backstop. */
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != sv->pid)
-                _exit(EXIT_FAILURE);
+                return -ESRCH;          /* the supervisor is gone already */
 
         slot_hi = fcntl(slot_fd, F_DUPFD_CLOEXEC, hi);
         wake_hi = fcntl(sv->wake_fd, F_DUPFD_CLOEXEC, hi);
         if (slot_hi < 0 || wake_hi < 0 ||
             dup2(slot_hi, SD_LISTEN_FDS_START + n) < 0 ||
             dup2(wake_hi, SD_LISTEN_FDS_START + n + 1) < 0)
-                _exit(EXIT_EXEC_FAILED);
+                return -errno;
         for (int i = 0; i < n; i++)
                 (void) fcntl(SD_LISTEN_FDS_START + i, F_SETFD, 0);
 
@@ -204,8 +210,7 @@ static _Noreturn void worker_exec(supervisor *sv, int slot_fd, char **envp, char
         }
 
         execve(sv->argv[0], sv->argv, envp);
-        sv_log(sv, LOG_ERR, "Failed to execute %s: %m", sv->argv[0]);
-        _exit(EXIT_EXEC_FAILED);
+        return -errno;
 }
 
 static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userdata);
@@ -219,8 +224,50 @@ static void spawn_plan_done(spawn_plan *p) {
         p->dexec = NULL;
 }
 
+/* The child of worker_spawn(), from clone() to exec. */
+typedef struct spawn_child {
+        supervisor *sv;
+        spawn_plan *plan;
+        int error;                      /* written by the child: -errno if it cannot exec */
+} spawn_child;
+
+/* Its return value is the child's exit status (clone() then calls exit): no call to a
+ * noreturn function, which AddressSanitizer would check against the supervisor's stack. */
+static int spawn_child_run(void *userdata) {
+        spawn_child *c = userdata;
+
+        c->error = c->sv->kind->exec(c->sv, c->plan);
+        return EXIT_EXEC_FAILED;
+}
+
+/* The child's stack: one, made at the first start and kept, as the supervisor waits while a
+ * child runs on it (CLONE_VFORK). A guard page below it. */
+#define SPAWN_STACK_SIZE (128 * 1024)
+
+static void *spawn_stack_top(void) {
+        static uint8_t *top = NULL;
+        size_t page = (size_t) sysconf(_SC_PAGESIZE);
+        uint8_t *p;
+
+        if (top)
+                return top;
+        p = mmap(NULL, page + SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        (void) mprotect(p, page, PROT_NONE);
+        top = p + page + SPAWN_STACK_SIZE;
+        return top;
+}
+
+/* A worker by clone(CLONE_VM | CLONE_VFORK), as posix_spawn() does: the child runs in the
+ * supervisor's memory on its own stack until it execs (or exits), and the supervisor waits
+ * for that, so no page table is copied per worker. What the child cannot exec it reports in
+ * spawn_child.error, and the supervisor logs it. */
 static int worker_spawn(supervisor *sv) {
         spawn_plan plan = { .slot_fd = -EBADF, .listen_pid = "LISTEN_PID=" };
+        spawn_child child = { .sv = sv, .plan = &plan };
+        void *stack;
         worker *w;
         pid_t pid;
         int r;
@@ -241,7 +288,8 @@ static int worker_spawn(supervisor *sv) {
                 return r;
         }
 
-        pid = fork();
+        stack = spawn_stack_top();
+        pid = stack ? clone(spawn_child_run, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &child) : -1;
         if (pid < 0) {
                 r = -errno;
                 worker_free(w);
@@ -249,11 +297,17 @@ static int worker_spawn(supervisor *sv) {
                 start_failed(sv, "fork a worker", r);
                 return r;
         }
-        if (pid == 0) {
-                sv->kind->exec(sv, &plan);
-                _exit(EXIT_EXEC_FAILED);
-        }
         spawn_plan_done(&plan);
+        if (child.error < 0) {
+                /* It has exited already: reap it here, it never was a worker. */
+                (void) waitpid(pid, NULL, 0);
+                worker_free(w);
+                sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0],
+                       strerror(-child.error));
+                sv->crashed++;
+                start_failed(sv, "A worker could not execute its program", 0);
+                return child.error;
+        }
 
         w->pid = pid;
         r = sd_event_add_child(sv->event, &w->child, pid, WEXITED, on_worker_exit, w);
@@ -381,7 +435,8 @@ static int on_worker_exit(sd_event_source *src, const siginfo_t *si, void *userd
                 sv->throttle_sec = 0;
                 sv_log(sv, LOG_DEBUG, "Worker %d exited", (int) w->pid);
         } else if (si->si_code == CLD_EXITED && si->si_status == EXIT_EXEC_FAILED && !st.ready) {
-                /* The child logged why. */
+                /* worker_spawn() logs a failed exec of its child; this is the program's own
+                 * 127 (or the child ran as a fork, as under valgrind, not sharing the error). */
                 sv->crashed++;
                 if (!sv->stopping)
                         start_failed(sv, "A worker could not execute its program", 0);

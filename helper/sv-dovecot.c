@@ -301,11 +301,8 @@ static int dovecot_kind_prepare(supervisor *sv, worker *w, spawn_plan *p) {
         return r;
 }
 
-static _Noreturn void dovecot_kind_exec(supervisor *sv, spawn_plan *p) {
-        int r = dovecot_child_exec(p->dexec);
-
-        sv_log(sv, LOG_ERR, "Failed to execute %s: %s", sv->argv[0], strerror(-r));
-        _exit(EXIT_EXEC_FAILED);
+static int dovecot_kind_exec(supervisor *sv, spawn_plan *p) {
+        return dovecot_child_exec(p->dexec);
 }
 
 /* A worker that sends no status record in time is killed, as Dovecot's master does. */

@@ -36,9 +36,8 @@ typedef struct sv_services {
         /* A worker changed state: look again now. */
         void (*worker_changed)(supervisor *sv);
         /* In the child: exec the program with the listeners at 3…, SLOT_FD and the wake fd
-         * after them and LISTEN_PID filled in; never returns. */
-        void (*exec_program)(supervisor *sv, int slot_fd, char **envp, char *listen_pid)
-                __attribute__((noreturn));
+         * after them and LISTEN_PID filled in. Returns only if it cannot exec: -errno. */
+        int (*exec_program)(supervisor *sv, int slot_fd, char **envp, char *listen_pid);
 } sv_services;
 
 /* What differs between the kinds of worker (DOVESD_WORKER_KIND), one row each: how a worker
@@ -55,8 +54,9 @@ typedef struct worker_kind {
         int (*reconfigure)(supervisor *sv);
         /* Before the fork: what the child needs (logs and throttles on failure). */
         int (*prepare)(supervisor *sv, worker *w, spawn_plan *p);
-        /* In the child, between fork and exec; never returns. */
-        void (*exec)(supervisor *sv, spawn_plan *p);
+        /* In the child, between clone and exec: it shares the supervisor's memory (see
+         * worker_spawn()). Returns only if it cannot exec: -errno. */
+        int (*exec)(supervisor *sv, spawn_plan *p);
         /* In the supervisor after the fork, before the worker counts. */
         int (*started)(supervisor *sv, worker *w);
         worker_state (*read)(const worker *w);

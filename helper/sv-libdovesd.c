@@ -196,8 +196,8 @@ static int libdovesd_prepare(supervisor *sv, worker *w, spawn_plan *p) {
         return 0;
 }
 
-static _Noreturn void libdovesd_exec(supervisor *sv, spawn_plan *p) {
-        sv->services->exec_program(sv, p->slot_fd, p->envp, p->listen_pid);
+static int libdovesd_exec(supervisor *sv, spawn_plan *p) {
+        return sv->services->exec_program(sv, p->slot_fd, p->envp, p->listen_pid);
 }
 
 static int libdovesd_started(supervisor *sv, worker *w) {
