@@ -26,6 +26,10 @@ struct dovesd_conn {
         bool logged_in;
         bool overflow;          /* arrived on a full login process: makes room once served */
 
+        /* The local address (getsockname()) and both strings are looked up when first asked
+         * for: most connections never need them, and a syscall plus two formatted strings per
+         * accept is a good part of a short connection's cost. */
+        bool local_known;
         struct sockaddr_storage local, remote;
         socklen_t local_len, remote_len;
         char *local_str, *remote_str;
@@ -40,7 +44,7 @@ struct dovesd_conn {
         dovesd_conn *prev, *next;       /* in set->head, oldest first */
 };
 
-static int conn_set_addresses(dovesd_conn *c);  /* (re)format local_str/remote_str */
+static const char *conn_remote_str(dovesd_conn *c);
 
 void conn_set_init(conn_set *set, dovesd_service *s, const conn_hooks *hooks) {
         *set = (conn_set) {
@@ -81,7 +85,7 @@ int conn_set_drop_oldest_unlogged(conn_set *set) {
         if (!c)
                 return 0;
         service_log_full(s, LOG_INFO, DOVESD_MESSAGE_LOGIN_OVERFLOW, c->listener->name,
-                         c->remote_str,
+                         conn_remote_str(c),
                          "All processes are full, dropping the oldest client not logged in");
         if (s->cb.overflow)
                 s->cb.overflow(c, s->userdata);
@@ -127,7 +131,6 @@ static int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret)
 int conn_new(conn_set *set, const service_listener *l, int fd, const struct sockaddr *remote,
              socklen_t remote_len, dovesd_conn **ret) {
         dovesd_conn *c;
-        int r;
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -146,15 +149,6 @@ int conn_new(conn_set *set, const service_listener *l, int fd, const struct sock
                 if (getpeername(fd, (struct sockaddr *) &c->remote, &c->remote_len) < 0)
                         c->remote_len = 0;
         }
-        c->local_len = sizeof(c->local);
-        if (getsockname(fd, (struct sockaddr *) &c->local, &c->local_len) < 0)
-                c->local_len = 0;
-
-        r = conn_set_addresses(c);
-        if (r < 0) {
-                free(c);
-                return r;
-        }
 
         /* Append: the list is oldest first. */
         c->prev = set->tail;
@@ -169,27 +163,31 @@ int conn_new(conn_set *set, const service_listener *l, int fd, const struct sock
         return 0;
 }
 
-static int conn_set_addresses(dovesd_conn *c) {
-        char *l = NULL, *r = NULL;
+/* The local address, from the socket on first use (before the fd is taken away). */
+static void conn_local_ensure(dovesd_conn *c) {
+        if (c->local_known)
+                return;
+        c->local_known = true;
+        c->local_len = sizeof(c->local);
+        if (c->fd < 0 || getsockname(c->fd, (struct sockaddr *) &c->local, &c->local_len) < 0)
+                c->local_len = 0;
+}
 
-        if (c->local_len > 0)
-                (void) sockaddr_format((struct sockaddr *) &c->local, c->local_len, &l);
-        if (c->remote_len > 0)
-                (void) sockaddr_format((struct sockaddr *) &c->remote, c->remote_len, &r);
-        if (!l)
-                l = strdup("unknown");
-        if (!r)
-                r = strdup("unknown");
-        if (!l || !r) {
-                free(l);
-                free(r);
-                return -ENOMEM;
-        }
-        free(c->local_str);
-        free(c->remote_str);
-        c->local_str = l;
-        c->remote_str = r;
-        return 0;
+/* "ADDR:PORT" of an address, formatted once into *cache; "unknown" when there is none (or no
+ * memory for it). */
+static const char *address_str(const struct sockaddr_storage *sa, socklen_t len, char **cache) {
+        if (!*cache && len > 0)
+                (void) sockaddr_format((const struct sockaddr *) sa, len, cache);
+        return *cache ?: "unknown";
+}
+
+static const char *conn_remote_str(dovesd_conn *c) {
+        return address_str(&c->remote, c->remote_len, &c->remote_str);
+}
+
+static const char *conn_local_str(dovesd_conn *c) {
+        conn_local_ensure(c);
+        return address_str(&c->local, c->local_len, &c->local_str);
 }
 
 void conn_free(dovesd_conn *c, bool call_disconnect) {
@@ -255,7 +253,7 @@ int conn_activate(dovesd_conn *c) {
         if (r < 0) {
                 /* A client that went away is normal, not a warning. */
                 service_log_full(s, IN_SET_ERRNO_DISCONNECT(-r) ? LOG_DEBUG : LOG_WARNING, NULL,
-                                 c->listener->name, c->remote_str,
+                                 c->listener->name, conn_remote_str(c),
                                  "Connection callback failed, closing the connection: %s",
                                  strerror(-r));
                 conn_free(c, false);
@@ -270,6 +268,7 @@ _public_ int dovesd_conn_get_fd(const dovesd_conn *c) {
 _public_ int dovesd_conn_take_fd(dovesd_conn *c) {
         if (!c || c->fd < 0)
                 return -EBADF;
+        conn_local_ensure(c);   /* the socket is the program's from now on */
         return TAKE_FD(c->fd);
 }
 
@@ -292,6 +291,7 @@ _public_ bool dovesd_conn_is_proxied(const dovesd_conn *c) {
 _public_ const struct sockaddr *dovesd_conn_get_local(const dovesd_conn *c, socklen_t *ret_len) {
         if (!c)
                 return NULL;
+        conn_local_ensure((dovesd_conn *) c);
         if (ret_len)
                 *ret_len = c->local_len;
         return (const struct sockaddr *) &c->local;
@@ -306,11 +306,11 @@ _public_ const struct sockaddr *dovesd_conn_get_remote(const dovesd_conn *c, soc
 }
 
 _public_ const char *dovesd_conn_get_local_str(const dovesd_conn *c) {
-        return c ? c->local_str : NULL;
+        return c ? conn_local_str((dovesd_conn *) c) : NULL;
 }
 
 _public_ const char *dovesd_conn_get_remote_str(const dovesd_conn *c) {
-        return c ? c->remote_str : NULL;
+        return c ? conn_remote_str((dovesd_conn *) c) : NULL;
 }
 
 _public_ const char *dovesd_conn_get_proxy_alpn(const dovesd_conn *c) {
@@ -384,8 +384,10 @@ static void conn_overflow_done(dovesd_conn *c) {
 }
 
 static void proxy_reject(dovesd_conn *c, const char *reason) {
+        const char *remote = conn_remote_str(c);
+
         service_log_full(c->service, LOG_WARNING, DOVESD_MESSAGE_PROXY_REJECTED, c->listener->name,
-                         c->remote_str, "haproxy: %s (rip=%s)", reason, c->remote_str);
+                         remote, "haproxy: %s (rip=%s)", reason, remote);
         conn_free(c, false);
 }
 
@@ -447,9 +449,10 @@ static int on_proxy_io(sd_event_source *src, int fd, uint32_t revents, void *use
                 c->remote_len = h.src_len;
                 memcpy(&c->local, &h.dst, h.dst_len);
                 c->local_len = h.dst_len;
+                c->local_known = true;
                 c->proxied = true;
-                if (conn_set_addresses(c) < 0)
-                        oom = true;
+                c->remote_str = mfree(c->remote_str);   /* formatted again when asked for */
+                c->local_str = mfree(c->local_str);
         }
         c->proxy_alpn = strndup_or_null(h.alpn, h.alpn_len, &oom);
         c->proxy_authority = strndup_or_null(h.authority, h.authority ? strlen(h.authority) : 0,
@@ -483,7 +486,7 @@ int conn_proxy_start(dovesd_conn *c) {
                                                s->settings->haproxy_timeout_usec, 0,
                                                on_proxy_timeout, c);
         if (r < 0) {
-                service_log_full(s, LOG_ERR, NULL, c->listener->name, c->remote_str,
+                service_log_full(s, LOG_ERR, NULL, c->listener->name, conn_remote_str(c),
                                  "Failed to watch the PROXY header: %s", strerror(-r));
                 conn_free(c, false);
                 return r;
