@@ -84,21 +84,26 @@ static void worker_publish(dovesd_service *s, const loop_counts *c) {
         if (!slot)
                 return;
 
-        atomic_store(&slot->clients, c->clients);
-        atomic_store(&slot->free_slots, c->free_slots);
-        atomic_store(&slot->served, c->served);
-        atomic_store(&slot->not_logged_in, c->not_logged_in);
-        atomic_store(&slot->accepting, c->accepting);
-        atomic_store(&slot->ready, c->running);
-        if (c->clients > atomic_load(&slot->max_clients))
-                atomic_store(&slot->max_clients, c->clients);
+        /* This runs several times per connection: relaxed stores are plain moves, where the
+         * default (sequentially consistent) ones are a locked exchange each (on x86). The
+         * fence before the eventfd write below orders them for the supervisor it wakes; in
+         * between it sees each value whole, if not the newest. */
+        atomic_store_explicit(&slot->clients, c->clients, memory_order_relaxed);
+        atomic_store_explicit(&slot->free_slots, c->free_slots, memory_order_relaxed);
+        atomic_store_explicit(&slot->served, c->served, memory_order_relaxed);
+        atomic_store_explicit(&slot->not_logged_in, c->not_logged_in, memory_order_relaxed);
+        atomic_store_explicit(&slot->accepting, c->accepting, memory_order_relaxed);
+        atomic_store_explicit(&slot->ready, c->running, memory_order_relaxed);
+        if (c->clients > atomic_load_explicit(&slot->max_clients, memory_order_relaxed))
+                atomic_store_explicit(&slot->max_clients, c->clients, memory_order_relaxed);
 
-        bits = (c->free_slots == 0) | (c->clients == 0) << 1 |
-                atomic_load(&slot->accepting) << 2 | c->running << 3;
+        bits = (c->free_slots == 0) | (c->clients == 0) << 1 | c->accepting << 2 |
+                c->running << 3;
         if (bits != w->last_bits) {
                 uint64_t one = 1;
 
                 w->last_bits = bits;
+                atomic_thread_fence(memory_order_release);
                 (void) !write(w->wake_fd, &one, sizeof(one));
         }
 }
