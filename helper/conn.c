@@ -251,11 +251,14 @@ int conn_activate(dovesd_conn *c) {
         /* c may be closed by the callback; do not touch it after a success. */
         r = s->cb.connection(c, s->userdata);
         if (r < 0) {
-                /* A client that went away is normal, not a warning. */
-                service_log_full(s, IN_SET_ERRNO_DISCONNECT(-r) ? LOG_DEBUG : LOG_WARNING, NULL,
-                                 c->listener->name, conn_remote_str(c),
-                                 "Connection callback failed, closing the connection: %s",
-                                 strerror(-r));
+                /* A client that went away is normal, not a warning. Its address is formatted
+                 * only for a record that goes somewhere. */
+                int prio = IN_SET_ERRNO_DISCONNECT(-r) ? LOG_DEBUG : LOG_WARNING;
+
+                if (service_log_enabled(s, prio))
+                        service_log_full(s, prio, NULL, c->listener->name, conn_remote_str(c),
+                                         "Connection callback failed, closing the connection: %s",
+                                         strerror(-r));
                 conn_free(c, false);
         }
         return 0;
