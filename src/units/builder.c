@@ -10,7 +10,7 @@
 
 #define DOCUMENTATION "man:dovesd.units(7)"
 
-/* The text of a diagnostic or a note and a copy of the FILE it names ("" for none). */
+/* The text of a note and a copy of the FILE it names ("" for none). */
 static int format_at(const char *file, char **ret_file, char **ret_text, const char *fmt,
                      va_list ap) _printf_(4, 0);
 static int format_at(const char *file, char **ret_file, char **ret_text, const char *fmt,
@@ -31,29 +31,15 @@ static int format_at(const char *file, char **ret_file, char **ret_text, const c
 
 int builder_diag(builder *b, bool warning, const char *file, unsigned line, const char *fmt,
                  ...) {
-        conf_diags *d = b->diags;
-        _cleanup_free_ char *text = NULL, *f = NULL;
         va_list ap;
         int r;
 
         va_start(ap, fmt);
-        r = format_at(file, &f, &text, fmt, ap);
+        r = diag_addv(b->diags, warning, file, line, fmt, ap);
         va_end(ap);
-        if (r < 0)
-                return r;
-        if (!GREEDY_REALLOC(d->items, d->n_items + 1))
-                return -ENOMEM;
-        d->items[d->n_items++] = (conf_diag) {
-                .file = TAKE_PTR(f),
-                .line = line,
-                .text = TAKE_PTR(text),
-                .warning = warning,
-        };
-        if (!warning) {
-                d->n_errors++;
+        if (r >= 0 && !warning)
                 b->n_errors++;
-        }
-        return 0;
+        return r;
 }
 
 int builder_note(builder *b, unit_note_level level, const char *file, unsigned line,
