@@ -36,6 +36,38 @@ void report_line(const char *format, ...) {
         (void) !write(REPORT_FD, buf, (size_t) k);
 }
 
+/* In a test's child: the service's fds at 3… and LISTEN_* as systemd passes them. Every other fd
+ * from 3 on is closed, except KEEP_FD (-1: none) when it lies above them. */
+static void child_pass_fds(const svc_fd *fds, size_t n, int keep_fd) {
+        char names[1024] = "", buf[32];
+        int tmp[16];
+
+        for (size_t i = 0; i < n; i++)
+                tmp[i] = fcntl(fds[i].fd, F_DUPFD, 300);
+        for (size_t i = 0; i < n; i++) {
+                dup2(tmp[i], 3 + (int) i);
+                close(tmp[i]);
+        }
+        if (keep_fd > 3 + (int) n) {
+                close_range(3 + n, keep_fd - 1, 0);
+                close_range(keep_fd + 1, ~0U, 0);
+        } else
+                close_range(3 + n, ~0U, 0);
+
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        strcat(names, ":");
+                strcat(names, fds[i].name);
+        }
+        if (n > 0) {
+                snprintf(buf, sizeof(buf), "%d", (int) getpid());
+                setenv("LISTEN_PID", buf, 1);
+                snprintf(buf, sizeof(buf), "%zu", n);
+                setenv("LISTEN_FDS", buf, 1);
+                setenv("LISTEN_FDNAMES", names, 1);
+        }
+}
+
 pid_t spawn_service(const svc_fd *fds, size_t n, child_body body, void *arg, report *ret_report) {
         int p[2];
         pid_t pid, parent = getpid();
@@ -45,34 +77,11 @@ pid_t spawn_service(const svc_fd *fds, size_t n, child_body body, void *arg, rep
         pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
-                char names[1024] = "", buf[32];
-                int tmp[16];
-
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() != parent)
                         _exit(1);
                 dup2(p[1], REPORT_FD);
-                for (size_t i = 0; i < n; i++)
-                        tmp[i] = fcntl(fds[i].fd, F_DUPFD, 300);
-                for (size_t i = 0; i < n; i++) {
-                        dup2(tmp[i], 3 + (int) i);
-                        close(tmp[i]);
-                }
-                close_range(3 + n, REPORT_FD - 1, 0);
-                close_range(REPORT_FD + 1, ~0U, 0);
-
-                for (size_t i = 0; i < n; i++) {
-                        if (i > 0)
-                                strcat(names, ":");
-                        strcat(names, fds[i].name);
-                }
-                if (n > 0) {
-                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
-                        setenv("LISTEN_PID", buf, 1);
-                        snprintf(buf, sizeof(buf), "%zu", n);
-                        setenv("LISTEN_FDS", buf, 1);
-                        setenv("LISTEN_FDNAMES", names, 1);
-                }
+                child_pass_fds(fds, n, REPORT_FD);
                 _exit(body(arg));
         }
         close(p[1]);
@@ -91,8 +100,7 @@ pid_t spawn_program(const svc_fd *fds, size_t n, char *const argv[], uid_t uid,
         pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
-                char names[1024] = "", buf[32];
-                int tmp[16], null_fd;
+                int null_fd;
 
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() != parent)
@@ -101,26 +109,7 @@ pid_t spawn_program(const svc_fd *fds, size_t n, char *const argv[], uid_t uid,
                 if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
                     dup2(p[1], STDOUT_FILENO) < 0 || dup2(p[1], STDERR_FILENO) < 0)
                         _exit(127);
-                for (size_t i = 0; i < n; i++)
-                        tmp[i] = fcntl(fds[i].fd, F_DUPFD, 300);
-                for (size_t i = 0; i < n; i++) {
-                        dup2(tmp[i], 3 + (int) i);
-                        close(tmp[i]);
-                }
-                close_range(3 + n, ~0U, 0);
-
-                for (size_t i = 0; i < n; i++) {
-                        if (i > 0)
-                                strcat(names, ":");
-                        strcat(names, fds[i].name);
-                }
-                if (n > 0) {
-                        snprintf(buf, sizeof(buf), "%d", (int) getpid());
-                        setenv("LISTEN_PID", buf, 1);
-                        snprintf(buf, sizeof(buf), "%zu", n);
-                        setenv("LISTEN_FDS", buf, 1);
-                        setenv("LISTEN_FDNAMES", names, 1);
-                }
+                child_pass_fds(fds, n, -1);
                 if (uid != (uid_t) -1 &&
                     (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
                      setresuid(uid, uid, uid) < 0)) {
