@@ -80,6 +80,39 @@ static const char *worker_path(void) {
         return program_path("POOL_WORKER");
 }
 
+/* PATH, or a copy of it that any uid can execute: a build tree may sit below a directory
+ * only root can enter (mktemp -d makes 0700 ones), and an unprivileged supervisor must exec
+ * itself and its workers. The copies live in one 0755 directory under /tmp for the run. */
+static char copies_dir[64];
+
+static void copies_remove(void) {
+        _cleanup_free_ char *cmd = NULL;
+
+        if (copies_dir[0] && asprintf(&cmd, "rm -rf '%s'", copies_dir) > 0)
+                (void) !system(cmd);
+}
+
+static char *path_for_any_uid(const char *path) {
+        char *dir = copies_dir;
+        _cleanup_free_ char *copy = NULL, *cmd = NULL;
+        const char *name = strrchr(path, '/') + 1;
+        int status;
+
+        if (!dir[0]) {
+                snprintf(dir, sizeof(copies_dir), "/tmp/dovesd-test-programs-XXXXXX");
+                cr_assert_not_null(mkdtemp(dir), "mkdtemp: %m");
+                cr_assert_eq(chmod(dir, 0755), 0);
+                atexit(copies_remove);
+        }
+        cr_assert_gt(asprintf(&copy, "%s/%s", dir, name), 0);
+        if (access(copy, X_OK) == 0)
+                return strdup(copy);
+        cr_assert_gt(asprintf(&cmd, "cp '%s' '%s' && chmod 0755 '%s'", path, copy, copy), 0);
+        status = system(cmd);
+        cr_assert_eq(status, 0, "%s failed", cmd);
+        return strdup(copy);
+}
+
 /* ---- the service ----------------------------------------------------------------------- */
 
 typedef struct pool_env {
@@ -122,6 +155,7 @@ static char *svc_stats(svc *v);
  * Stats line from then on, not the default action. */
 static void svc_start(svc *v, const pool_env *e) {
         char *argv[] = { (char *) supervisor_path(), (char *) (e->program ?: worker_path()), NULL };
+        _cleanup_free_ char *sup_copy = NULL, *prog_copy = NULL;
         struct sockaddr_un a = { .sun_family = AF_UNIX };
         static unsigned counter;
         int nfd = -1, status;
@@ -139,6 +173,10 @@ static void svc_start(svc *v, const pool_env *e) {
                 /* an unprivileged supervisor must be able to send to it */
                 cr_assert_eq(chmod(a.sun_path, 0666), 0);
                 setenv("NOTIFY_SOCKET", a.sun_path, 1);
+        }
+        if (e->as_user) {
+                argv[0] = sup_copy = path_for_any_uid(argv[0]);
+                argv[1] = prog_copy = path_for_any_uid(argv[1]);
         }
         *v = (svc) {};
         v->listen_fd = listen_tcp(4096, &v->port);
