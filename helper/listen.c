@@ -10,21 +10,26 @@
 #include "internal.h"
 #include "listen.h"
 
-static const char *describe_fd(int fd) {
+/* What systemd passed at fd: a FIFO, or a listening stream socket of the inet or unix family
+ * (*ret_kind, and NULL); otherwise what it is instead, for the error. One fstat() and three
+ * getsockopt() calls: a worker does this at every start. */
+static const char *classify_fd(int fd, socket_kind *ret_kind) {
         struct stat st;
-        int type = 0, listening = 0;
+        int type = 0, listening = 0, domain = 0;
         socklen_t l = sizeof(int);
 
         if (fstat(fd, &st) < 0)
                 return "an invalid file descriptor";
+        if (S_ISFIFO(st.st_mode)) {
+                *ret_kind = SOCKET_FIFO;
+                return NULL;
+        }
         if (S_ISREG(st.st_mode))
                 return "a regular file";
         if (S_ISDIR(st.st_mode))
                 return "a directory";
         if (S_ISCHR(st.st_mode))
                 return "a character device";
-        if (S_ISFIFO(st.st_mode))
-                return "a FIFO";
         if (!S_ISSOCK(st.st_mode))
                 return "not a socket";
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
@@ -38,14 +43,29 @@ static const char *describe_fd(int fd) {
         l = sizeof(int);
         if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0)
                 return "an unusable socket";
-        return listening ? "a listening stream socket" : "a connected stream socket";
+        if (!listening)
+                return "a connected stream socket";
+        l = sizeof(int);
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
+                return "an unusable socket";
+        if (domain == AF_INET || domain == AF_INET6)
+                *ret_kind = SOCKET_INET;
+        else if (domain == AF_UNIX)
+                *ret_kind = SOCKET_UNIX;
+        else
+                return "a listening socket of another address family";
+        return NULL;
 }
 
+/* O_NONBLOCK is a flag of the open file, which the supervisor and every worker share: the
+ * first process to take the fds sets it, the others find it set. */
 static int fd_nonblock(int fd) {
         int flags = fcntl(fd, F_GETFL);
 
         if (flags < 0)
                 return -errno;
+        if (flags & O_NONBLOCK)
+                return 0;
         if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return -errno;
         return 0;
@@ -73,7 +93,8 @@ int listen_fds_take(const service_settings *settings, listen_fds *ret, char **re
                 const char *name = names ? names[i] : "unknown";
                 int li = service_settings_find_listener(settings, name);
                 const service_listener *l = li >= 0 ? &settings->listeners[li] : NULL;
-                socket_kind kind;
+                socket_kind kind = SOCKET_FIFO;
+                const char *what;
 
                 if (!l && strcmp(name, DOVESD_ANVIL_SHARED_FDNAME) == 0 &&
                     ret->anvil_shared_fd < 0 && sd_is_fifo(fd, NULL) > 0) {
@@ -88,16 +109,11 @@ int listen_fds_take(const service_settings *settings, listen_fds *ret, char **re
                         goto finish;
                 }
 
-                if (sd_is_fifo(fd, NULL) > 0)
-                        kind = SOCKET_FIFO;
-                else if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
-                        kind = SOCKET_INET;
-                else if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
-                        kind = SOCKET_UNIX;
-                else {
+                what = classify_fd(fd, &kind);
+                if (what) {
                         r = set_error(ret_error,
                                       "listener '%s' (fd %d): expected a listening stream socket or a FIFO, got %s",
-                                      name, fd, describe_fd(fd));
+                                      name, fd, what);
                         goto finish;
                 }
                 if (kind != SOCKET_INET && (l->ssl || l->haproxy)) {

@@ -449,16 +449,14 @@ int service_loop_setup(dovesd_service *s) {
                         .kind = s->fds.fds[i].kind,
                 };
 
+                /* Added enabled, as sd_event_add_io() does: service_loop_run() begins with a
+                 * free slot, and the first service_update_accepting() turns them off only if
+                 * it does not (an epoll_ctl() DEL and ADD less per worker start). */
                 r = sd_event_add_io(s->event, &sock->source, sock->fd, EPOLLIN, on_listener, sock);
                 if (r < 0)
                         return r;
-                if (sock->kind != SOCKET_FIFO) {
-                        r = sd_event_source_set_enabled(sock->source, SD_EVENT_OFF);
-                        if (r < 0)
-                                return r;
-                }
         }
-        l->listening = false;
+        l->listening = true;
 
         if (idle_kill_applies(s)) {
                 r = sd_event_add_time_relative(s->event, &l->idle_timer, CLOCK_MONOTONIC,

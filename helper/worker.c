@@ -10,7 +10,7 @@
  *
  * The worker writes its counts into the slot whenever they change (plain atomic stores, no
  * system call) and writes the eventfd only when it crosses a line the supervisor decides on:
- * full, idle, accepting, ready.
+ * full, idle, accepting, ready; not when it is about to exit (the supervisor sees the exit).
  */
 
 #include <errno.h>
@@ -96,6 +96,12 @@ static void worker_publish(dovesd_service *s, const loop_counts *c) {
         atomic_store_explicit(&slot->ready, c->running, memory_order_relaxed);
         if (c->clients > atomic_load_explicit(&slot->max_clients, memory_order_relaxed))
                 atomic_store_explicit(&slot->max_clients, c->clients, memory_order_relaxed);
+
+        /* Not accepting and no client left: the loop is ending and the worker exits. The
+         * supervisor learns that from the exit itself; a wake-up now would cost it one more
+         * round for nothing (a service_count = 1 worker would send three per client). */
+        if (!c->accepting && c->clients == 0)
+                return;
 
         bits = (c->free_slots == 0) | (c->clients == 0) << 1 | c->accepting << 2 |
                 c->running << 3;
