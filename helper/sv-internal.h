@@ -23,6 +23,21 @@
 
 #define EXIT_EXEC_FAILED 127
 
+/* struct sched_attr as the kernel defines it (SCHED_ATTR_SIZE_VER1, 56 bytes), for
+ * sched_getattr() and sched_setattr(): glibc 2.36 has neither wrapper nor struct. */
+typedef struct sv_sched_attr {
+        uint32_t size;
+        uint32_t sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime;         /* SCHED_OTHER, SCHED_BATCH: the slice (Linux ≥ 6.12) */
+        uint64_t sched_deadline;
+        uint64_t sched_period;
+        uint32_t sched_util_min;
+        uint32_t sched_util_max;
+} sv_sched_attr;
+
 typedef struct supervisor supervisor;
 typedef struct worker worker;
 typedef struct worker_state worker_state;
@@ -120,6 +135,11 @@ struct supervisor {
         int wake_fd;                    /* eventfd: workers -> supervisor; the libdovesd
                                          * kind makes and reads it, worker_exec() passes it
                                          * on; -EBADF for other kinds */
+
+        /* The supervisor's scheduling as the unit set it, with the default slice: what each
+         * worker gets back before it execs (sched_slice_shorten()). */
+        sv_sched_attr sched_workers;
+        bool sched_shortened;
 
         sd_event_source **watch;
         sd_event_source *sigterm, *sigint, *sighup, *sigusr1, *sigusr2, *sigquit;

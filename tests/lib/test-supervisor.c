@@ -24,7 +24,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -2041,4 +2044,85 @@ Test(supervisor, workers_get_the_ids_of_their_generation, .timeout = 120) {
         svc_free(&v);
         unsetenv("DOVESD_USER");
         unsetenv("DOVESD_GROUP");
+}
+
+/* struct sched_attr of the kernel (SCHED_ATTR_SIZE_VER1): sched_runtime is the time slice of
+ * a SCHED_OTHER task on Linux 6.12 and later. */
+typedef struct {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+        uint32_t sched_util_min, sched_util_max;
+} test_sched_attr;
+
+static test_sched_attr sched_of(pid_t pid) {
+        test_sched_attr a = {};
+
+        cr_assert_eq(syscall(SYS_sched_getattr, pid, &a, sizeof(a), 0), 0,
+                     "sched_getattr(%d): %m", (int) pid);
+        return a;
+}
+
+/* Whether this kernel keeps a custom slice: a child asks for 0.1 ms and says what it got. */
+static bool kernel_has_custom_slices(void) {
+        int status;
+        pid_t pid = fork();
+
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                test_sched_attr a = {};
+
+                if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) < 0)
+                        _exit(2);
+                a.size = sizeof(a);
+                a.sched_runtime = 100000;
+                if (syscall(SYS_sched_setattr, 0, &a, 0) < 0 ||
+                    syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) < 0)
+                        _exit(2);
+                _exit(a.sched_runtime == 100000 ? 0 : 1);
+        }
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* The supervisor runs with a short time slice (so that it and the child it clones run ahead
+ * of busy workers); every worker gets the unit's scheduling back before it execs: the
+ * default slice, and the nice value the unit gave (here 3). */
+Test(supervisor, workers_get_the_default_slice_and_the_units_nice, .timeout = 60) {
+        pool_env e = { .process_limit = "2", .client_limit = "1" };
+        test_sched_attr own, sup, wk;
+        bool custom = kernel_has_custom_slices();
+        pid_t worker;
+        int fd;
+        svc v;
+
+        cr_assert_eq(setpriority(PRIO_PROCESS, 0, 3), 0, "setpriority: %m");
+        own = sched_of(0);
+        svc_start(&v, &e);
+        fd = connect_tcp(v.port);
+        worker = greeted_within(fd, 5 * slow());
+        cr_assert_gt(worker, 0, "%s", tail_of(v.rep.buf));
+
+        sup = sched_of(v.pid);
+        wk = sched_of(worker);
+        cr_expect_eq(wk.sched_policy, SCHED_OTHER);
+        cr_expect_eq(wk.sched_nice, 3, "worker nice %d", wk.sched_nice);
+        cr_expect_eq(sup.sched_nice, 3, "supervisor nice %d", sup.sched_nice);
+        cr_expect_eq(wk.sched_runtime, own.sched_runtime,
+                     "worker slice %llu ns, the default is %llu ns",
+                     (unsigned long long) wk.sched_runtime,
+                     (unsigned long long) own.sched_runtime);
+        if (custom)
+                cr_expect_eq(sup.sched_runtime, 100000, "supervisor slice %llu ns",
+                             (unsigned long long) sup.sched_runtime);
+        else
+                fprintf(stderr, "NOTE: workers_get_the_default_slice_and_the_units_nice: this "
+                        "kernel keeps no custom time slice (Linux < 6.12): the supervisor's "
+                        "short slice is not checked, only the workers' scheduling\n");
+
+        close(fd);
+        (void) svc_stop(&v, NULL);
+        svc_free(&v);
 }
