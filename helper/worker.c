@@ -10,7 +10,8 @@
  *
  * The worker writes its counts into the slot whenever they change (plain atomic stores, no
  * system call) and writes the eventfd only when it crosses a line the supervisor decides on:
- * full, idle, accepting, ready; not when it is about to exit (the supervisor sees the exit).
+ * full, idle (when idle_kill can apply), accepting, ready; not when it is about to exit (the
+ * supervisor sees the exit).
  */
 
 #include <errno.h>
@@ -105,6 +106,12 @@ static void worker_publish(dovesd_service *s, const loop_counts *c) {
 
         bits = (c->free_slots == 0) | (c->clients == 0) << 1 | c->accepting << 2 |
                 c->running << 3;
+        /* Idle matters to the supervisor only for idle_kill, which never applies when
+         * process_min_avail workers is all there can be: then a worker whose last client
+         * leaves (often, under load) wakes nobody. */
+        if (s->settings->idle_kill == 0 ||
+            s->settings->process_min_avail >= s->settings->process_limit)
+                bits &= ~2U;
         if (bits != w->last_bits) {
                 uint64_t one = 1;
 
