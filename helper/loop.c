@@ -306,13 +306,11 @@ int service_begin_stop(dovesd_service *s) {
         return 0;
 }
 
-static int on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        return service_begin_stop(userdata);
+static int on_sigterm(dovesd_service *s) {
+        return service_begin_stop(s);
 }
 
-static int on_sigint(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        dovesd_service *s = userdata;
-
+static int on_sigint(dovesd_service *s) {
         /* As Dovecot's children: an idle-kill SIGINT is ignored while any client is connected. */
         if (conn_set_clients(&s->conns) > 0) {
                 service_publish(s);
@@ -323,8 +321,7 @@ static int on_sigint(sd_event_source *src, const struct signalfd_siginfo *si, vo
         return sd_event_exit(s->event, 0);
 }
 
-static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        dovesd_service *s = userdata;
+static int on_sighup(dovesd_service *s) {
         int r;
 
         if (!s->cb.reload)
@@ -342,17 +339,13 @@ static int on_sighup(sd_event_source *src, const struct signalfd_siginfo *si, vo
 /* SIGQUIT (from the supervisor at a reload, or from dovesd-generator --apply for a removed
  * service): stop accepting, exit when the last client leaves. No deadline and no stop
  * callback: nobody is cut off. */
-static int on_sigquit(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        dovesd_service *s = userdata;
-
+static int on_sigquit(dovesd_service *s) {
         s->loop.stopping = true;
         service_update_accepting(s);
         return 0;
 }
 
-static int on_sigusr1(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        dovesd_service *s = userdata;
-
+static int on_sigusr1(dovesd_service *s) {
         /* The supervisor changed the login "all processes full" state in our slot. */
         service_update_accepting(s);
         return 0;
@@ -370,21 +363,19 @@ static int on_signalfd(sd_event_source *src, int fd, uint32_t revents, void *use
 
                 switch (si.ssi_signo) {
                 case SIGTERM:
-                        r = on_sigterm(src, &si, s);
+                        r = on_sigterm(s);
                         break;
                 case SIGINT:
-                        r = on_sigint(src, &si, s);
+                        r = on_sigint(s);
                         break;
                 case SIGUSR1:
-                        r = on_sigusr1(src, &si, s);
+                        r = on_sigusr1(s);
                         break;
                 case SIGHUP:
-                        r = on_sighup(src, &si, s);
+                        r = on_sighup(s);
                         break;
-                /* SIGQUIT: a worker's generation was reloaded, or the service was removed
-                 * from the config: stop accepting, exit when the last client leaves. */
                 case SIGQUIT:
-                        r = on_sigquit(src, &si, s);
+                        r = on_sigquit(s);
                         break;
                 }
                 if (r < 0)

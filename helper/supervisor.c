@@ -184,7 +184,7 @@ static worker *worker_free(worker *w) {
 #define SCHED_SLICE_NSEC UINT64_C(100000)       /* 0.1 ms, the kernel's minimum */
 
 static void sched_slice_shorten(supervisor *sv) {
-        sv_sched_attr attr = {};
+        sched_attr_v1 attr = {};
 
         if (syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) < 0) {
                 sv_log(sv, LOG_DEBUG, "sched_getattr() failed, keeping the default slice: %m");

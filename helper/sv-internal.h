@@ -19,24 +19,10 @@
 #include "env.h"
 #include "internal.h"
 #include "listen.h"
+#include "sched-attr.h"
 #include "slot.h"
 
 #define EXIT_EXEC_FAILED 127
-
-/* struct sched_attr as the kernel defines it (SCHED_ATTR_SIZE_VER1, 56 bytes), for
- * sched_getattr() and sched_setattr(): glibc 2.36 has neither wrapper nor struct. */
-typedef struct sv_sched_attr {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime;         /* SCHED_OTHER, SCHED_BATCH: the slice (Linux ≥ 6.12) */
-        uint64_t sched_deadline;
-        uint64_t sched_period;
-        uint32_t sched_util_min;
-        uint32_t sched_util_max;
-} sv_sched_attr;
 
 typedef struct supervisor supervisor;
 typedef struct worker worker;
@@ -138,7 +124,7 @@ struct supervisor {
 
         /* The supervisor's scheduling as the unit set it, with the default slice: what each
          * worker gets back before it execs (sched_slice_shorten()). */
-        sv_sched_attr sched_workers;
+        sched_attr_v1 sched_workers;
         bool sched_shortened;
 
         sd_event_source **watch;

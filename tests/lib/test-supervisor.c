@@ -45,6 +45,7 @@
 #endif
 
 #include "internal.h"         /* the MESSAGE_IDs of the records */
+#include "sched-attr.h"
 #include "testlib.h"
 
 #define MAX_PIDS 256
@@ -2046,19 +2047,8 @@ Test(supervisor, workers_get_the_ids_of_their_generation, .timeout = 120) {
         unsetenv("DOVESD_GROUP");
 }
 
-/* struct sched_attr of the kernel (SCHED_ATTR_SIZE_VER1): sched_runtime is the time slice of
- * a SCHED_OTHER task on Linux 6.12 and later. */
-typedef struct {
-        uint32_t size, sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-        uint32_t sched_util_min, sched_util_max;
-} test_sched_attr;
-
-static test_sched_attr sched_of(pid_t pid) {
-        test_sched_attr a = {};
+static sched_attr_v1 sched_of(pid_t pid) {
+        sched_attr_v1 a = {};
 
         cr_assert_eq(syscall(SYS_sched_getattr, pid, &a, sizeof(a), 0), 0,
                      "sched_getattr(%d): %m", (int) pid);
@@ -2072,7 +2062,7 @@ static bool kernel_has_custom_slices(void) {
 
         cr_assert_geq(pid, 0);
         if (pid == 0) {
-                test_sched_attr a = {};
+                sched_attr_v1 a = {};
 
                 if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) < 0)
                         _exit(2);
@@ -2092,7 +2082,7 @@ static bool kernel_has_custom_slices(void) {
  * default slice, and the nice value the unit gave (here 3). */
 Test(supervisor, workers_get_the_default_slice_and_the_units_nice, .timeout = 60) {
         pool_env e = { .process_limit = "2", .client_limit = "1" };
-        test_sched_attr own, sup, wk;
+        sched_attr_v1 own, sup, wk;
         bool custom = kernel_has_custom_slices();
         pid_t worker;
         int fd;
