@@ -169,11 +169,8 @@ finish:
 
 void listen_fds_done(listen_fds *l) {
         for (size_t i = 0; i < l->n_fds; i++)
-                if (l->fds[i].fd >= 0)
-                        (void) close(l->fds[i].fd);
+                safe_close(l->fds[i].fd);
         l->fds = mfree(l->fds);
         l->n_fds = 0;
-        if (l->anvil_shared_fd >= 0)
-                (void) close(l->anvil_shared_fd);
-        l->anvil_shared_fd = -EBADF;
+        l->anvil_shared_fd = safe_close(l->anvil_shared_fd);
 }

@@ -47,11 +47,8 @@ static void dovecot_master_done(dovecot_master *dc) {
 
         sd_event_source_disable_unref(dc->status_source);
         dc->status_source = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
-                if (*fds[i] >= 0)
-                        (void) close(*fds[i]);
-                *fds[i] = -EBADF;
-        }
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                *fds[i] = safe_close(*fds[i]);
         free(dc->version);
         dc->version = NULL;
         free(dc->listeners);
@@ -86,10 +83,8 @@ static int dovecot_dead_pipe_new(supervisor *sv) {
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
-        if (dc->dead_read >= 0)
-                (void) close(dc->dead_read);
-        if (dc->dead_write >= 0)
-                (void) close(dc->dead_write);
+        safe_close(dc->dead_read);
+        safe_close(dc->dead_write);
         dc->dead_read = p[0];
         dc->dead_write = p[1];
         return 0;

@@ -154,12 +154,12 @@ static worker_state libdovesd_read(const worker *w) {
         };
 }
 
-/* Its slot, filled as a worker that is starting; the environment with room for LISTEN_PID. */
 static void libdovesd_worker_done(worker *w) {
         if (w->slot)
                 (void) munmap(w->slot, sizeof(*w->slot));
 }
 
+/* Its slot, filled as a worker that is starting; the environment with room for LISTEN_PID. */
 static int libdovesd_prepare(supervisor *sv, worker *w, spawn_plan *p) {
         libdovesd_state *ls = sv->kind_state;
         size_t n_env = 0;

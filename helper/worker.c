@@ -143,9 +143,7 @@ static void worker_done(dovesd_service *s) {
         if (w->slot)
                 (void) munmap(w->slot, sizeof(*w->slot));
         w->slot = NULL;
-        if (w->wake_fd >= 0)
-                (void) close(w->wake_fd);
-        w->wake_fd = -EBADF;
+        w->wake_fd = safe_close(w->wake_fd);
 }
 
 const service_role role_worker = {
